@@ -1,0 +1,217 @@
+import CFFmpeg
+
+// Small owners of libav pointers. Each frees its pointer in deinit; the pointers are `internal` and never leave
+// this module (STYLE.md: C interop confined to Media/).
+
+final class Packet {
+    let pointer: UnsafeMutablePointer<AVPacket>
+
+    init() {
+        guard let pointer = av_packet_alloc() else { fatalError("av_packet_alloc: out of memory") }
+        self.pointer = pointer
+    }
+
+    deinit {
+        var pointer: UnsafeMutablePointer<AVPacket>? = self.pointer
+        av_packet_free(&pointer)
+    }
+
+    func unref() { av_packet_unref(self.pointer) }
+}
+
+final class Frame {
+    let pointer: UnsafeMutablePointer<AVFrame>
+
+    init() {
+        guard let pointer = av_frame_alloc() else { fatalError("av_frame_alloc: out of memory") }
+        self.pointer = pointer
+    }
+
+    deinit {
+        var pointer: UnsafeMutablePointer<AVFrame>? = self.pointer
+        av_frame_free(&pointer)
+    }
+
+    func unref() { av_frame_unref(self.pointer) }
+}
+
+/// An opened input file (demuxer).
+final class InputFile {
+    let pointer: UnsafeMutablePointer<AVFormatContext>
+    let path: String
+
+    init(path: String) throws {
+        self.path = path
+        var context: UnsafeMutablePointer<AVFormatContext>?
+        let opened = avformat_open_input(&context, path, nil, nil)
+        guard opened >= 0, let context else {
+            if opened == farm_averror(ENOENT) {
+                throw MediaError(.io, "\(path): no such file; check the path")
+            }
+            if opened == farm_averror(EACCES) {
+                throw MediaError(.io, "\(path): permission denied; make the file readable by farm")
+            }
+            throw MediaError(
+                .invalidInput,
+                "\(path): not a readable video file (avformat_open_input: \(avErrorString(opened))); "
+                    + "check that the upload is complete and is a video"
+            )
+        }
+        self.pointer = context
+        let found = avformat_find_stream_info(context, nil)
+        if found < 0 {
+            var owned: UnsafeMutablePointer<AVFormatContext>? = context
+            avformat_close_input(&owned)
+            throw MediaError(
+                .invalidInput,
+                "\(path): cannot read stream information (avformat_find_stream_info: \(avErrorString(found))); "
+                    + "the file is damaged or truncated"
+            )
+        }
+    }
+
+    deinit {
+        var pointer: UnsafeMutablePointer<AVFormatContext>? = self.pointer
+        avformat_close_input(&pointer)
+    }
+
+    var streamCount: Int { Int(self.pointer.pointee.nb_streams) }
+
+    func stream(_ index: Int) -> UnsafeMutablePointer<AVStream> {
+        self.pointer.pointee.streams[index]!
+    }
+
+    /// The default stream of a type, as libav would pick it, or nil.
+    func bestStream(_ type: AVMediaType) -> Int? {
+        let index = av_find_best_stream(self.pointer, type, -1, -1, nil, 0)
+        return index >= 0 ? Int(index) : nil
+    }
+
+    /// Reads the next packet; false at the end of the file.
+    func read(into packet: Packet) throws -> Bool {
+        let result = av_read_frame(self.pointer, packet.pointer)
+        if result == farm_averror_eof() { return false }
+        try check(result, "av_read_frame", file: self.path, code: .invalidInput)
+        return true
+    }
+}
+
+/// A decoder for one stream of an input.
+final class Decoder {
+    let pointer: UnsafeMutablePointer<AVCodecContext>
+    let path: String
+
+    init(stream: UnsafeMutablePointer<AVStream>, path: String, threads: Int32 = 1) throws {
+        self.path = path
+        let parameters = stream.pointee.codecpar!
+        guard let codec = avcodec_find_decoder(parameters.pointee.codec_id) else {
+            let name = String(cString: avcodec_get_name(parameters.pointee.codec_id))
+            throw MediaError(.unsupportedInput, "\(path): no decoder for codec \(name) in this libav build")
+        }
+        guard let context = avcodec_alloc_context3(codec) else { fatalError("avcodec_alloc_context3: out of memory") }
+        self.pointer = context
+        try check(avcodec_parameters_to_context(context, parameters), "avcodec_parameters_to_context", file: path)
+        context.pointee.pkt_timebase = stream.pointee.time_base
+        context.pointee.thread_count = threads
+        try check(avcodec_open2(context, codec, nil), "avcodec_open2 (decoder)", file: path, code: .invalidInput)
+    }
+
+    deinit {
+        var pointer: UnsafeMutablePointer<AVCodecContext>? = self.pointer
+        avcodec_free_context(&pointer)
+    }
+
+    /// Sends a packet, or nil to drain.
+    func send(_ packet: Packet?) throws {
+        let result = avcodec_send_packet(self.pointer, packet?.pointer)
+        if result == farm_averror_eof() { return }
+        try check(result, "avcodec_send_packet", file: self.path, code: .invalidInput)
+    }
+
+    /// Receives the next frame; false when the decoder needs more input or is drained.
+    func receive(into frame: Frame) throws -> Bool {
+        let result = avcodec_receive_frame(self.pointer, frame.pointer)
+        if result == farm_averror_eagain() || result == farm_averror_eof() { return false }
+        try check(result, "avcodec_receive_frame", file: self.path, code: .invalidInput)
+        return true
+    }
+}
+
+/// An encoder; configured by its caller before `open`.
+final class Encoder {
+    let pointer: UnsafeMutablePointer<AVCodecContext>
+    let codec: UnsafePointer<AVCodec>
+    let label: String
+
+    init(name: String, label: String) throws {
+        self.label = label
+        guard let codec = avcodec_find_encoder_by_name(name) else {
+            throw MediaError(.encodingFailed, "\(label): encoder \(name) is not in this libav build; install ffmpeg's libav with \(name)")
+        }
+        guard let context = avcodec_alloc_context3(codec) else { fatalError("avcodec_alloc_context3: out of memory") }
+        self.codec = codec
+        self.pointer = context
+    }
+
+    deinit {
+        var pointer: UnsafeMutablePointer<AVCodecContext>? = self.pointer
+        avcodec_free_context(&pointer)
+    }
+
+    func setOption(_ name: String, _ value: String) throws {
+        try check(av_opt_set(self.pointer.pointee.priv_data, name, value, 0), "av_opt_set \(name)=\(value)", file: self.label)
+    }
+
+    func open() throws {
+        try check(avcodec_open2(self.pointer, self.codec, nil), "avcodec_open2 (encoder)", file: self.label)
+    }
+
+    func send(_ frame: Frame?) throws {
+        try check(avcodec_send_frame(self.pointer, frame?.pointer), "avcodec_send_frame", file: self.label)
+    }
+
+    func receive(into packet: Packet) throws -> Bool {
+        let result = avcodec_receive_packet(self.pointer, packet.pointer)
+        if result == farm_averror_eagain() || result == farm_averror_eof() { return false }
+        try check(result, "avcodec_receive_packet", file: self.label)
+        return true
+    }
+}
+
+/// Converts frames to one size and pixel format.
+final class Scaler {
+    let pointer: OpaquePointer
+    let width: Int32
+    let height: Int32
+    let format: AVPixelFormat
+
+    init(from source: UnsafePointer<AVFrame>, width: Int32, height: Int32, format: AVPixelFormat) throws {
+        // Bit-exact, accurately rounded scaling: the same input gives the same pixels on any CPU, which the
+        // farm's byte-identical retries depend on.
+        let flags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_BITEXACT
+        guard
+            let context = sws_getContext(
+                source.pointee.width, source.pointee.height, AVPixelFormat(rawValue: source.pointee.format),
+                width, height, format, Int32(flags), nil, nil, nil)
+        else {
+            throw MediaError(.encodingFailed, "sws_getContext failed for \(source.pointee.width)x\(source.pointee.height) to \(width)x\(height)")
+        }
+        self.pointer = context
+        self.width = width
+        self.height = height
+        self.format = format
+    }
+
+    deinit { sws_freeContext(self.pointer) }
+
+    func scale(_ source: Frame) throws -> Frame {
+        let output = Frame()
+        output.pointer.pointee.width = self.width
+        output.pointer.pointee.height = self.height
+        output.pointer.pointee.format = self.format.rawValue
+        try check(av_frame_get_buffer(output.pointer, 0), "av_frame_get_buffer", file: "scaler")
+        try check(sws_scale_frame(self.pointer, output.pointer, source.pointer), "sws_scale_frame", file: "scaler")
+        output.pointer.pointee.pts = source.pointer.pointee.pts
+        return output
+    }
+}

@@ -1,0 +1,145 @@
+import CFFmpeg
+import FarmProtocol
+import Foundation
+
+/// One video packet of a source, as read without decoding.
+public struct VideoPacket: Sendable, Equatable {
+    public var pts: Int64
+    public var dts: Int64
+    public var isKeyframe: Bool
+    public var duration: Int64
+
+    public init(pts: Int64, dts: Int64, isKeyframe: Bool, duration: Int64) {
+        self.pts = pts
+        self.dts = dts
+        self.isKeyframe = isKeyframe
+        self.duration = duration
+    }
+}
+
+public struct VideoStreamInfo: Sendable, Equatable {
+    public var index: Int
+    public var codecName: String
+    public var width: Int
+    public var height: Int
+    public var sampleAspectRatio: Rational
+    public var timeBase: Rational
+    public var frameRate: Rational
+}
+
+public struct AudioStreamInfo: Sendable, Equatable {
+    public var index: Int
+    public var codecName: String
+    public var sampleRate: Int
+    public var channels: Int
+    public var timeBase: Rational
+}
+
+/// What the coordinator learns of a source before planning: its streams and every video packet, in decode order.
+public struct SourceInfo: Sendable {
+    public var path: String
+    public var formatName: String
+    public var video: VideoStreamInfo
+    public var audio: AudioStreamInfo?
+    /// Video packets in decode (file) order.
+    public var packets: [VideoPacket]
+
+    /// Presentation duration of the video in seconds.
+    public var durationSeconds: Double {
+        guard let first = self.packets.map(\.pts).min(),
+            let last = self.packets.max(by: { $0.pts < $1.pts })
+        else { return 0 }
+        return self.video.timeBase.seconds(last.pts + max(last.duration, 0) - first)
+    }
+
+    /// Width of the picture as displayed, honouring non-square pixels.
+    public var displayWidth: Int {
+        let sar = self.video.sampleAspectRatio
+        guard sar.num > 0, sar.den > 0 else { return self.video.width }
+        return Int((Double(self.video.width) * sar.doubleValue).rounded())
+    }
+}
+
+public enum SourceProbe {
+    /// Probes a file and indexes its video packets. Reads the whole file once, decodes nothing.
+    public static func probe(path: String) throws -> SourceInfo {
+        MediaLogging.quiet()
+        let input = try InputFile(path: path)
+        guard let videoIndex = input.bestStream(AVMEDIA_TYPE_VIDEO) else {
+            throw MediaError(
+                .unsupportedInput,
+                "\(path): no video stream (the file has \(input.streamCount) stream(s)); farm transcodes video, "
+                    + "submit a file with a video track")
+        }
+        let videoStream = input.stream(videoIndex)
+        let parameters = videoStream.pointee.codecpar!.pointee
+        guard parameters.width > 0, parameters.height > 0 else {
+            throw MediaError(.invalidInput, "\(path): the video stream has no picture size; the file is damaged")
+        }
+        var frameRate = videoStream.pointee.avg_frame_rate
+        if frameRate.num <= 0 || frameRate.den <= 0 { frameRate = videoStream.pointee.r_frame_rate }
+        let video = VideoStreamInfo(
+            index: videoIndex,
+            codecName: String(cString: avcodec_get_name(parameters.codec_id)),
+            width: Int(parameters.width),
+            height: Int(parameters.height),
+            sampleAspectRatio: Rational(parameters.sample_aspect_ratio),
+            timeBase: Rational(videoStream.pointee.time_base),
+            frameRate: Rational(frameRate)
+        )
+        var audio: AudioStreamInfo?
+        if let audioIndex = input.bestStream(AVMEDIA_TYPE_AUDIO) {
+            let stream = input.stream(audioIndex)
+            let audioParameters = stream.pointee.codecpar!.pointee
+            audio = AudioStreamInfo(
+                index: audioIndex,
+                codecName: String(cString: avcodec_get_name(audioParameters.codec_id)),
+                sampleRate: Int(audioParameters.sample_rate),
+                channels: Int(audioParameters.ch_layout.nb_channels),
+                timeBase: Rational(stream.pointee.time_base)
+            )
+        }
+
+        var packets: [VideoPacket] = []
+        let packet = Packet()
+        let noTimestamp = farm_nopts_value()
+        while try input.read(into: packet) {
+            defer { packet.unref() }
+            guard Int(packet.pointer.pointee.stream_index) == videoIndex else { continue }
+            var pts = packet.pointer.pointee.pts
+            var dts = packet.pointer.pointee.dts
+            if pts == noTimestamp { pts = dts }
+            if dts == noTimestamp { dts = pts }
+            guard pts != noTimestamp else {
+                throw MediaError(
+                    .unsupportedInput,
+                    "\(path): video packet \(packets.count) has no timestamp; remux the file into MP4 or Matroska first")
+            }
+            packets.append(
+                VideoPacket(
+                    pts: pts,
+                    dts: dts,
+                    isKeyframe: packet.pointer.pointee.flags & AV_PKT_FLAG_KEY != 0,
+                    duration: packet.pointer.pointee.duration
+                ))
+        }
+        guard !packets.isEmpty else {
+            throw MediaError(.unsupportedInput, "\(path): the video stream has no frames")
+        }
+        guard packets.contains(where: \.isKeyframe) else {
+            throw MediaError(.invalidInput, "\(path): the video stream has no keyframe; the file is damaged")
+        }
+        return SourceInfo(
+            path: path,
+            formatName: String(cString: input.pointer.pointee.iformat.pointee.name),
+            video: video,
+            audio: audio,
+            packets: packets
+        )
+    }
+}
+
+extension Rational {
+    init(_ value: AVRational) { self.init(value.num, value.den) }
+    var av: AVRational { AVRational(num: self.num, den: self.den) }
+}

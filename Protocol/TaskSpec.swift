@@ -1,0 +1,125 @@
+/// An exact rational number, used for time bases and frame rates.
+public struct Rational: Codable, Sendable, Hashable, CustomStringConvertible {
+    public var num: Int32
+    public var den: Int32
+    public init(_ num: Int32, _ den: Int32) {
+        self.num = num
+        self.den = den
+    }
+    public var doubleValue: Double { den == 0 ? 0 : Double(num) / Double(den) }
+    public var description: String { "\(num)/\(den)" }
+
+    /// Seconds for a count of units of this time base.
+    public func seconds(_ units: Int64) -> Double { Double(units) * Double(num) / Double(den) }
+}
+
+/// One output rung of the ladder.
+public struct RenditionSpec: Codable, Sendable, Hashable {
+    public var name: String
+    public var width: Int
+    public var height: Int
+    /// Peak video bitrate in bits per second (capped CRF).
+    public var maxBitrate: Int
+    public init(name: String, width: Int, height: Int, maxBitrate: Int) {
+        self.name = name
+        self.width = width
+        self.height = height
+        self.maxBitrate = maxBitrate
+    }
+}
+
+/// Every setting that decides the bytes of an encode. Two agents given equal settings produce equal segments, so
+/// nothing here may come from the agent's own machine (core count included).
+public struct EncoderSettings: Codable, Sendable, Hashable {
+    public var codec: String
+    public var preset: String
+    public var crf: Int
+    public var threads: Int
+    /// Longest distance between keyframes inside a segment, in seconds.
+    public var maxKeyframeInterval: Double
+    public var audioBitrate: Int
+    public var audioSampleRate: Int
+    public var audioChannels: Int
+
+    public static let `default` = EncoderSettings(
+        codec: "libx264",
+        preset: "veryfast",
+        crf: 23,
+        threads: 1,
+        maxKeyframeInterval: 2,
+        audioBitrate: 128_000,
+        audioSampleRate: 48_000,
+        audioChannels: 2
+    )
+
+    public init(
+        codec: String,
+        preset: String,
+        crf: Int,
+        threads: Int,
+        maxKeyframeInterval: Double,
+        audioBitrate: Int,
+        audioSampleRate: Int,
+        audioChannels: Int
+    ) {
+        self.codec = codec
+        self.preset = preset
+        self.crf = crf
+        self.threads = threads
+        self.maxKeyframeInterval = maxKeyframeInterval
+        self.audioBitrate = audioBitrate
+        self.audioSampleRate = audioSampleRate
+        self.audioChannels = audioChannels
+    }
+}
+
+/// What an agent must encode for one task. Timestamps are in the source stream's time base (`timeBase`).
+public struct TaskSpec: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        case video
+        case audio
+    }
+
+    public var kind: Kind
+    public var jobID: Int64
+    /// Chunk number within the job (video tasks), for messages.
+    public var chunkIndex: Int
+    public var chunkCount: Int
+    public var timeBase: Rational
+    /// First presentation timestamp that belongs to this task (inclusive).
+    public var startPTS: Int64
+    /// First presentation timestamp that belongs to the next task (exclusive); nil for the last chunk.
+    public var endPTS: Int64?
+    /// Presentation timestamps at which a new segment starts, the first one equal to `startPTS`.
+    public var segmentStarts: [Int64]
+    /// Global number of the first segment of this task.
+    public var firstSegmentIndex: Int
+    public var renditions: [RenditionSpec]
+    public var settings: EncoderSettings
+
+    public init(
+        kind: Kind,
+        jobID: Int64,
+        chunkIndex: Int,
+        chunkCount: Int,
+        timeBase: Rational,
+        startPTS: Int64,
+        endPTS: Int64?,
+        segmentStarts: [Int64],
+        firstSegmentIndex: Int,
+        renditions: [RenditionSpec],
+        settings: EncoderSettings
+    ) {
+        self.kind = kind
+        self.jobID = jobID
+        self.chunkIndex = chunkIndex
+        self.chunkCount = chunkCount
+        self.timeBase = timeBase
+        self.startPTS = startPTS
+        self.endPTS = endPTS
+        self.segmentStarts = segmentStarts
+        self.firstSegmentIndex = firstSegmentIndex
+        self.renditions = renditions
+        self.settings = settings
+    }
+}
