@@ -1,0 +1,246 @@
+import CFFmpeg
+import FarmProtocol
+import Foundation
+
+/// Encodes a job's whole audio track once, as AAC-LC, cut into fragments at the job's segment boundaries.
+///
+/// Encoding audio once per job (not per chunk) means no AAC priming at chunk seams and no split audio frame.
+struct AudioTrackEncode {
+    let task: ChunkEncoder
+    var spec: TaskSpec { self.task.spec }
+
+    static let renditionName = "audio"
+
+    func run(progress: (Double) -> Bool) throws -> [EncodedFile] {
+        let label = "audio track"
+        let settings = self.spec.settings
+        let input = try InputFile(path: self.task.sourcePath)
+        guard let audioIndex = input.bestStream(AVMEDIA_TYPE_AUDIO) else {
+            throw MediaError(.invalidInput, "\(label): the source sent has no audio stream")
+        }
+        let stream = input.stream(audioIndex)
+        let inputTimeBase = stream.pointee.time_base
+        let decoder = try Decoder(stream: stream, path: label)
+
+        let encoder = try Encoder(name: "aac", label: label)
+        let sampleRate = Int32(settings.audioSampleRate)
+        encoder.pointer.pointee.sample_rate = sampleRate
+        encoder.pointer.pointee.sample_fmt = AV_SAMPLE_FMT_FLTP
+        encoder.pointer.pointee.bit_rate = Int64(settings.audioBitrate)
+        encoder.pointer.pointee.time_base = AVRational(num: 1, den: sampleRate)
+        encoder.pointer.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER | AV_CODEC_FLAG_BITEXACT
+        av_channel_layout_default(&encoder.pointer.pointee.ch_layout, Int32(settings.audioChannels))
+        try encoder.open()
+        let frameSize = Int(encoder.pointer.pointee.frame_size)
+        // The encoder's first packet starts `initial_padding` samples before zero (AAC priming). Fragmented MP4 has
+        // no negative decode times, so the track is moved later by that much.
+        let priming = Int64(encoder.pointer.pointee.initial_padding)
+
+        let resampler = try Resampler(decoder: decoder, encoder: encoder, label: label)
+        let fifo = AudioFifo(encoder: encoder)
+
+        let workDirectory = self.task.workDirectory
+        let mp4Path = (workDirectory as NSString).appendingPathComponent("audio.mp4")
+        let container = try OutputContainer(path: mp4Path, format: "mp4")
+        let outputStream = try container.addStream(encoder: encoder)
+        try container.writeHeader(options: OutputContainer.fragmentedMP4Options(firstFragmentNumber: 1))
+
+        // Segment boundaries in samples of the output.
+        let videoTimeBase = self.spec.timeBase
+        let boundaries = self.spec.segmentStarts.map { start -> Int64 in
+            let seconds = videoTimeBase.seconds(start - self.spec.originPTS)
+            return Int64((seconds * Double(sampleRate)).rounded())
+        }
+        var segmentTimes: [(start: Int64, duration: Int64, frames: Int)] = []
+        var nextBoundary = 0
+        var samplesQueued: Int64 = 0
+        var startOffsetApplied = false
+        let originSeconds = videoTimeBase.seconds(self.spec.originPTS)
+
+        func writePackets() throws {
+            let packet = Packet()
+            while try encoder.receive(into: packet) {
+                defer { packet.unref() }
+                packet.pointer.pointee.pts += priming
+                packet.pointer.pointee.dts += priming
+                let pts = packet.pointer.pointee.pts
+                if nextBoundary < boundaries.count, pts >= boundaries[nextBoundary] {
+                    if !segmentTimes.isEmpty { try container.flushFragment() }
+                    while nextBoundary < boundaries.count, pts >= boundaries[nextBoundary] { nextBoundary += 1 }
+                    segmentTimes.append((pts, 0, 0))
+                }
+                if segmentTimes.isEmpty { segmentTimes.append((pts, 0, 0)) }
+                segmentTimes[segmentTimes.count - 1].duration += packet.pointer.pointee.duration
+                segmentTimes[segmentTimes.count - 1].frames += 1
+                try container.write(packet, stream: outputStream, from: encoder.pointer.pointee.time_base)
+            }
+        }
+
+        func encodeFromFifo(flushing: Bool) throws {
+            while fifo.count >= frameSize || (flushing && fifo.count > 0) {
+                let frame = try fifo.read(max: frameSize)
+                frame.pointer.pointee.pts = samplesQueued
+                samplesQueued += Int64(frame.pointer.pointee.nb_samples)
+                try encoder.send(frame)
+                try writePackets()
+            }
+        }
+
+        let packet = Packet()
+        let decoded = Frame()
+        var lastProgress = 0.0
+        func consume() throws {
+            while try decoder.receive(into: decoded) {
+                defer { decoded.unref() }
+                if !startOffsetApplied {
+                    startOffsetApplied = true
+                    // Keep sync with the video: audio that starts after the first video frame is preceded by
+                    // silence, audio that starts before it is trimmed.
+                    var pts = decoded.pointer.pointee.best_effort_timestamp
+                    if pts == farm_nopts_value() { pts = 0 }
+                    let offsetSeconds = Rational(inputTimeBase).seconds(pts) - originSeconds
+                    let offsetSamples = Int((offsetSeconds * Double(sampleRate)).rounded())
+                    if offsetSamples > 0 { try fifo.writeSilence(samples: offsetSamples) }
+                    if offsetSamples < 0 { fifo.discardNext(-offsetSamples) }
+                }
+                try fifo.write(resampler.convert(decoded))
+                try encodeFromFifo(flushing: false)
+            }
+            let done = Double(samplesQueued) / Double(max(boundaries.last ?? 1, 1))
+            if done - lastProgress > 0.02 {
+                lastProgress = done
+                guard progress(min(done, 1)) else { throw CancellationError() }
+            }
+        }
+        while try input.read(into: packet) {
+            defer { packet.unref() }
+            guard Int(packet.pointer.pointee.stream_index) == audioIndex else { continue }
+            try decoder.send(packet)
+            try consume()
+        }
+        try decoder.send(nil)
+        try consume()
+        try fifo.write(resampler.flush())
+        try encodeFromFifo(flushing: true)
+        try encoder.send(nil)
+        try writePackets()
+        guard !segmentTimes.isEmpty else {
+            throw MediaError(.invalidInput, "\(label): no audio could be decoded; the audio stream is damaged")
+        }
+        try container.finish()
+        return try self.task.splitFragments(
+            mp4Path: mp4Path, rendition: Self.renditionName, segmentTimes: segmentTimes, firstSegmentIndex: 0,
+            timeBase: Rational(1, sampleRate))
+    }
+}
+
+/// Converts decoded audio to the encoder's sample format, rate and channel layout (downmixing to stereo).
+final class Resampler {
+    let pointer: OpaquePointer
+    let encoder: Encoder
+
+    init(decoder: Decoder, encoder: Encoder, label: String) throws {
+        var context: OpaquePointer?
+        var inputLayout = decoder.pointer.pointee.ch_layout
+        if inputLayout.order == AV_CHANNEL_ORDER_UNSPEC {
+            av_channel_layout_default(&inputLayout, inputLayout.nb_channels)
+        }
+        try check(
+            swr_alloc_set_opts2(
+                &context, &encoder.pointer.pointee.ch_layout, encoder.pointer.pointee.sample_fmt,
+                encoder.pointer.pointee.sample_rate, &inputLayout, decoder.pointer.pointee.sample_fmt,
+                decoder.pointer.pointee.sample_rate, 0, nil),
+            "swr_alloc_set_opts2", file: label, code: .invalidInput)
+        self.pointer = context!
+        self.encoder = encoder
+        try check(swr_init(self.pointer), "swr_init", file: label, code: .invalidInput)
+    }
+
+    deinit {
+        var pointer: OpaquePointer? = self.pointer
+        swr_free(&pointer)
+    }
+
+    func convert(_ frame: Frame) throws -> Frame {
+        try self.run(input: frame.pointer.pointee.extended_data, count: frame.pointer.pointee.nb_samples)
+    }
+
+    func flush() throws -> Frame { try self.run(input: nil, count: 0) }
+
+    private func run(input: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>?, count: Int32) throws -> Frame {
+        let output = Frame()
+        output.pointer.pointee.format = self.encoder.pointer.pointee.sample_fmt.rawValue
+        output.pointer.pointee.sample_rate = self.encoder.pointer.pointee.sample_rate
+        av_channel_layout_copy(&output.pointer.pointee.ch_layout, &self.encoder.pointer.pointee.ch_layout)
+        output.pointer.pointee.nb_samples = max(swr_get_out_samples(self.pointer, count), 1)
+        try check(av_frame_get_buffer(output.pointer, 0), "av_frame_get_buffer", file: "audio resampler")
+        let converted = swr_convert(
+            self.pointer, output.pointer.pointee.extended_data, output.pointer.pointee.nb_samples,
+            UnsafeMutablePointer(mutating: input).map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: UnsafePointer<UInt8>?.self) },
+            count)
+        try check(converted, "swr_convert", file: "audio resampler", code: .invalidInput)
+        output.pointer.pointee.nb_samples = converted
+        return output
+    }
+}
+
+/// Queues resampled audio so the encoder gets frames of exactly its frame size.
+final class AudioFifo {
+    let pointer: OpaquePointer
+    let encoder: Encoder
+    private var toDiscard = 0
+
+    init(encoder: Encoder) {
+        self.encoder = encoder
+        self.pointer = av_audio_fifo_alloc(
+            encoder.pointer.pointee.sample_fmt, encoder.pointer.pointee.ch_layout.nb_channels, 1024)!
+    }
+
+    deinit { av_audio_fifo_free(self.pointer) }
+
+    var count: Int { Int(av_audio_fifo_size(self.pointer)) }
+
+    func discardNext(_ samples: Int) { self.toDiscard += samples }
+
+    func write(_ frame: Frame) throws {
+        var samples = Int(frame.pointer.pointee.nb_samples)
+        guard samples > 0 else { return }
+        _ = try frame.pointer.pointee.extended_data.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) { data in
+            try check(
+                av_audio_fifo_write(self.pointer, data, Int32(samples)), "av_audio_fifo_write", file: "audio fifo")
+        }
+        if self.toDiscard > 0 {
+            samples = min(self.toDiscard, self.count)
+            av_audio_fifo_drain(self.pointer, Int32(samples))
+            self.toDiscard -= samples
+        }
+    }
+
+    func writeSilence(samples: Int) throws {
+        let frame = self.makeFrame(samples: samples)
+        av_samples_set_silence(
+            frame.pointer.pointee.extended_data, 0, Int32(samples), frame.pointer.pointee.ch_layout.nb_channels,
+            AVSampleFormat(rawValue: frame.pointer.pointee.format))
+        try self.write(frame)
+    }
+
+    func read(max samples: Int) throws -> Frame {
+        let frame = self.makeFrame(samples: min(samples, self.count))
+        _ = try frame.pointer.pointee.extended_data.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) { data in
+            try check(
+                av_audio_fifo_read(self.pointer, data, frame.pointer.pointee.nb_samples), "av_audio_fifo_read",
+                file: "audio fifo")
+        }
+        return frame
+    }
+
+    private func makeFrame(samples: Int) -> Frame {
+        let frame = Frame()
+        frame.pointer.pointee.format = self.encoder.pointer.pointee.sample_fmt.rawValue
+        frame.pointer.pointee.sample_rate = self.encoder.pointer.pointee.sample_rate
+        av_channel_layout_copy(&frame.pointer.pointee.ch_layout, &self.encoder.pointer.pointee.ch_layout)
+        frame.pointer.pointee.nb_samples = Int32(samples)
+        av_frame_get_buffer(frame.pointer, 0)
+        return frame
+    }
+}

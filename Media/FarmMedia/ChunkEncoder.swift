@@ -1,0 +1,264 @@
+import CFFmpeg
+import FarmProtocol
+import Foundation
+
+/// A file an encode produced, ready to be sent to the coordinator.
+package struct EncodedFile: Sendable {
+    /// Where the bytes are on this machine.
+    package var localPath: String
+    package var description: OutputFile
+}
+
+/// Encodes one task: a chunk of video into every rendition, or a job's whole audio track.
+public struct ChunkEncoder {
+    public let spec: TaskSpec
+    /// The chunk's source container, as the coordinator sent it.
+    public let sourcePath: String
+    /// An empty folder for the outputs.
+    public let workDirectory: String
+
+    public init(spec: TaskSpec, sourcePath: String, workDirectory: String) {
+        self.spec = spec
+        self.sourcePath = sourcePath
+        self.workDirectory = workDirectory
+    }
+
+    /// Runs the encode. `progress` is called with the fraction done; returning false from it abandons the work
+    /// (the lease was lost) with a `CancellationError`.
+    package func run(progress: (Double) -> Bool) throws -> [EncodedFile] {
+        MediaLogging.quiet()
+        switch self.spec.kind {
+        case .video: return try VideoChunkEncode(task: self).run(progress: progress)
+        case .audio: return try AudioTrackEncode(task: self).run(progress: progress)
+        }
+    }
+
+    /// Splits a finished fragmented MP4 into `init.mp4` and numbered segments in the rendition's folder.
+    func splitFragments(
+        mp4Path: String,
+        rendition: String,
+        segmentTimes: [(start: Int64, duration: Int64, frames: Int)],
+        firstSegmentIndex: Int,
+        timeBase: Rational,
+        segmentExtension: String = "m4s"
+    ) throws -> [EncodedFile] {
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: mp4Path)))
+        let fragments = try MP4Boxes.fragments(bytes)
+        guard fragments.segments.count == segmentTimes.count else {
+            throw MediaError(
+                .encodingFailed,
+                "\(rendition): the muxer wrote \(fragments.segments.count) fragments for \(segmentTimes.count) segments")
+        }
+        let folder = URL(fileURLWithPath: self.workDirectory).appendingPathComponent(rendition)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        func save(_ range: Range<Int>, name: String) throws -> (String, Int64, String) {
+            let data = Data(bytes[range])
+            let path = folder.appendingPathComponent(name).path
+            try data.write(to: URL(fileURLWithPath: path))
+            return (path, Int64(data.count), sha256Hex(data))
+        }
+        var files: [EncodedFile] = []
+        let (initPath, initBytes, initHash) = try save(fragments.initSegment, name: "init.mp4")
+        files.append(
+            EncodedFile(
+                localPath: initPath,
+                description: OutputFile(
+                    rendition: rendition, role: .initSegment, segmentIndex: nil, path: "\(rendition)/init.mp4",
+                    bytes: initBytes, sha256: initHash, startPTS: 0, duration: 0, frames: 0, timeBase: timeBase)))
+        for (offset, range) in fragments.segments.enumerated() {
+            let index = firstSegmentIndex + offset
+            let name = String(format: "segment_%05d.%@", index, segmentExtension)
+            let (path, size, hash) = try save(range, name: name)
+            let times = segmentTimes[offset]
+            files.append(
+                EncodedFile(
+                    localPath: path,
+                    description: OutputFile(
+                        rendition: rendition, role: .segment, segmentIndex: index, path: "\(rendition)/\(name)",
+                        bytes: size, sha256: hash, startPTS: times.start, duration: times.duration,
+                        frames: times.frames, timeBase: timeBase)))
+        }
+        try? FileManager.default.removeItem(atPath: mp4Path)
+        return files
+    }
+}
+
+/// Decodes a video chunk by presentation time and encodes each rendition with libx264.
+private struct VideoChunkEncode {
+    let task: ChunkEncoder
+    var spec: TaskSpec { self.task.spec }
+
+    /// One rendition's encoder, scaler and muxer.
+    final class Rung {
+        let rendition: RenditionSpec
+        let encoder: Encoder
+        var scaler: Scaler?
+        let container: OutputContainer
+        let stream: Int
+        let mp4Path: String
+        var durations: [Int64: Int64] = [:]
+        var wroteAny = false
+
+        init(rendition: RenditionSpec, spec: TaskSpec, sourceSAR: AVRational, sourceWidth: Int32, sourceHeight: Int32, workDirectory: String) throws {
+            self.rendition = rendition
+            let settings = spec.settings
+            let label = "chunk \(spec.chunkIndex + 1)/\(spec.chunkCount) \(rendition.name)"
+            self.encoder = try Encoder(name: settings.codec, label: label)
+            let context = self.encoder.pointer
+            context.pointee.width = Int32(rendition.width)
+            context.pointee.height = Int32(rendition.height)
+            context.pointee.pix_fmt = AV_PIX_FMT_YUV420P
+            context.pointee.time_base = spec.timeBase.av
+            // Square pixels in the output: the rung's width already carries the display aspect ratio.
+            context.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
+            context.pointee.thread_count = Int32(settings.threads)
+            context.pointee.max_b_frames = 0
+            let frameRate = spec.frameRate.num > 0 ? spec.frameRate : Rational(25, 1)
+            context.pointee.framerate = frameRate.av
+            context.pointee.gop_size = Int32(max(1, (settings.maxKeyframeInterval * frameRate.doubleValue).rounded(.down)))
+            context.pointee.rc_max_rate = Int64(rendition.maxBitrate)
+            context.pointee.rc_buffer_size = Int32(rendition.maxBitrate * 2)
+            context.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER | AV_CODEC_FLAG_BITEXACT
+            if settings.codec == "libx264" {
+                try self.encoder.setOption("preset", settings.preset)
+                try self.encoder.setOption("crf", String(settings.crf))
+                // Forced keyframes must be IDRs, GOPs closed and scene cuts off, so that every rung of every chunk
+                // has its keyframes at the same timestamps (ABR switching) and segments start independently.
+                try self.encoder.setOption("forced-idr", "1")
+                try self.encoder.setOption("x264-params", "scenecut=0:open-gop=0:bframes=0")
+            }
+            try self.encoder.open()
+            self.mp4Path = (workDirectory as NSString).appendingPathComponent("\(rendition.name).mp4")
+            self.container = try OutputContainer(path: self.mp4Path, format: "mp4")
+            self.stream = try self.container.addStream(encoder: self.encoder)
+            try self.container.writeHeader(
+                options: OutputContainer.fragmentedMP4Options(firstFragmentNumber: spec.firstSegmentIndex + 1))
+        }
+    }
+
+    func run(progress: (Double) -> Bool) throws -> [EncodedFile] {
+        let input = try InputFile(path: self.task.sourcePath)
+        guard let videoIndex = input.bestStream(AVMEDIA_TYPE_VIDEO) else {
+            throw MediaError(.invalidInput, "\(self.label): the chunk has no video stream")
+        }
+        let stream = input.stream(videoIndex)
+        let decoder = try Decoder(stream: stream, path: self.label, threads: 1)
+        let parameters = stream.pointee.codecpar!.pointee
+        let rungs = try self.spec.renditions.map {
+            try Rung(
+                rendition: $0, spec: self.spec, sourceSAR: parameters.sample_aspect_ratio, sourceWidth: parameters.width,
+                sourceHeight: parameters.height, workDirectory: self.task.workDirectory)
+        }
+        let segmentStarts = Set(self.spec.segmentStarts)
+        let origin = self.spec.originPTS
+        let expectedFrames = max(self.spec.frameCount, 1)
+        var framesEncoded = 0
+        var segmentTimes: [(start: Int64, duration: Int64, frames: Int)] = []
+        // Frames are held back by one so the duration of each is known (the next one's pts minus its own).
+        var pending: Frame?
+        var lastDuration: Int64 = 0
+
+        func encode(_ frame: Frame, duration: Int64) throws {
+            let pts = frame.pointer.pointee.pts
+            if segmentStarts.contains(pts) {
+                segmentTimes.append((pts - origin, 0, 0))
+            }
+            guard !segmentTimes.isEmpty else {
+                throw MediaError(.encodingFailed, "\(self.label): first frame \(pts) is not the chunk's first segment start")
+            }
+            segmentTimes[segmentTimes.count - 1].duration += duration
+            segmentTimes[segmentTimes.count - 1].frames += 1
+            for rung in rungs {
+                if rung.scaler == nil {
+                    rung.scaler = try Scaler(
+                        from: frame.pointer, width: Int32(rung.rendition.width), height: Int32(rung.rendition.height),
+                        format: AV_PIX_FMT_YUV420P)
+                }
+                let scaled = try rung.scaler!.scale(frame)
+                scaled.pointer.pointee.pts = pts - origin
+                scaled.pointer.pointee.pict_type = segmentStarts.contains(pts) ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
+                rung.durations[pts - origin] = duration
+                try rung.encoder.send(scaled)
+                try self.drain(rung)
+            }
+            framesEncoded += 1
+            guard progress(Double(framesEncoded) / Double(expectedFrames)) else { throw CancellationError() }
+        }
+
+        // The chunk's container may use a finer time base than the source; the plan's timestamps are in the source's.
+        let chunkTimeBase = stream.pointee.time_base
+        let specTimeBase = self.spec.timeBase.av
+        func accept(_ decoded: Frame) throws {
+            var pts = decoded.pointer.pointee.best_effort_timestamp
+            if pts == farm_nopts_value() { pts = decoded.pointer.pointee.pts }
+            pts = av_rescale_q(pts, chunkTimeBase, specTimeBase)
+            guard pts >= self.spec.startPTS, self.spec.endPTS.map({ pts < $0 }) ?? true else { return }
+            decoded.pointer.pointee.pts = pts
+            if let previous = pending {
+                let previousPTS = previous.pointer.pointee.pts
+                guard pts > previousPTS else {
+                    throw MediaError(.invalidInput, "\(self.label): frame timestamps go backwards at \(pts); the source is damaged")
+                }
+                lastDuration = pts - previousPTS
+                try encode(previous, duration: lastDuration)
+            }
+            let kept = Frame()
+            av_frame_move_ref(kept.pointer, decoded.pointer)
+            pending = kept
+        }
+
+        let packet = Packet()
+        let frame = Frame()
+        while try input.read(into: packet) {
+            defer { packet.unref() }
+            guard Int(packet.pointer.pointee.stream_index) == videoIndex else { continue }
+            try decoder.send(packet)
+            while try decoder.receive(into: frame) { try accept(frame) }
+        }
+        try decoder.send(nil)
+        while try decoder.receive(into: frame) { try accept(frame) }
+        if let last = pending {
+            let pts = last.pointer.pointee.pts
+            var duration =
+                self.spec.endPTS.map { $0 - pts } ?? av_rescale_q(last.pointer.pointee.pkt_duration, chunkTimeBase, specTimeBase)
+            if duration <= 0 { duration = lastDuration > 0 ? lastDuration : 1 }
+            try encode(last, duration: duration)
+        }
+        guard framesEncoded > 0 else {
+            throw MediaError(.invalidInput, "\(self.label): no frame of the chunk could be decoded; the source is damaged")
+        }
+        if self.spec.frameCount > 0, framesEncoded != self.spec.frameCount {
+            throw MediaError(
+                .invalidInput,
+                "\(self.label): decoded \(framesEncoded) frames where the source index has \(self.spec.frameCount); "
+                    + "the source is damaged")
+        }
+        var files: [EncodedFile] = []
+        for rung in rungs {
+            try rung.encoder.send(nil)
+            try self.drain(rung)
+            try rung.container.finish()
+            files += try self.task.splitFragments(
+                mp4Path: rung.mp4Path, rendition: rung.rendition.name, segmentTimes: segmentTimes,
+                firstSegmentIndex: self.spec.firstSegmentIndex, timeBase: self.spec.timeBase)
+        }
+        return files
+    }
+
+    private var label: String { "chunk \(self.spec.chunkIndex + 1)/\(self.spec.chunkCount)" }
+
+    private func drain(_ rung: Rung) throws {
+        let packet = Packet()
+        let segmentStarts = Set(self.spec.segmentStarts.map { $0 - self.spec.originPTS })
+        while try rung.encoder.receive(into: packet) {
+            defer { packet.unref() }
+            let pts = packet.pointer.pointee.pts
+            packet.pointer.pointee.duration = rung.durations.removeValue(forKey: pts) ?? 0
+            if rung.wroteAny, segmentStarts.contains(pts) {
+                try rung.container.flushFragment()
+            }
+            try rung.container.write(packet, stream: rung.stream, from: self.spec.timeBase.av)
+            rung.wroteAny = true
+        }
+    }
+}

@@ -1,0 +1,120 @@
+/// Reads the top-level structure of fragmented MP4 bytes. Pure, tested alone.
+package enum MP4Boxes {
+    package struct Box: Equatable {
+        package var type: String
+        package var range: Range<Int>
+    }
+
+    package struct Fragments: Equatable {
+        /// `ftyp` + `moov`: the init segment.
+        package var initSegment: Range<Int>
+        /// One range per `moof`+`mdat` pair (with a leading `styp` or `sidx` when present).
+        package var segments: [Range<Int>]
+    }
+
+    package static func topLevelBoxes(_ bytes: [UInt8]) throws -> [Box] {
+        var boxes: [Box] = []
+        var offset = 0
+        while offset < bytes.count {
+            guard offset + 8 <= bytes.count else {
+                throw MediaError(.encodingFailed, "MP4 output ends inside a box header at byte \(offset)")
+            }
+            var size = Int(self.uint32(bytes, offset))
+            let type = String(decoding: bytes[(offset + 4)..<(offset + 8)], as: UTF8.self)
+            if size == 1 {
+                guard offset + 16 <= bytes.count else { throw MediaError(.encodingFailed, "MP4 box \(type) truncated") }
+                size = Int(self.uint32(bytes, offset + 8)) << 32 | Int(self.uint32(bytes, offset + 12))
+            } else if size == 0 {
+                size = bytes.count - offset
+            }
+            guard size >= 8, offset + size <= bytes.count else {
+                throw MediaError(.encodingFailed, "MP4 box \(type) at byte \(offset) has a bad size \(size)")
+            }
+            boxes.append(Box(type: type, range: offset..<(offset + size)))
+            offset += size
+        }
+        return boxes
+    }
+
+    package static func fragments(_ bytes: [UInt8]) throws -> Fragments {
+        let boxes = try self.topLevelBoxes(bytes)
+        guard let moov = boxes.first(where: { $0.type == "moov" }) else {
+            throw MediaError(.encodingFailed, "MP4 output has no moov box")
+        }
+        var segments: [Range<Int>] = []
+        var pendingStart: Int?
+        for box in boxes {
+            switch box.type {
+            case "styp", "sidx", "prft":
+                if pendingStart == nil { pendingStart = box.range.lowerBound }
+            case "moof":
+                if pendingStart == nil { pendingStart = box.range.lowerBound }
+            case "mdat":
+                guard let start = pendingStart else { continue }
+                segments.append(start..<box.range.upperBound)
+                pendingStart = nil
+            default:
+                break
+            }
+        }
+        return Fragments(initSegment: 0..<moov.range.upperBound, segments: segments)
+    }
+
+    /// The RFC 6381 codec string of the first video or audio sample entry in an init segment:
+    /// `avc1.PPCCLL` from the avcC box, `mp4a.40.N` from the esds audio object type.
+    package static func codecString(initSegment bytes: [UInt8]) -> String? {
+        if let avcC = self.find("avcC", in: bytes), avcC + 8 + 4 <= bytes.count {
+            let payload = avcC + 8
+            let profile = bytes[payload + 1]
+            let compatibility = bytes[payload + 2]
+            let level = bytes[payload + 3]
+            return "avc1." + [profile, compatibility, level].map { self.hex($0) }.joined()
+        }
+        if let esds = self.find("esds", in: bytes) {
+            // esds: full box header, then ES_Descriptor (tag 3) > DecoderConfigDescriptor (tag 4) > DecoderSpecificInfo (tag 5).
+            var offset = esds + 12
+            let end = min(bytes.count, esds + Int(self.uint32(bytes, esds)))
+            while offset < end {
+                let tag = bytes[offset]
+                offset += 1
+                var length = 0
+                for _ in 0..<4 where offset < end {
+                    let byte = bytes[offset]
+                    offset += 1
+                    length = length << 7 | Int(byte & 0x7F)
+                    if byte & 0x80 == 0 { break }
+                }
+                switch tag {
+                case 3: offset += 3  // ES_ID and flags; then nested descriptors
+                case 4: offset += 13  // objectType, streamType, buffer size, bitrates; then nested
+                case 5:
+                    guard offset < end else { return nil }
+                    return "mp4a.40.\(bytes[offset] >> 3)"
+                default: offset += length
+                }
+            }
+        }
+        return nil
+    }
+
+    private static func find(_ type: String, in bytes: [UInt8]) -> Int? {
+        let pattern = Array(type.utf8)
+        guard bytes.count >= 8 else { return nil }
+        for index in 4..<(bytes.count - 3) where bytes[index] == pattern[0] {
+            if bytes[index + 1] == pattern[1], bytes[index + 2] == pattern[2], bytes[index + 3] == pattern[3] {
+                return index - 4
+            }
+        }
+        return nil
+    }
+
+    private static func uint32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
+        UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8
+            | UInt32(bytes[offset + 3])
+    }
+
+    private static func hex(_ byte: UInt8) -> String {
+        let digits = Array("0123456789ABCDEF")
+        return String([digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
+    }
+}

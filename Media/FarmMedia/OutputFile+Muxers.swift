@@ -1,0 +1,133 @@
+import CFFmpeg
+import FarmProtocol
+
+/// An output file being muxed by libavformat.
+final class OutputContainer {
+    let pointer: UnsafeMutablePointer<AVFormatContext>
+    let path: String
+    private var headerWritten = false
+
+    init(path: String, format: String) throws {
+        self.path = path
+        var context: UnsafeMutablePointer<AVFormatContext>?
+        try check(avformat_alloc_output_context2(&context, nil, format, path), "avformat_alloc_output_context2", file: path)
+        self.pointer = context!
+        // No encoder version strings or creation times: outputs must be identical on every agent.
+        self.pointer.pointee.flags |= AVFMT_FLAG_BITEXACT
+        // Keep the timestamps we give: the muxer must not shift a chunk's segments back to zero.
+        self.pointer.pointee.avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED
+    }
+
+    deinit {
+        if self.pointer.pointee.pb != nil {
+            avio_closep(&self.pointer.pointee.pb)
+        }
+        avformat_free_context(self.pointer)
+    }
+
+    func addStream(copying parameters: UnsafePointer<AVCodecParameters>, timeBase: AVRational) throws -> Int {
+        guard let stream = avformat_new_stream(self.pointer, nil) else { fatalError("avformat_new_stream: out of memory") }
+        try check(avcodec_parameters_copy(stream.pointee.codecpar, parameters), "avcodec_parameters_copy", file: self.path)
+        stream.pointee.codecpar.pointee.codec_tag = 0
+        stream.pointee.time_base = timeBase
+        return Int(stream.pointee.index)
+    }
+
+    func addStream(encoder: Encoder) throws -> Int {
+        guard let stream = avformat_new_stream(self.pointer, nil) else { fatalError("avformat_new_stream: out of memory") }
+        try check(
+            avcodec_parameters_from_context(stream.pointee.codecpar, encoder.pointer), "avcodec_parameters_from_context",
+            file: self.path)
+        stream.pointee.time_base = encoder.pointer.pointee.time_base
+        return Int(stream.pointee.index)
+    }
+
+    func timeBase(ofStream index: Int) -> AVRational { self.pointer.pointee.streams[index]!.pointee.time_base }
+
+    func writeHeader(options: [String: String] = [:]) throws {
+        try check(avio_open(&self.pointer.pointee.pb, self.path, AVIO_FLAG_WRITE), "avio_open", file: self.path, code: .io)
+        var dictionary: OpaquePointer?
+        for (key, value) in options { av_dict_set(&dictionary, key, value, 0) }
+        defer { av_dict_free(&dictionary) }
+        try check(avformat_write_header(self.pointer, &dictionary), "avformat_write_header", file: self.path)
+        self.headerWritten = true
+    }
+
+    /// Writes a packet whose timestamps are in `timeBase`, rescaled to the stream's own.
+    func write(_ packet: Packet, stream: Int, from timeBase: AVRational) throws {
+        packet.pointer.pointee.stream_index = Int32(stream)
+        av_packet_rescale_ts(packet.pointer, timeBase, self.timeBase(ofStream: stream))
+        try check(av_write_frame(self.pointer, packet.pointer), "av_write_frame", file: self.path)
+    }
+
+    /// With `movflags=frag_custom`, ends the current fragment: the next packet starts a new segment.
+    func flushFragment() throws {
+        try check(av_write_frame(self.pointer, nil), "av_write_frame (flush fragment)", file: self.path)
+    }
+
+    func finish() throws {
+        try check(av_write_trailer(self.pointer), "av_write_trailer", file: self.path)
+        try check(avio_closep(&self.pointer.pointee.pb), "avio_closep", file: self.path, code: .io)
+    }
+
+    /// Options for fragmented MP4 (CMAF-style): an empty moov in the init segment, one moof+mdat per segment
+    /// flushed by us, timestamps kept as given so a chunk's segments continue the previous chunk's timeline.
+    static func fragmentedMP4Options(firstFragmentNumber: Int) -> [String: String] {
+        [
+            "movflags": "frag_custom+empty_moov+default_base_moof+frag_discont+skip_trailer",
+            "use_editlist": "0",
+            "fragment_index": String(firstFragmentNumber),
+        ]
+    }
+}
+
+/// Copies a packet range of one source stream into a small self-contained container for an agent (no decoding).
+public enum ChunkExtractor {
+    /// Writes the video packets `firstPacket...lastPacket` (decode order, as the planner numbered them) to `output`
+    /// as NUT, which keeps the source time base exactly (Matroska would round timestamps to milliseconds).
+    public static func extractVideo(source: String, streamIndex: Int, firstPacket: Int, lastPacket: Int, output: String) throws {
+        try self.extract(source: source, streamIndex: streamIndex, output: output) { position in
+            position > lastPacket ? .stop : (position >= firstPacket ? .copy : .skip)
+        }
+    }
+
+    /// Writes every packet of an audio stream to `output`.
+    public static func extractStream(source: String, streamIndex: Int, output: String) throws {
+        try self.extract(source: source, streamIndex: streamIndex, output: output) { _ in .copy }
+    }
+
+    private enum Decision { case skip, copy, stop }
+
+    private static func extract(
+        source: String,
+        streamIndex: Int,
+        output: String,
+        decide: (Int) -> Decision
+    ) throws {
+        MediaLogging.quiet()
+        let input = try InputFile(path: source)
+        guard streamIndex < input.streamCount else {
+            throw MediaError(.invalidInput, "\(source): stream \(streamIndex) does not exist; the file changed since it was planned")
+        }
+        let stream = input.stream(streamIndex)
+        let container = try OutputContainer(path: output, format: "nut")
+        let outputStream = try container.addStream(copying: stream.pointee.codecpar, timeBase: stream.pointee.time_base)
+        try container.writeHeader()
+        let packet = Packet()
+        var position = 0
+        reading: while try input.read(into: packet) {
+            defer { packet.unref() }
+            guard Int(packet.pointer.pointee.stream_index) == streamIndex else { continue }
+            defer { position += 1 }
+            switch decide(position) {
+            case .skip: continue
+            case .stop: break reading
+            case .copy:
+                if packet.pointer.pointee.dts == farm_nopts_value() { packet.pointer.pointee.dts = packet.pointer.pointee.pts }
+                if packet.pointer.pointee.pts == farm_nopts_value() { packet.pointer.pointee.pts = packet.pointer.pointee.dts }
+                try container.write(packet, stream: outputStream, from: stream.pointee.time_base)
+            }
+        }
+        try container.finish()
+    }
+}

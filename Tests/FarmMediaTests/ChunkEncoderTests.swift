@@ -1,0 +1,62 @@
+import FarmMedia
+import FarmProtocol
+import FarmTestSupport
+import Foundation
+import Testing
+
+@Suite("Chunk encoding, real libav")
+struct ChunkEncoderTests {
+    /// Splits a clip into chunks, encodes each separately, and checks the joined rungs have every source frame once
+    /// with keyframes at every segment start.
+    @Test func chunksJoinIntoTheSourceFrames() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let source = directory.file("source.mp4")
+        try Fixtures.makeClip(at: source, seconds: 8, width: 640, height: 360)
+        let info = try SourceProbe.probe(path: source)
+        #expect(info.packets.count == 200)
+        let plan = try ChunkPlanner.plan(
+            packets: info.packets, timeBase: info.video.timeBase,
+            options: .init(segmentDuration: 2, minimumChunks: 3))
+        #expect(plan.chunks.count >= 3)
+        let renditions = Ladder.renditions(displayWidth: info.displayWidth, displayHeight: info.video.height)
+        #expect(renditions.map(\.name) == ["240p", "360p"])
+
+        var files: [String: Data] = [:]
+        for chunk in plan.chunks {
+            let chunkPath = directory.file("chunk\(chunk.index).nut")
+            try ChunkExtractor.extractVideo(
+                source: source, streamIndex: info.video.index, firstPacket: chunk.firstPacket,
+                lastPacket: chunk.lastPacket, output: chunkPath)
+            let work = directory.file("work\(chunk.index)")
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            let spec = TaskSpec(
+                kind: .video, jobID: 1, chunkIndex: chunk.index, chunkCount: plan.chunks.count,
+                timeBase: info.video.timeBase, frameRate: info.video.frameRate, originPTS: plan.originPTS,
+                startPTS: chunk.startPTS, endPTS: chunk.endPTS, segmentStarts: chunk.segmentStarts,
+                firstSegmentIndex: chunk.firstSegmentIndex, frameCount: chunk.frameCount, renditions: renditions,
+                settings: .default)
+            let outputs = try ChunkEncoder(spec: spec, sourcePath: chunkPath, workDirectory: work).run { _ in true }
+            for output in outputs {
+                files[output.description.path] = try Data(contentsOf: URL(fileURLWithPath: output.localPath))
+            }
+        }
+        for rendition in renditions {
+            var joined = files["\(rendition.name)/init.mp4"]!
+            for index in 0..<plan.segmentStarts.count {
+                joined += try #require(files[String(format: "%@/segment_%05d.m4s", rendition.name, index)])
+            }
+            let path = directory.file("\(rendition.name).mp4")
+            try joined.write(to: URL(fileURLWithPath: path))
+            #expect(try Probe.videoFrameCount(path) == 200)
+            let times = try Probe.framePresentationTimes(path)
+            #expect(times.count == 200)
+            #expect(zip(times, times.dropFirst()).allSatisfy { abs($1 - $0 - 0.04) < 0.001 }, "no gap or duplicate")
+            let keyframes = try Probe.keyframeTimes(path)
+            let segmentStartSeconds = plan.segmentStarts.map { info.video.timeBase.seconds($0 - plan.originPTS) }
+            for start in segmentStartSeconds {
+                #expect(keyframes.contains { abs($0 - start) < 0.001 }, "keyframe at segment start \(start)")
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+
+/// Runs a command and returns its standard output; throws with its standard error when it exits non-zero.
+@discardableResult
+package func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
+    process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
+    if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    let output = Pipe()
+    let error = Pipe()
+    process.standardOutput = output
+    process.standardError = error
+    try process.run()
+    // Read both pipes concurrently with the process, so a chatty child cannot block on a full pipe.
+    nonisolated(unsafe) var errorData = Data()
+    let errorReader = Thread { errorData = error.fileHandleForReading.readDataToEndOfFile() }
+    errorReader.start()
+    let outputData = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    while !errorReader.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+    guard process.terminationStatus == 0 else {
+        throw CommandFailed(
+            command: ([executable] + arguments).joined(separator: " "), status: process.terminationStatus,
+            standardError: String(decoding: errorData, as: UTF8.self))
+    }
+    return String(decoding: outputData, as: UTF8.self)
+}
+
+package struct CommandFailed: Error, CustomStringConvertible {
+    package var command: String
+    package var status: Int32
+    package var standardError: String
+    package var description: String { "\(command) exited with \(status): \(standardError.suffix(2000))" }
+}
+
+/// A fresh temporary folder, removed by `remove()`.
+package struct TemporaryDirectory {
+    package let path: String
+
+    package init(_ label: String = "farm-test") throws {
+        self.path = NSTemporaryDirectory() + "\(label)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true)
+    }
+
+    package func file(_ name: String) -> String { (self.path as NSString).appendingPathComponent(name) }
+
+    package func remove() { try? FileManager.default.removeItem(atPath: self.path) }
+}
+
+/// Test media made by ffmpeg's lavfi sources at test time; nothing binary is committed.
+package enum Fixtures {
+    /// A clip with a moving test pattern and a tone, H.264 + AAC in MP4, keyframes every `gop` frames.
+    package static func makeClip(
+        at path: String,
+        seconds: Double,
+        width: Int = 854,
+        height: Int = 480,
+        frameRate: Int = 25,
+        gop: Int = 50,
+        audio: Bool = true
+    ) throws {
+        var arguments = [
+            "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", "testsrc2=size=\(width)x\(height):rate=\(frameRate):duration=\(seconds)",
+        ]
+        if audio {
+            arguments += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=\(seconds)", "-ac", "2"]
+        }
+        arguments += ["-c:v", "libx264", "-preset", "ultrafast", "-g", "\(gop)", "-pix_fmt", "yuv420p"]
+        if audio { arguments += ["-c:a", "aac", "-b:a", "128k"] }
+        arguments += [path]
+        try run("ffmpeg", arguments)
+    }
+
+    /// Random bytes with a video-like name.
+    package static func makeGarbage(at path: String, bytes: Int = 200_000) throws {
+        var generator = SystemRandomNumberGenerator()
+        let data = Data((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try data.write(to: URL(fileURLWithPath: path))
+    }
+}
+
+/// What ffprobe says about a file or playlist.
+package enum Probe {
+    /// Decoded video frame count of the first video stream (`-count_frames`).
+    package static func videoFrameCount(_ path: String) throws -> Int {
+        let output = try run(
+            "ffprobe",
+            ["-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=nb_read_frames",
+             "-of", "csv=p=0", path])
+        guard let count = Int(output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").first ?? "") else {
+            throw CommandFailed(command: "ffprobe \(path)", status: 0, standardError: "no frame count in: \(output)")
+        }
+        return count
+    }
+
+    /// Presentation times (seconds) of the keyframes of the first video stream.
+    package static func keyframeTimes(_ path: String) throws -> [Double] {
+        let output = try run(
+            "ffprobe",
+            ["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", path])
+        return output.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: ",")
+            guard fields.count >= 2, fields[1].contains("K") else { return nil }
+            return Double(fields[0])
+        }.sorted()
+    }
+
+    /// Presentation times (seconds) of every video frame, sorted.
+    package static func framePresentationTimes(_ path: String) throws -> [Double] {
+        let output = try run(
+            "ffprobe",
+            ["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0", path])
+        return output.split(separator: "\n").compactMap { Double($0.trimmingCharacters(in: .whitespaces).split(separator: ",").first ?? "") }.sorted()
+    }
+
+    /// Duration in seconds of the first stream of a kind, from the packets' timestamps and durations.
+    package static func streamDuration(_ path: String, stream: String = "a:0") throws -> Double {
+        let output = try run(
+            "ffprobe",
+            ["-v", "error", "-select_streams", stream, "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path])
+        var start = Double.infinity
+        var end = -Double.infinity
+        for line in output.split(separator: "\n") {
+            let fields = line.split(separator: ",").compactMap { Double($0) }
+            guard fields.count == 2 else { continue }
+            start = min(start, fields[0])
+            end = max(end, fields[0] + fields[1])
+        }
+        return end - start
+    }
+}
