@@ -1,0 +1,160 @@
+import Logging
+import PostgresNIO
+
+/// The database schema, as numbered migrations applied in order, each once, in its own transaction.
+///
+/// Several coordinators may start at once against one database: an advisory lock makes them take turns.
+package enum Migrations {
+    package static let all: [(version: Int, name: String, sql: [String])] = [
+        (
+            1, "initial schema",
+            [
+                "CREATE SEQUENCE lease_tokens AS bigint",
+                """
+                CREATE TABLE jobs (
+                    id bigserial PRIMARY KEY,
+                    state text NOT NULL DEFAULT 'submitted'
+                        CHECK (state IN ('submitted', 'running', 'stitching', 'ready', 'failed', 'cancelled')),
+                    source text NOT NULL,
+                    output_dir text NOT NULL,
+                    settings jsonb NOT NULL,
+                    priority integer NOT NULL DEFAULT 0,
+                    source_info jsonb,
+                    duration_seconds double precision,
+                    error text,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    updated_at timestamptz NOT NULL DEFAULT now(),
+                    finished_at timestamptz
+                )
+                """,
+                "CREATE INDEX jobs_by_state ON jobs (state, priority DESC, id)",
+                """
+                CREATE TABLE renditions (
+                    job_id bigint NOT NULL REFERENCES jobs ON DELETE CASCADE,
+                    name text NOT NULL,
+                    width integer NOT NULL,
+                    height integer NOT NULL,
+                    max_bitrate integer NOT NULL,
+                    codec text NOT NULL,
+                    PRIMARY KEY (job_id, name)
+                )
+                """,
+                """
+                CREATE TABLE chunks (
+                    job_id bigint NOT NULL REFERENCES jobs ON DELETE CASCADE,
+                    index integer NOT NULL,
+                    start_pts bigint NOT NULL,
+                    end_pts bigint,
+                    preroll_pts bigint NOT NULL,
+                    first_packet integer NOT NULL,
+                    last_packet integer NOT NULL,
+                    frame_count integer NOT NULL,
+                    segment_starts bigint[] NOT NULL,
+                    first_segment integer NOT NULL,
+                    PRIMARY KEY (job_id, index)
+                )
+                """,
+                """
+                CREATE TABLE tasks (
+                    id bigserial PRIMARY KEY,
+                    job_id bigint NOT NULL REFERENCES jobs ON DELETE CASCADE,
+                    kind text NOT NULL CHECK (kind IN ('video', 'audio')),
+                    chunk_index integer,
+                    spec jsonb NOT NULL,
+                    state text NOT NULL DEFAULT 'queued'
+                        CHECK (state IN ('queued', 'leased', 'done', 'failed', 'cancelled')),
+                    priority integer NOT NULL DEFAULT 0,
+                    attempts integer NOT NULL DEFAULT 0,
+                    max_attempts integer NOT NULL DEFAULT 5,
+                    lease_owner text,
+                    lease_agent_id bigint,
+                    lease_token bigint,
+                    lease_expires_at timestamptz,
+                    accepted_token bigint,
+                    accepted_by text,
+                    run_after timestamptz NOT NULL DEFAULT now(),
+                    last_error text,
+                    done_at timestamptz
+                )
+                """,
+                "CREATE INDEX tasks_queue ON tasks (priority DESC, job_id, id) WHERE state = 'queued'",
+                "CREATE INDEX tasks_leased ON tasks (lease_expires_at) WHERE state = 'leased'",
+                "CREATE INDEX tasks_by_job ON tasks (job_id, state)",
+                // Lease churn updates these rows often: vacuum them sooner than the default 20% of dead rows.
+                "ALTER TABLE tasks SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.05)",
+                """
+                CREATE TABLE segments (
+                    job_id bigint NOT NULL REFERENCES jobs ON DELETE CASCADE,
+                    rendition text NOT NULL,
+                    index integer NOT NULL,
+                    task_id bigint NOT NULL REFERENCES tasks ON DELETE CASCADE,
+                    start_pts bigint NOT NULL,
+                    duration bigint NOT NULL,
+                    timebase_num integer NOT NULL,
+                    timebase_den integer NOT NULL,
+                    frames integer NOT NULL,
+                    bytes bigint NOT NULL,
+                    sha256 text NOT NULL,
+                    path text NOT NULL,
+                    PRIMARY KEY (job_id, rendition, index)
+                )
+                """,
+                """
+                CREATE TABLE init_segments (
+                    job_id bigint NOT NULL REFERENCES jobs ON DELETE CASCADE,
+                    rendition text NOT NULL,
+                    sha256 text NOT NULL,
+                    bytes bigint NOT NULL,
+                    path text NOT NULL,
+                    PRIMARY KEY (job_id, rendition)
+                )
+                """,
+                """
+                CREATE TABLE agents (
+                    id bigserial PRIMARY KEY,
+                    name text NOT NULL UNIQUE,
+                    capabilities jsonb NOT NULL,
+                    slots integer NOT NULL,
+                    state text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'draining', 'gone')),
+                    coordinator text,
+                    first_seen timestamptz NOT NULL DEFAULT now(),
+                    last_seen timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+            ]
+        )
+    ]
+
+    package static func migrate(_ client: PostgresClient, logger: Logger) async throws {
+        try await client.withConnection { connection in
+            // One coordinator migrates at a time; the lock is released when the session's connection returns.
+            _ = try await connection.query("SELECT pg_advisory_lock(7400274001)", logger: logger)
+            do {
+                _ = try await connection.query(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                    logger: logger)
+                var applied = Set<Int>()
+                for try await version in try await connection.query("SELECT version FROM schema_migrations", logger: logger)
+                    .decode(Int.self)
+                {
+                    applied.insert(version)
+                }
+                for migration in self.all where !applied.contains(migration.version) {
+                    logger.info("applying database migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+                    try await connection.withTransaction(logger: logger) { connection in
+                        for statement in migration.sql {
+                            _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                        }
+                        _ = try await connection.query(
+                            "INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))",
+                            logger: logger)
+                    }
+                }
+                _ = try await connection.query("SELECT pg_advisory_unlock(7400274001)", logger: logger)
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(7400274001)", logger: logger)
+                throw error
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs the test suite against a throwaway PostgreSQL (FARM_TEST_DATABASE_URL), which is stopped and removed
+# afterwards whatever happens. Exits with the tests' status.
+#
+#   SWIFT_TEST_FLAGS   extra arguments for `swift test`, for example "--filter FarmProtocolTests"
+#   SWIFT_BUILD_FLAGS  extra arguments for both `swift build` and `swift test`, for example
+#                      "-Xswiftc -warnings-as-errors"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+read -r -a test_flags <<<"${SWIFT_TEST_FLAGS:-}"
+read -r -a build_flags <<<"${SWIFT_BUILD_FLAGS:-}"
+
+phase() { echo "==> test: $*" >&2; }
+
+pg_dir=$(mktemp -d /tmp/farm-test-pg-XXXXXX)
+cleanup() {
+    phase "stopping PostgreSQL and removing $pg_dir"
+    deploy/postgres.sh stop "$pg_dir" || true
+    rm -rf "$pg_dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The first free port from 55432, so that concurrent runs on one machine do not collide.
+port=55432
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    port=$((port + 1))
+    [ "$port" -lt 55532 ] || { echo "test.sh: no free port in 55432-55531" >&2; exit 1; }
+done
+
+phase "starting PostgreSQL in $pg_dir on port $port"
+FARM_TEST_DATABASE_URL=$(deploy/postgres.sh start "$pg_dir" "$port")
+export FARM_TEST_DATABASE_URL
+phase "FARM_TEST_DATABASE_URL=$FARM_TEST_DATABASE_URL"
+
+phase "swift build --build-tests ${build_flags[*]}"
+swift build --build-tests "${build_flags[@]}"
+
+phase "swift test ${build_flags[*]} ${test_flags[*]}"
+status=0
+swift test "${build_flags[@]}" "${test_flags[@]}" || status=$?
+if [ "$status" -eq 0 ]; then
+    phase "passed"
+else
+    phase "FAILED (swift test exited with $status)"
+fi
+exit "$status"
