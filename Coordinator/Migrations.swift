@@ -61,6 +61,7 @@ package enum Migrations {
                     kind text NOT NULL CHECK (kind IN ('video', 'audio')),
                     chunk_index integer,
                     spec jsonb NOT NULL,
+                    extract jsonb NOT NULL,
                     state text NOT NULL DEFAULT 'queued'
                         CHECK (state IN ('queued', 'leased', 'done', 'failed', 'cancelled')),
                     priority integer NOT NULL DEFAULT 0,

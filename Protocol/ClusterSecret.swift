@@ -39,3 +39,11 @@ extension Data {
 package func sha256Hex(_ data: some DataProtocol) -> String {
     Data(SHA256.hash(data: data)).hexString
 }
+
+/// SHA-256 over data that arrives in pieces.
+package struct SHA256Stream {
+    private var hasher = SHA256()
+    package init() {}
+    package mutating func update(_ data: some DataProtocol) { self.hasher.update(data: data) }
+    package func finalize() -> String { Data(self.hasher.finalize()).hexString }
+}

@@ -1,6 +1,9 @@
 import Foundation
 import NIOCore
 
+/// The largest frame either side accepts unless configured otherwise.
+public let farmDefaultMaximumFrameLength = 16 * 1024 * 1024
+
 /// Splits the byte stream into frames: a 4-byte big-endian length, then that many bytes of payload.
 ///
 /// The length is checked against `maximumFrameLength` before a single payload byte is buffered, so a peer cannot make
@@ -8,7 +11,7 @@ import NIOCore
 package struct FarmFrameDecoder: NIOSingleStepByteToMessageDecoder {
     package typealias InboundOut = ByteBuffer
 
-    package static let defaultMaximumFrameLength = 16 * 1024 * 1024
+    package static let defaultMaximumFrameLength = farmDefaultMaximumFrameLength
 
     package let maximumFrameLength: Int
 

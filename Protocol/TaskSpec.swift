@@ -86,6 +86,10 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     public var chunkIndex: Int
     public var chunkCount: Int
     public var timeBase: Rational
+    /// Nominal frame rate of the source (encoder rate control and keyframe spacing).
+    public var frameRate: Rational
+    /// Presentation timestamp of the job's first frame: time zero of the output.
+    public var originPTS: Int64
     /// First presentation timestamp that belongs to this task (inclusive).
     public var startPTS: Int64
     /// First presentation timestamp that belongs to the next task (exclusive); nil for the last chunk.
@@ -94,6 +98,8 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     public var segmentStarts: [Int64]
     /// Global number of the first segment of this task.
     public var firstSegmentIndex: Int
+    /// Source frames in `[startPTS, endPTS)`, from the coordinator's index; the agent checks it decoded as many.
+    public var frameCount: Int
     public var renditions: [RenditionSpec]
     public var settings: EncoderSettings
 
@@ -103,10 +109,13 @@ public struct TaskSpec: Codable, Sendable, Equatable {
         chunkIndex: Int,
         chunkCount: Int,
         timeBase: Rational,
+        frameRate: Rational,
+        originPTS: Int64,
         startPTS: Int64,
         endPTS: Int64?,
         segmentStarts: [Int64],
         firstSegmentIndex: Int,
+        frameCount: Int,
         renditions: [RenditionSpec],
         settings: EncoderSettings
     ) {
@@ -115,10 +124,13 @@ public struct TaskSpec: Codable, Sendable, Equatable {
         self.chunkIndex = chunkIndex
         self.chunkCount = chunkCount
         self.timeBase = timeBase
+        self.frameRate = frameRate
+        self.originPTS = originPTS
         self.startPTS = startPTS
         self.endPTS = endPTS
         self.segmentStarts = segmentStarts
         self.firstSegmentIndex = firstSegmentIndex
+        self.frameCount = frameCount
         self.renditions = renditions
         self.settings = settings
     }

@@ -1,0 +1,103 @@
+import FarmMedia
+import FarmProtocol
+import Foundation
+
+/// What a submitter chooses for a job. Stored as JSON in `jobs.settings`.
+public struct JobSettings: Codable, Sendable {
+    /// Target segment duration in seconds.
+    public var segmentDuration: Double
+    /// Rung names to produce (never above the source height); nil for the whole default ladder.
+    public var rungs: [String]?
+    public var encoder: EncoderSettings
+    /// Minimum chunk count (at least the farm's free slots, so every agent gets work).
+    public var minimumChunks: Int
+    public var maxAttempts: Int
+
+    public init(
+        segmentDuration: Double = 6,
+        rungs: [String]? = nil,
+        encoder: EncoderSettings = .default,
+        minimumChunks: Int = 4,
+        maxAttempts: Int = 5
+    ) {
+        self.segmentDuration = segmentDuration
+        self.rungs = rungs
+        self.encoder = encoder
+        self.minimumChunks = minimumChunks
+        self.maxAttempts = maxAttempts
+    }
+
+    /// Checks values a user can get wrong, naming the bad one.
+    public func validate() throws {
+        guard self.segmentDuration >= 1, self.segmentDuration <= 60 else {
+            throw ConfigurationError("segment duration \(self.segmentDuration) s is out of range: use 1 to 60 seconds")
+        }
+        guard self.minimumChunks >= 1, self.minimumChunks <= 10_000 else {
+            throw ConfigurationError("minimum chunk count \(self.minimumChunks) is out of range: use 1 to 10000")
+        }
+        guard self.maxAttempts >= 1, self.maxAttempts <= 100 else {
+            throw ConfigurationError("max attempts \(self.maxAttempts) is out of range: use 1 to 100")
+        }
+        guard (0...51).contains(self.encoder.crf) else {
+            throw ConfigurationError("CRF \(self.encoder.crf) is out of range: use 0 to 51")
+        }
+        guard (1...64).contains(self.encoder.threads) else {
+            throw ConfigurationError("encoder threads \(self.encoder.threads) is out of range: use 1 to 64")
+        }
+        if let rungs { _ = try Ladder.rungs(named: rungs) }
+    }
+}
+
+/// What the planner learned of the source, stored as JSON in `jobs.source_info` for the stitcher.
+package struct JobSourceInfo: Codable, Sendable {
+    package var timeBase: Rational
+    package var frameRate: Rational
+    package var originPTS: Int64
+    package var frameCount: Int
+    package var segmentCount: Int
+    package var durationSeconds: Double
+    package var hasAudio: Bool
+    package var videoCodec: String
+}
+
+/// Which source packets a task's agent receives. Stored as JSON in `tasks.extract`; never sent to agents.
+package struct SourceExtract: Codable, Sendable {
+    package var streamIndex: Int
+    /// Decode-order packet range of a video chunk; nil for a whole stream (audio).
+    package var firstPacket: Int?
+    package var lastPacket: Int?
+}
+
+/// A task leased to an agent.
+package struct LeasedTask: Sendable {
+    package var taskID: Int64
+    package var token: Int64
+    package var jobID: Int64
+    package var spec: TaskSpec
+    package var extract: SourceExtract
+    package var source: String
+    package var outputDirectory: String
+    package var attempts: Int
+}
+
+/// What became of a reported result.
+package enum CompletionVerdict: Sendable, Equatable {
+    /// Accepted now; the job has this many tasks left.
+    case accepted(remainingTasks: Int)
+    /// This very result was accepted before (a retried report): acknowledge, change nothing.
+    case alreadyAccepted
+    /// The token is not the task's current lease: another agent owns the task now, or it was given up.
+    case stale(reason: String)
+}
+
+/// A job's state as users see it.
+public struct JobStatus: Sendable {
+    public var id: Int64
+    public var state: String
+    public var error: String?
+    public var outputDirectory: String
+    public var durationSeconds: Double?
+    public var tasksTotal: Int
+    public var tasksDone: Int
+    public var secondsDone: Double
+}

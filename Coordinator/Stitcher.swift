@@ -1,0 +1,92 @@
+import FarmMedia
+import FarmProtocol
+import Foundation
+
+/// Checks a finished job's segments and writes its playlists.
+///
+/// Refuses to publish a stream with a hole: every rung must have every segment, with timestamps that follow each
+/// other exactly and the same boundaries as every other rung, and the frame count of the source.
+package enum Stitcher {
+    package struct ContinuityError: Error, CustomStringConvertible {
+        package var description: String
+    }
+
+    package static func stitch(_ job: JobStore.JobToStitch) throws {
+        let output = URL(fileURLWithPath: job.outputDirectory)
+        let info = job.sourceInfo
+        var videoRenditions: [Playlists.MediaRendition] = []
+        var referenceStarts: [Int64]?
+        for rendition in job.renditions {
+            let segments = job.segments.filter { $0.rendition == rendition.name }.sorted { $0.segmentIndex! < $1.segmentIndex! }
+            guard segments.count == info.segmentCount else {
+                throw ContinuityError(
+                    description: "\(rendition.name) has \(segments.count) segments, the plan has \(info.segmentCount)")
+            }
+            try self.checkContinuity(segments, rendition: rendition.name)
+            let starts = segments.map(\.startPTS)
+            if let referenceStarts, referenceStarts != starts {
+                throw ContinuityError(description: "\(rendition.name) has other segment boundaries than the first rung")
+            }
+            referenceStarts = starts
+            let frames = segments.reduce(0) { $0 + $1.frames }
+            guard frames == info.frameCount else {
+                throw ContinuityError(
+                    description: "\(rendition.name) has \(frames) frames, the source has \(info.frameCount)")
+            }
+            videoRenditions.append(
+                try self.writeMediaPlaylist(
+                    name: rendition.name, width: rendition.width, height: rendition.height, segments: segments,
+                    job: job, output: output))
+        }
+        var audio: Playlists.MediaRendition?
+        if info.hasAudio {
+            let segments = job.segments.filter { $0.rendition == "audio" }.sorted { $0.segmentIndex! < $1.segmentIndex! }
+            guard !segments.isEmpty else { throw ContinuityError(description: "the audio track has no segments") }
+            try self.checkContinuity(segments, rendition: "audio")
+            audio = try self.writeMediaPlaylist(name: "audio", width: 0, height: 0, segments: segments, job: job, output: output)
+        }
+        let master = Playlists.master(video: videoRenditions.reversed(), audio: audio)
+        try self.writeAtomically(master, to: output.appendingPathComponent("master.m3u8"))
+    }
+
+    private static func checkContinuity(_ segments: [OutputFile], rendition: String) throws {
+        for (offset, segment) in segments.enumerated() where segment.segmentIndex != offset {
+            throw ContinuityError(description: "\(rendition) is missing segment \(offset) (next is \(segment.segmentIndex ?? -1))")
+        }
+        for (previous, next) in zip(segments, segments.dropFirst()) where previous.startPTS + previous.duration != next.startPTS {
+            throw ContinuityError(
+                description: "\(rendition) segment \(next.segmentIndex!) starts at \(next.startPTS) but the one before "
+                    + "ends at \(previous.startPTS + previous.duration): a gap or overlap at a seam")
+        }
+    }
+
+    private static func writeMediaPlaylist(
+        name: String,
+        width: Int,
+        height: Int,
+        segments: [OutputFile],
+        job: JobStore.JobToStitch,
+        output: URL
+    ) throws -> Playlists.MediaRendition {
+        guard let initPath = job.initSegments[name] else {
+            throw ContinuityError(description: "\(name) has no init segment")
+        }
+        let initBytes = try [UInt8](Data(contentsOf: output.appendingPathComponent(initPath)))
+        guard let codecs = MP4Boxes.codecString(initSegment: initBytes) else {
+            throw ContinuityError(description: "\(name)/init.mp4 has no avcC or esds box to read the codec from")
+        }
+        let playlistSegments = segments.map {
+            Playlists.Segment(
+                uri: ($0.path as NSString).lastPathComponent, duration: $0.timeBase.seconds($0.duration), bytes: $0.bytes,
+                frames: $0.frames)
+        }
+        try self.writeAtomically(
+            Playlists.media(playlistSegments), to: output.appendingPathComponent(name).appendingPathComponent("playlist.m3u8"))
+        return Playlists.MediaRendition(name: name, width: width, height: height, codecs: codecs, segments: playlistSegments)
+    }
+
+    private static func writeAtomically(_ text: String, to url: URL) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: url, options: .atomic)
+    }
+}
