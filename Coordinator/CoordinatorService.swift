@@ -1,0 +1,161 @@
+import FarmMedia
+import FarmProtocol
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// The coordinator: accepts agents, plans submitted jobs, reaps expired leases and stitches finished jobs.
+///
+/// It holds no state a restart would lose; everything is in PostgreSQL. Run it in a `ServiceGroup` next to its
+/// `PostgresClient` (which must be running before the first query).
+public final class CoordinatorService: Service, Sendable {
+    private let client: PostgresClient
+    private let configuration: CoordinatorConfiguration
+    private let logger: Logger
+    private let onListening: @Sendable (Int) -> Void
+    private let signal = WorkSignal()
+    private let connectedSlots = Mutex<Int>.Reference(0)
+
+    /// - Parameter onListening: called with the bound port once agents can connect.
+    public init(
+        client: PostgresClient,
+        configuration: CoordinatorConfiguration,
+        logger: Logger,
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) {
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    package var store: JobStore { JobStore(client: self.client, logger: self.logger) }
+
+    public func run() async throws {
+        try await Migrations.migrate(self.client, logger: self.logger)
+        let context = CoordinatorContext(
+            store: self.store, signal: self.signal, configuration: self.configuration, logger: self.logger,
+            connectedSlots: self.connectedSlots)
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: self.configuration.host, port: self.configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addFarmMessageHandlers(
+                        maximumFrameLength: self.configuration.maximumFrameLength)
+                    return try NIOAsyncChannel<FarmMessage, FarmMessage>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let port = server.channel.localAddress?.port ?? self.configuration.port
+        self.logger.info("coordinator listening for agents", metadata: ["host": "\(self.configuration.host)", "port": "\(port)"])
+        self.onListening(port)
+
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask {
+                    try await server.executeThenClose { connections in
+                        try await withThrowingDiscardingTaskGroup { sessions in
+                            for try await connection in connections {
+                                // One child task per connection; a bad peer ends only its own session.
+                                sessions.addTask { await AgentSession(channel: connection, context: context).run() }
+                            }
+                        }
+                    }
+                }
+                group.addTask { await self.listenForWork() }
+                group.addTask { await self.loop(every: .seconds(2), name: "planner") { try await self.planPendingJobs() } }
+                group.addTask {
+                    await self.loop(every: .milliseconds(Int64(self.configuration.reapIntervalSeconds * 1000)), name: "reaper", waitsForSignal: false) {
+                        try await self.reapExpiredLeases()
+                    }
+                }
+                group.addTask { await self.loop(every: .seconds(2), name: "stitcher") { try await self.stitchFinishedJobs() } }
+            }
+        } onGracefulShutdown: {
+            self.logger.info("coordinator shutting down")
+            server.channel.close(promise: nil)
+        }
+    }
+
+    /// Runs `body` repeatedly until cancelled: after each round it waits for the work signal or `interval`.
+    /// A database error is logged and retried, so a PostgreSQL restart is ridden out.
+    private func loop(
+        every interval: Duration,
+        name: String,
+        waitsForSignal: Bool = true,
+        _ body: @Sendable () async throws -> Void
+    ) async {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            do {
+                try await body()
+            } catch is CancellationError {
+                return
+            } catch {
+                self.logger.warning("\(name) round failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            if waitsForSignal {
+                await self.signal.wait(timeout: interval)
+            } else {
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    /// Holds one connection in LISTEN on the work channel and wakes waiting sessions on every notification.
+    private func listenForWork() async {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            do {
+                try await self.client.withConnection { connection in
+                    try await connection.listen(on: JobStore.workChannel) { notifications in
+                        for try await _ in notifications { self.signal.notifyAll() }
+                    }
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                self.logger.warning("LISTEN connection lost; reconnecting", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func planPendingJobs() async throws {
+        let freeSlots = self.connectedSlots.mutex.withLock { $0 }
+        while let (jobID, error) = try await self.store.planNextJob({ job in
+            try await JobPlanning.plan(job, freeSlots: freeSlots)
+        }) {
+            if let error {
+                self.logger.error("job failed while planning", metadata: ["job": "\(jobID)", "error": "\(error)"])
+            } else {
+                self.logger.info("job planned", metadata: ["job": "\(jobID)"])
+                self.signal.notifyAll()
+            }
+        }
+    }
+
+    private func reapExpiredLeases() async throws {
+        let reaped = try await self.store.reapExpiredLeases()
+        for lease in reaped {
+            self.logger.warning(
+                "lease expired", metadata: ["task": "\(lease.taskID)", "agent": "\(lease.agent)", "requeued": "\(lease.requeued)"])
+        }
+        if !reaped.isEmpty { self.signal.notifyAll() }
+    }
+
+    private func stitchFinishedJobs() async throws {
+        while let (jobID, error) = try await self.store.stitchNextJob({ job in
+            try await NIOThreadPool.singleton.runIfActive { try Stitcher.stitch(job) }
+        }) {
+            if let error {
+                self.logger.error("job failed while stitching", metadata: ["job": "\(jobID)", "error": "\(error)"])
+            } else {
+                self.logger.info("job ready", metadata: ["job": "\(jobID)"])
+            }
+        }
+    }
+}
