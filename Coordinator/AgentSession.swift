@@ -3,6 +3,7 @@ import FarmProtocol
 import Foundation
 import Logging
 import NIOCore
+import NIOFoundationCompat
 import NIOPosix
 import Synchronization
 
@@ -58,6 +59,8 @@ final class AgentSession {
                     if self.machine.state == .closed { break }
                 }
             }
+        } catch is CancellationError {
+            self.logger.debug("agent connection closed: coordinator stopping")
         } catch {
             self.logger.warning("agent connection closed with an error", metadata: ["error": "\(error)"])
         }

@@ -54,7 +54,22 @@ public final class CoordinatorService: Service, Sendable {
         self.logger.info("coordinator listening for agents", metadata: ["host": "\(self.configuration.host)", "port": "\(port)"])
         self.onListening(port)
 
-        try await withGracefulShutdownHandler {
+        // On graceful shutdown the listener closes and every loop and session is cancelled: all state is in
+        // PostgreSQL, and a task in flight is leased again when its agent reconnects elsewhere.
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await self.serve(server: server, context: context)
+            }
+        } catch is CancellationError {
+            self.logger.info("coordinator stopped")
+        }
+    }
+
+    private func serve(
+        server: NIOAsyncChannel<NIOAsyncChannel<FarmMessage, FarmMessage>, Never>,
+        context: CoordinatorContext
+    ) async throws {
+        try await withTaskCancellationHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask {
                     try await server.executeThenClose { connections in
@@ -75,7 +90,7 @@ public final class CoordinatorService: Service, Sendable {
                 }
                 group.addTask { await self.loop(every: .seconds(2), name: "stitcher") { try await self.stitchFinishedJobs() } }
             }
-        } onGracefulShutdown: {
+        } onCancel: {
             self.logger.info("coordinator shutting down")
             server.channel.close(promise: nil)
         }

@@ -127,6 +127,7 @@ package enum Migrations {
     ]
 
     package static func migrate(_ client: PostgresClient, logger: Logger) async throws {
+        try await self.checkReachable(client, logger: logger)
         try await client.withConnection { connection in
             // One coordinator migrates at a time; the lock is released when the session's connection returns.
             _ = try await connection.query("SELECT pg_advisory_lock(7400274001)", logger: logger)
@@ -157,5 +158,35 @@ package enum Migrations {
                 throw error
             }
         }
+    }
+
+    /// Fails within `timeout` with the server's own message when PostgreSQL cannot be reached, instead of letting
+    /// the pool retry in silence.
+    package static func checkReachable(_ client: PostgresClient, logger: Logger, timeout: Duration = .seconds(15)) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                _ = try await client.query("SELECT 1", logger: logger)
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw DatabaseUnreachable(cause: "no connection within \(timeout)")
+            }
+            defer { group.cancelAll() }
+            do {
+                try await group.next()
+            } catch let error as DatabaseUnreachable {
+                throw error
+            } catch {
+                throw DatabaseUnreachable(cause: String(reflecting: error))
+            }
+        }
+    }
+}
+
+/// PostgreSQL could not be reached or refused the connection.
+package struct DatabaseUnreachable: Error, CustomStringConvertible {
+    package var cause: String
+    package var description: String {
+        "cannot use PostgreSQL: \(self.cause); check --database-url (host, port, database name, user) and that the server runs"
     }
 }

@@ -1,6 +1,7 @@
 import FarmProtocol
 import Foundation
 import NIOCore
+import NIOFoundationCompat
 
 /// An agent's output files for one lease, kept under a temporary folder in the job's output folder until the result
 /// is accepted, then renamed into place (a rename within one file system: readers never see a partial segment).

@@ -11,6 +11,7 @@
 #include <libavutil/display.h>
 #include <libavutil/audio_fifo.h>
 #include <libavutil/log.h>
+#include <libavutil/hwcontext.h>
 #include <libswscale/swscale.h>
 #include <libswresample/swresample.h>
 

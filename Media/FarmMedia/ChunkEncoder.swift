@@ -10,7 +10,7 @@ package struct EncodedFile: Sendable {
 }
 
 /// Encodes one task: a chunk of video into every rendition, or a job's whole audio track.
-public struct ChunkEncoder {
+public struct ChunkEncoder: Sendable {
     public let spec: TaskSpec
     /// The chunk's source container, as the coordinator sent it.
     public let sourcePath: String

@@ -86,14 +86,15 @@ public enum ChunkExtractor {
     /// Writes the video packets `firstPacket...lastPacket` (decode order, as the planner numbered them) to `output`
     /// as NUT, which keeps the source time base exactly (Matroska would round timestamps to milliseconds).
     public static func extractVideo(source: String, streamIndex: Int, firstPacket: Int, lastPacket: Int, output: String) throws {
-        try self.extract(source: source, streamIndex: streamIndex, output: output) { position in
+        try self.extract(source: source, streamIndex: streamIndex, output: output, format: "nut") { position in
             position > lastPacket ? .stop : (position >= firstPacket ? .copy : .skip)
         }
     }
 
-    /// Writes every packet of an audio stream to `output`.
+    /// Writes every packet of an audio stream to `output` as Matroska: NUT refuses the negative timestamps of
+    /// AAC priming, and millisecond timestamps are exact enough for audio.
     public static func extractStream(source: String, streamIndex: Int, output: String) throws {
-        try self.extract(source: source, streamIndex: streamIndex, output: output) { _ in .copy }
+        try self.extract(source: source, streamIndex: streamIndex, output: output, format: "matroska") { _ in .copy }
     }
 
     private enum Decision { case skip, copy, stop }
@@ -102,6 +103,7 @@ public enum ChunkExtractor {
         source: String,
         streamIndex: Int,
         output: String,
+        format: String,
         decide: (Int) -> Decision
     ) throws {
         MediaLogging.quiet()
@@ -110,7 +112,7 @@ public enum ChunkExtractor {
             throw MediaError(.invalidInput, "\(source): stream \(streamIndex) does not exist; the file changed since it was planned")
         }
         let stream = input.stream(streamIndex)
-        let container = try OutputContainer(path: output, format: "nut")
+        let container = try OutputContainer(path: output, format: format)
         let outputStream = try container.addStream(copying: stream.pointee.codecpar, timeBase: stream.pointee.time_base)
         try container.writeHeader()
         let packet = Packet()

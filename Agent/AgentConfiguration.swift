@@ -1,0 +1,43 @@
+import FarmProtocol
+import Foundation
+
+public struct AgentConfiguration: Sendable {
+    public var coordinatorHost: String
+    public var coordinatorPort: Int
+    public var secret: ClusterSecret
+    /// This agent's name in the farm (letters, digits, '.', '_', '-').
+    public var name: String
+    /// Tasks encoded at once; each slot has its own connection.
+    public var slots: Int
+    /// Where sources and outputs of tasks in progress are kept; emptied as tasks end.
+    public var workDirectory: String
+    public var maximumFrameLength: Int
+    /// Longest wait between reconnection attempts.
+    public var maximumReconnectDelay: Duration
+
+    public init(
+        coordinatorHost: String,
+        coordinatorPort: Int,
+        secret: ClusterSecret,
+        name: String,
+        slots: Int = 1,
+        workDirectory: String = NSTemporaryDirectory(),
+        maximumFrameLength: Int = farmDefaultMaximumFrameLength,
+        maximumReconnectDelay: Duration = .seconds(10)
+    ) {
+        self.coordinatorHost = coordinatorHost
+        self.coordinatorPort = coordinatorPort
+        self.secret = secret
+        self.name = name
+        self.slots = slots
+        self.workDirectory = workDirectory
+        self.maximumFrameLength = maximumFrameLength
+        self.maximumReconnectDelay = maximumReconnectDelay
+    }
+}
+
+/// Why an agent stopped for good (as opposed to a connection it retries).
+public struct AgentError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

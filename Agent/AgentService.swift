@@ -1,0 +1,182 @@
+import FarmMedia
+import FarmProtocol
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// A stateless encoding agent: connects to a coordinator, leases tasks, encodes them and sends the segments back.
+///
+/// On graceful shutdown (SIGTERM) it drains: it finishes the task in hand, takes no new one, and stops.
+public final class AgentService: Service, Sendable {
+    private let configuration: AgentConfiguration
+    private let logger: Logger
+
+    public init(configuration: AgentConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let hardware = HardwareProbe.probe()
+        if let reason = hardware.vaapiUnavailableReason {
+            self.logger.notice("no usable VA-API device, encoding on the CPU with libx264", metadata: ["reason": "\(reason)"])
+        }
+        let capabilities = FarmMessage.Capabilities(
+            encoders: hardware.encoders, vaapiDevice: hardware.vaapiDevice, slots: self.configuration.slots)
+        try await withThrowingDiscardingTaskGroup { group in
+            for slot in 0..<self.configuration.slots {
+                group.addTask {
+                    var logger = self.logger
+                    logger[metadataKey: "slot"] = "\(slot)"
+                    try await AgentWorker(configuration: self.configuration, capabilities: capabilities, logger: logger).run()
+                }
+            }
+        }
+    }
+}
+
+/// One slot of an agent: one connection, one task at a time, reconnecting with backoff when the connection drops.
+struct AgentWorker {
+    let configuration: AgentConfiguration
+    let capabilities: FarmMessage.Capabilities
+    let logger: Logger
+
+    func run() async throws {
+        var delay = Duration.milliseconds(250)
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            do {
+                try await self.connectAndWork()
+                delay = .milliseconds(250)
+            } catch let error as AgentError {
+                throw error
+            } catch is CancellationError {
+                return
+            } catch {
+                self.logger.warning(
+                    "connection to the coordinator failed; retrying",
+                    metadata: ["coordinator": "\(self.configuration.coordinatorHost):\(self.configuration.coordinatorPort)",
+                               "error": "\(error)", "retryIn": "\(delay)"])
+            }
+            if Task.isShuttingDownGracefully { return }
+            // Exponential backoff with jitter, so a farm of agents does not reconnect in lockstep.
+            let jittered = delay * Double.random(in: 0.5...1.0)
+            try? await Task.sleep(for: jittered)
+            delay = min(delay * 2, self.configuration.maximumReconnectDelay)
+        }
+    }
+
+    private func connectAndWork() async throws {
+        let maximumFrameLength = self.configuration.maximumFrameLength
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(5))
+            .connect(host: self.configuration.coordinatorHost, port: self.configuration.coordinatorPort) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addFarmMessageHandlers(maximumFrameLength: maximumFrameLength)
+                    return try NIOAsyncChannel<FarmMessage, FarmMessage>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let leaseWatch = LeaseWatch()
+        try await channel.executeThenClose { inbound, outbound in
+            let (messages, continuation) = AsyncThrowingStream<FarmMessage, any Error>.makeStream()
+            try await withGracefulShutdownHandler {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    // The reader: heartbeat answers go to the lease watch at once (they arrive while the work task
+                    // is busy encoding); everything else is handed to the work task in order.
+                    group.addTask {
+                        do {
+                            for try await message in inbound {
+                                switch message {
+                                case .heartbeatAck(let ack): leaseWatch.acknowledged(ack)
+                                case .revoke(let revoke): leaseWatch.revoked(taskID: revoke.taskID)
+                                default: continuation.yield(message)
+                                }
+                            }
+                            continuation.finish()
+                        } catch {
+                            continuation.finish(throwing: error)
+                        }
+                    }
+                    group.addTask {
+                        var session = AgentSessionClient(
+                            worker: self, messages: messages.makeAsyncIterator(), outbound: outbound, leaseWatch: leaseWatch)
+                        try await session.run()
+                    }
+                    try await group.next()
+                    group.cancelAll()
+                }
+            } onGracefulShutdown: {
+                // Drain: an idle connection closes now; a busy one finishes its task first.
+                if leaseWatch.markDraining() { channel.channel.close(promise: nil) }
+            }
+        }
+    }
+}
+
+/// What the reader task and the work task share about the current lease.
+final class LeaseWatch: Sendable {
+    private struct State {
+        var taskID: Int64?
+        var lost = false
+        var lastRenewal = ContinuousClock.now
+        var leaseDuration = Duration.seconds(30)
+        var progress = 0.0
+        var draining = false
+    }
+
+    private let state = Mutex(State())
+
+    func begin(taskID: Int64, leaseSeconds: Double) {
+        self.state.withLock {
+            $0.taskID = taskID
+            $0.lost = false
+            $0.lastRenewal = .now
+            $0.leaseDuration = .milliseconds(Int64(leaseSeconds * 1000))
+            $0.progress = 0
+        }
+    }
+
+    func end() { self.state.withLock { $0.taskID = nil } }
+
+    func acknowledged(_ ack: FarmMessage.HeartbeatAck) {
+        self.state.withLock {
+            guard $0.taskID == ack.taskID else { return }
+            if ack.leaseHeld { $0.lastRenewal = .now } else { $0.lost = true }
+        }
+    }
+
+    func revoked(taskID: Int64) {
+        self.state.withLock { if $0.taskID == taskID { $0.lost = true } }
+    }
+
+    /// True while the lease is this agent's. The agent fences itself: if no renewal came within the lease's length
+    /// on its own clock, the coordinator may have given the task to someone else, so it stops.
+    var isHeld: Bool {
+        self.state.withLock { state in
+            if state.lost { return false }
+            if ContinuousClock.now - state.lastRenewal > state.leaseDuration {
+                state.lost = true
+                return false
+            }
+            return true
+        }
+    }
+
+    var progress: Double {
+        get { self.state.withLock { $0.progress } }
+        set { self.state.withLock { $0.progress = newValue } }
+    }
+
+    /// Marks the agent as draining; true when it is idle (no task in hand) and can stop at once.
+    func markDraining() -> Bool {
+        self.state.withLock {
+            $0.draining = true
+            return $0.taskID == nil
+        }
+    }
+
+    var isDraining: Bool { self.state.withLock { $0.draining } }
+}

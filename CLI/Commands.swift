@@ -1,0 +1,326 @@
+import ArgumentParser
+import FarmAgent
+import FarmCoordinator
+import FarmProtocol
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+struct Transcode: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Transcode one video to an HLS ladder on an all-in-one farm in this process.",
+        discussion: """
+            Starts a managed local PostgreSQL (unless --database-url is given), a coordinator, and N agents over \
+            loopback TCP, then transcodes INPUT into OUTPUT (master.m3u8, one folder per rung, audio/).
+            """)
+
+    @Argument(help: "The video to transcode.")
+    var input: String
+
+    @Option(name: [.short, .customLong("output")], help: "Output folder for the HLS ladder.")
+    var output: String
+
+    @Option(help: "Number of local agents.")
+    var agents: Int = 2
+
+    @Option(help: "Use this PostgreSQL instead of the managed local one.")
+    var databaseURL: String?
+
+    @OptionGroup var job: JobOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        guard (1...64).contains(self.agents) else { throw ValidationError("--agents must be from 1 to 64") }
+    }
+
+    func run() async throws {
+        let logger = self.logging.makeLogger(label: "farm", defaultLevel: .warning)
+        let source = try resolveInput(self.input)
+        let outputDirectory = URL(fileURLWithPath: self.output).standardizedFileURL.path
+        try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
+        let settings = try self.job.settings()
+
+        var managed: LocalPostgres?
+        let url: DatabaseURL
+        if let databaseURL {
+            url = try DatabaseURL(databaseURL)
+        } else {
+            let local = LocalPostgres()
+            FileHandle.standardError.write(Data("starting the managed PostgreSQL in \(local.stateDirectory)\n".utf8))
+            if try local.start() { managed = local }
+            url = local.url
+        }
+        defer { managed?.stop() }
+
+        let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
+        let secret = ClusterSecret(ClusterSecret.makeNonce())
+        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+        let coordinator = CoordinatorService(
+            client: client,
+            configuration: CoordinatorConfiguration(host: "127.0.0.1", port: 0, secret: secret),
+            logger: logger,
+            onListening: { portContinuation.yield($0) })
+        let driver = TranscodeDriver(
+            client: client, logger: logger, secret: secret, agents: self.agents, ports: ports, source: source,
+            outputDirectory: outputDirectory, settings: settings)
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(service: client),
+                    .init(service: coordinator),
+                    .init(service: driver, successTerminationBehavior: .gracefullyShutdownGroup,
+                          failureTerminationBehavior: .gracefullyShutdownGroup),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+        guard let outcome = driver.outcome.withLock({ $0 }) else { throw ExitCode.failure }
+        switch outcome {
+        case .success(let summary):
+            print(summary)
+        case .failure(let message):
+            FileHandle.standardError.write(Data("farm: transcode failed: \(message)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+import Synchronization
+
+/// Runs the local agents, submits the job and follows it; ends the service group when the job ends.
+final class TranscodeDriver: Service, Sendable {
+    enum Outcome: Sendable {
+        case success(String)
+        case failure(String)
+    }
+
+    let client: PostgresClient
+    let logger: Logger
+    let secret: ClusterSecret
+    let agents: Int
+    let ports: AsyncStream<Int>
+    let source: String
+    let outputDirectory: String
+    let settings: JobSettings
+    let outcome = Mutex<Outcome?>(nil)
+
+    init(
+        client: PostgresClient, logger: Logger, secret: ClusterSecret, agents: Int, ports: AsyncStream<Int>,
+        source: String, outputDirectory: String, settings: JobSettings
+    ) {
+        self.client = client
+        self.logger = logger
+        self.secret = secret
+        self.agents = agents
+        self.ports = ports
+        self.source = source
+        self.outputDirectory = outputDirectory
+        self.settings = settings
+    }
+
+    func run() async throws {
+        var iterator = self.ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { return }
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<self.agents {
+                let agent = AgentService(
+                    configuration: AgentConfiguration(
+                        coordinatorHost: "127.0.0.1", coordinatorPort: port, secret: self.secret, name: "local-\(index + 1)"),
+                    logger: self.logger)
+                group.addTask { try await agent.run() }
+            }
+            let store = JobStore(client: self.client, logger: self.logger)
+            let jobID = try await store.submit(source: self.source, outputDirectory: self.outputDirectory, settings: self.settings)
+            let status = try await cancelWhenGracefulShutdown {
+                try await JobProgress(store: store, jobID: jobID).follow()
+            }
+            if status.state == "ready" {
+                let wall = (ContinuousClock.now - started).seconds
+                self.outcome.withLock {
+                    $0 = .success(
+                        OutputSummary.describe(outputDirectory: self.outputDirectory, wallSeconds: wall, mediaSeconds: status.durationSeconds))
+                }
+            } else {
+                self.outcome.withLock { $0 = .failure("job \(jobID) \(status.state): \(status.error ?? "no error recorded")") }
+            }
+            group.cancelAll()
+        }
+    }
+}
+
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run a coordinator: agents connect to it; jobs are submitted to its PostgreSQL.")
+
+    @Option(help: "PostgreSQL URL (default: $FARM_DATABASE_URL).")
+    var databaseURL: String?
+
+    @Option(help: "Address agents connect to, HOST:PORT (port 0 picks a free one).")
+    var listen: String = "0.0.0.0:7400"
+
+    @Option(help: "Write the bound port to this file once listening.")
+    var portFile: String?
+
+    @Option(help: "Seconds a lease lasts without a heartbeat.")
+    var leaseSeconds: Double = 30
+
+    @Option(help: "Seconds between agent heartbeats.")
+    var heartbeatSeconds: Double = 5
+
+    @Option(help: "Seconds between sweeps for expired leases.")
+    var reapSeconds: Double = 5
+
+    @OptionGroup var secret: SecretOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        guard self.leaseSeconds >= 2, self.heartbeatSeconds > 0, self.heartbeatSeconds * 2 <= self.leaseSeconds else {
+            throw ValidationError("--heartbeat-seconds must be positive and at most half of --lease-seconds (at least 2)")
+        }
+    }
+
+    func run() async throws {
+        let logger = self.logging.makeLogger(label: "farm.coordinator", defaultLevel: .info)
+        let url = try resolveDatabaseURL(self.databaseURL)
+        let (host, port) = try parseAddress(self.listen, defaultPort: 7400)
+        let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
+        let portFile = self.portFile
+        let coordinator = CoordinatorService(
+            client: client,
+            configuration: CoordinatorConfiguration(
+                host: host, port: port, secret: try self.secret.resolve(), leaseSeconds: self.leaseSeconds,
+                heartbeatIntervalSeconds: self.heartbeatSeconds, reapIntervalSeconds: self.reapSeconds),
+            logger: logger,
+            onListening: { port in
+                if let portFile { try? Data("\(port)\n".utf8).write(to: URL(fileURLWithPath: portFile), options: .atomic) }
+            })
+        let group = ServiceGroup(services: [client, coordinator], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}
+
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run an encoding agent that takes work from a coordinator. SIGTERM drains it (finishes its task).")
+
+    @Option(help: "The coordinator's HOST:PORT.")
+    var coordinator: String
+
+    @Option(help: "This agent's name (default: the host name).")
+    var name: String = ProcessInfo.processInfo.hostName
+
+    @Option(help: "Tasks encoded at once.")
+    var slots: Int = 1
+
+    @Option(help: "Folder for tasks in progress.")
+    var workDir: String = NSTemporaryDirectory()
+
+    @OptionGroup var secret: SecretOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        guard (1...64).contains(self.slots) else { throw ValidationError("--slots must be from 1 to 64") }
+    }
+
+    func run() async throws {
+        let logger = self.logging.makeLogger(label: "farm.agent", defaultLevel: .info)
+        let (host, port) = try parseAddress(self.coordinator, defaultPort: 7400)
+        let agent = AgentService(
+            configuration: AgentConfiguration(
+                coordinatorHost: host, coordinatorPort: port, secret: try self.secret.resolve(), name: self.name,
+                slots: self.slots, workDirectory: self.workDir),
+            logger: logger)
+        let group = ServiceGroup(services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        do {
+            try await group.run()
+        } catch let error as AgentError {
+            FileHandle.standardError.write(Data("farm agent: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct Submit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Submit a video (a path the coordinators can read) and print the job id.")
+
+    @Argument(help: "The video to transcode.")
+    var input: String
+
+    @Option(name: [.short, .customLong("output")], help: "Output folder for the HLS ladder (readable by the coordinators).")
+    var output: String
+
+    @Option(help: "PostgreSQL URL (default: $FARM_DATABASE_URL).")
+    var databaseURL: String?
+
+    @Option(help: "Higher runs first.")
+    var priority: Int = 0
+
+    @Flag(help: "Wait for the job to end, showing progress; exit non-zero if it fails.")
+    var wait = false
+
+    @OptionGroup var job: JobOptions
+
+    func run() async throws {
+        let logger = Logger(label: "farm.submit")
+        let source = try resolveInput(self.input)
+        let settings = try self.job.settings()
+        let outputDirectory = URL(fileURLWithPath: self.output).standardizedFileURL.path
+        let url = try resolveDatabaseURL(self.databaseURL)
+        let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await Migrations.migrate(client, logger: logger)
+            let store = JobStore(client: client, logger: logger)
+            let jobID = try await store.submit(source: source, outputDirectory: outputDirectory, settings: settings, priority: self.priority)
+            print(jobID)
+            guard self.wait else { return }
+            let status = try await JobProgress(store: store, jobID: jobID).follow()
+            guard status.state == "ready" else {
+                FileHandle.standardError.write(Data("farm: job \(jobID) \(status.state): \(status.error ?? "")\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a job's state.")
+
+    @Argument(help: "The job id.")
+    var job: Int64
+
+    @Option(help: "PostgreSQL URL (default: $FARM_DATABASE_URL).")
+    var databaseURL: String?
+
+    func run() async throws {
+        let logger = Logger(label: "farm.status")
+        let client = PostgresClient(configuration: try resolveDatabaseURL(self.databaseURL).clientConfiguration, backgroundLogger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            guard let status = try await JobStore(client: client, logger: logger).status(jobID: self.job) else {
+                throw ValidationError("job \(self.job) does not exist")
+            }
+            print("job \(status.id): \(status.state), tasks \(status.tasksDone)/\(status.tasksTotal)")
+            if let error = status.error { print("error: \(error)") }
+            print("output: \(status.outputDirectory)")
+        }
+    }
+}
+
+func resolveDatabaseURL(_ given: String?) throws -> DatabaseURL {
+    guard let text = given ?? ProcessInfo.processInfo.environment["FARM_DATABASE_URL"], !text.isEmpty else {
+        throw ValidationError("no database: pass --database-url postgres://user@host:port/db or set FARM_DATABASE_URL")
+    }
+    do {
+        return try DatabaseURL(text)
+    } catch {
+        throw ValidationError("\(error)")
+    }
+}

@@ -1,0 +1,112 @@
+import ArgumentParser
+import FarmAgent
+import FarmCoordinator
+import FarmProtocol
+import Foundation
+import Logging
+
+@main
+struct Farm: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "farm",
+        abstract: "A distributed video transcoding farm: GOP-aligned chunks, stateless agents, HLS out.",
+        subcommands: [Transcode.self, CoordinatorCommand.self, AgentCommand.self, Submit.self, Status.self]
+    )
+}
+
+/// Options every long-running command shares.
+struct LoggingOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level?
+
+    func makeLogger(label: String, defaultLevel: Logger.Level) -> Logger {
+        let level = self.logLevel ?? defaultLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: label)
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+struct SecretOptions: ParsableArguments {
+    @Option(help: "The cluster secret agents prove they know (default: $FARM_SECRET).")
+    var secret: String?
+
+    @Option(help: "Read the cluster secret from this file.")
+    var secretFile: String?
+
+    func resolve() throws -> ClusterSecret {
+        if let secret, !secret.isEmpty { return ClusterSecret(secret) }
+        if let secretFile {
+            guard let text = try? String(contentsOfFile: secretFile, encoding: .utf8) else {
+                throw ValidationError("cannot read the secret file \(secretFile)")
+            }
+            return ClusterSecret(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        if let secret = ProcessInfo.processInfo.environment["FARM_SECRET"], !secret.isEmpty {
+            return ClusterSecret(secret)
+        }
+        throw ValidationError("no cluster secret: pass --secret, --secret-file or set FARM_SECRET (the same on coordinator and agents)")
+    }
+}
+
+struct JobOptions: ParsableArguments {
+    @Option(help: "Target segment duration in seconds.")
+    var segmentDuration: Double = 6
+
+    @Option(help: "Rungs to produce, comma separated (default: every rung of the ladder up to the source height).")
+    var rungs: String?
+
+    @Option(help: "libx264 preset.")
+    var preset: String = EncoderSettings.default.preset
+
+    @Option(help: "Constant rate factor (quality; lower is better).")
+    var crf: Int = EncoderSettings.default.crf
+
+    @Option(help: "Minimum number of chunks the video is cut into.")
+    var minimumChunks: Int = 4
+
+    func settings() throws -> JobSettings {
+        var encoder = EncoderSettings.default
+        encoder.preset = self.preset
+        encoder.crf = self.crf
+        let settings = JobSettings(
+            segmentDuration: self.segmentDuration,
+            rungs: self.rungs.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } },
+            encoder: encoder, minimumChunks: self.minimumChunks)
+        do {
+            try settings.validate()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        return settings
+    }
+}
+
+/// Parses `HOST:PORT`.
+func parseAddress(_ text: String, defaultPort: Int) throws -> (host: String, port: Int) {
+    guard let colon = text.lastIndex(of: ":") else { return (text, defaultPort) }
+    let host = String(text[..<colon])
+    guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+        throw ValidationError("\(text) is not HOST:PORT with a port from 0 to 65535")
+    }
+    return (host.isEmpty ? "0.0.0.0" : host, port)
+}
+
+/// Checks an input path before anything starts, so a typo fails at once with the path in the message.
+func resolveInput(_ path: String) throws -> String {
+    let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory) else {
+        throw ValidationError("input \(path) does not exist")
+    }
+    guard !isDirectory.boolValue else { throw ValidationError("input \(path) is a folder, not a video file") }
+    guard FileManager.default.isReadableFile(atPath: absolute) else {
+        throw ValidationError("input \(path) is not readable")
+    }
+    return absolute
+}
