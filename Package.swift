@@ -98,6 +98,8 @@ let package = Package(
             name: "FarmTestSupport",
             dependencies: [
                 "FarmCoordinator",
+                "FarmAgent",
+                "FarmProtocol",
                 "FarmMedia",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

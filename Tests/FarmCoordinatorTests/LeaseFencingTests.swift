@@ -1,0 +1,132 @@
+import FarmCoordinator
+import FarmMedia
+import FarmProtocol
+import FarmTestSupport
+import Foundation
+import PostgresNIO
+import Synchronization
+import Testing
+
+@Suite("Leases and fencing on a real PostgreSQL", .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL"))
+struct LeaseFencingTests {
+    /// Plans a real 6 s clip into a job and returns its id.
+    static func plannedJob(_ store: JobStore, directory: TemporaryDirectory) async throws -> Int64 {
+        let source = directory.file("clip.mp4")
+        try Fixtures.makeClip(at: source, seconds: 6, width: 320, height: 240)
+        try await Migrations.migrate(store.client, logger: testLogger)
+        let jobID = try await store.submit(
+            source: source, outputDirectory: directory.file("out"), settings: JobSettings(segmentDuration: 2, rungs: ["240p"]))
+        let planned = try await store.planNextJob { try await JobPlanning.plan($0, freeSlots: 1) }
+        #expect(planned?.id == jobID)
+        #expect(planned?.error == nil)
+        return jobID
+    }
+
+    @Test func lateCompletionAfterReleaseIsRefusedAndTheNewLeaseIsKept() async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await withPostgresClient(database.url) { client in
+            let store = JobStore(client: client, logger: testLogger)
+            _ = try await Self.plannedJob(store, directory: directory)
+
+            let first = try #require(try await store.lease(agentID: 1, agentName: "slow-agent", leaseSeconds: 0.5))
+            // The first agent goes quiet: its lease runs out and the reaper hands the task back.
+            try await Task.sleep(for: .seconds(1))
+            let reaped = try await store.reapExpiredLeases()
+            #expect(reaped.map(\.taskID).contains(first.taskID))
+            #expect(reaped.allSatisfy { $0.requeued })
+
+            // Waits out the retry backoff, then another agent leases the same task with a larger token.
+            var second: LeasedTask?
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                if let leased = try await store.lease(agentID: 2, agentName: "fast-agent", leaseSeconds: 30), leased.taskID == first.taskID {
+                    second = leased
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let retry = try #require(second)
+            #expect(retry.token > first.token)
+            #expect(retry.attempts == 2)
+
+            let published = Mutex<[String]>([])
+            let outputs = [
+                OutputFile(
+                    rendition: "240p", role: .segment, segmentIndex: 0, path: "240p/segment_00000.m4s", bytes: 10,
+                    sha256: "aa", startPTS: 0, duration: 1, frames: 1, timeBase: Rational(1, 25))
+            ]
+            let late = try await store.complete(taskID: first.taskID, token: first.token, agentName: "slow-agent", outputs: outputs) {
+                published.withLock { $0.append("slow-agent") }
+            }
+            guard case .stale = late else {
+                Issue.record("the late result was not refused: \(late)")
+                return
+            }
+            let kept = try await store.complete(taskID: retry.taskID, token: retry.token, agentName: "fast-agent", outputs: outputs) {
+                published.withLock { $0.append("fast-agent") }
+            }
+            guard case .accepted = kept else {
+                Issue.record("the current lease's result was not accepted: \(kept)")
+                return
+            }
+            // A retried report of the accepted result is acknowledged without a second effect.
+            let again = try await store.complete(taskID: retry.taskID, token: retry.token, agentName: "fast-agent", outputs: outputs) {
+                published.withLock { $0.append("fast-agent again") }
+            }
+            #expect(again == .alreadyAccepted)
+            #expect(published.withLock { $0 } == ["fast-agent"])
+
+            let rows = try await client.query(
+                "SELECT state, accepted_token, accepted_by FROM tasks WHERE id = \(first.taskID)", logger: testLogger)
+            for try await (state, token, agent) in rows.decode((String, Int64?, String?).self) {
+                #expect(state == "done")
+                #expect(token == retry.token)
+                #expect(agent == "fast-agent")
+            }
+            let segments = try await client.query(
+                "SELECT count(*) FROM segments WHERE task_id = \(first.taskID)", logger: testLogger)
+            for try await count in segments.decode(Int64.self) { #expect(count == 1) }
+        }
+        await database.drop()
+    }
+
+    @Test func heartbeatWithAStaleTokenTellsTheAgentToStop() async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await withPostgresClient(database.url) { client in
+            let store = JobStore(client: client, logger: testLogger)
+            _ = try await Self.plannedJob(store, directory: directory)
+            let lease = try #require(try await store.lease(agentID: 1, agentName: "a", leaseSeconds: 30))
+            #expect(try await store.heartbeat(taskID: lease.taskID, token: lease.token, leaseSeconds: 30))
+            #expect(try await store.heartbeat(taskID: lease.taskID, token: lease.token - 1, leaseSeconds: 30) == false)
+        }
+        await database.drop()
+    }
+
+    @Test func aTaskOutOfAttemptsFailsItsJobWithAReportNamingTheChunk() async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await withPostgresClient(database.url) { client in
+            let store = JobStore(client: client, logger: testLogger)
+            let jobID = try await Self.plannedJob(store, directory: directory)
+            var lease = try #require(try await store.lease(agentID: 1, agentName: "gpu-3", leaseSeconds: 30))
+            while lease.spec.kind != .video {
+                lease = try #require(try await store.lease(agentID: 1, agentName: "gpu-3", leaseSeconds: 30))
+            }
+            let report = try await store.fail(
+                taskID: lease.taskID, token: lease.token, agentName: "gpu-3",
+                message: "Invalid data found when processing input", retryable: false)
+            let status = try #require(try await store.status(jobID: jobID))
+            #expect(status.state == "failed")
+            let error = try #require(status.error)
+            #expect(report == error)
+            #expect(error.hasPrefix("chunk \(lease.spec.chunkIndex + 1)/\(lease.spec.chunkCount) ["))
+            #expect(error.contains("Invalid data found when processing input (attempt 1/5, agent gpu-3)"))
+        }
+        await database.drop()
+    }
+}

@@ -1,0 +1,103 @@
+import FarmAgent
+import FarmCoordinator
+import FarmProtocol
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A coordinator and agents in this process, over real TCP on loopback and a real PostgreSQL.
+package enum InProcessFarm {
+    /// Runs a coordinator (on a free port) and `agents` agents until `body` returns.
+    package static func run<Result: Sendable>(
+        database: TestDatabase,
+        agents: Int,
+        leaseSeconds: Double = 30,
+        body: @Sendable (JobStore, Int) async throws -> Result
+    ) async throws -> Result {
+        let client = PostgresClient(configuration: database.url.clientConfiguration, backgroundLogger: testLogger)
+        let secret = ClusterSecret("test-secret")
+        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+        let coordinator = CoordinatorService(
+            client: client,
+            configuration: CoordinatorConfiguration(
+                host: "127.0.0.1", port: 0, secret: secret, leaseSeconds: leaseSeconds,
+                heartbeatIntervalSeconds: min(5, leaseSeconds / 3), reapIntervalSeconds: 1),
+            logger: testLogger,
+            onListening: { portContinuation.yield($0) })
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            group.addTask { try await coordinator.run() }
+            defer { group.cancelAll() }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw ConfigurationError("the coordinator did not start") }
+            for index in 0..<agents {
+                let agent = AgentService(
+                    configuration: AgentConfiguration(
+                        coordinatorHost: "127.0.0.1", coordinatorPort: port, secret: secret, name: "test-agent-\(index + 1)"),
+                    logger: testLogger)
+                group.addTask { try await agent.run() }
+            }
+            return try await body(JobStore(client: client, logger: testLogger), port)
+        }
+    }
+
+    /// Waits until a job is ready or failed (at most `timeout`), returning its status.
+    package static func waitForJob(_ store: JobStore, _ jobID: Int64, timeout: Duration = .seconds(120)) async throws -> JobStatus {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let status = try await store.status(jobID: jobID), ["ready", "failed", "cancelled"].contains(status.state) {
+                return status
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw ConfigurationError("job \(jobID) did not finish within \(timeout)")
+    }
+}
+
+/// The `farm` executable built next to the tests.
+package enum FarmBinary {
+    package static var path: String {
+        if let configured = ProcessInfo.processInfo.environment["FARM_BINARY"] { return configured }
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        var folder = testBinary.deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = folder.appendingPathComponent("farm").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            folder = folder.deletingLastPathComponent()
+        }
+        return FileManager.default.currentDirectoryPath + "/.build/debug/farm"
+    }
+}
+
+/// A child process that is killed when the test ends, its output kept in a file for failure messages.
+package final class ChildProcess: @unchecked Sendable {
+    package let process = Process()
+    package let logPath: String
+
+    package init(_ arguments: [String], logPath: String, environment: [String: String] = [:]) throws {
+        self.logPath = logPath
+        self.process.executableURL = URL(fileURLWithPath: FarmBinary.path)
+        self.process.arguments = arguments
+        self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        self.process.standardOutput = log
+        self.process.standardError = log
+        try self.process.run()
+    }
+
+    package func signal(_ signal: Int32) { kill(self.process.processIdentifier, signal) }
+
+    package func stop() {
+        guard self.process.isRunning else { return }
+        self.process.terminate()
+        let deadline = Date().addingTimeInterval(5)
+        while self.process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
+        self.process.waitUntilExit()
+    }
+
+    package var log: String { (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? "" }
+
+    deinit { self.stop() }
+}
