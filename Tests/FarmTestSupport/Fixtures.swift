@@ -32,6 +32,12 @@ package struct CommandFailed: Error, CustomStringConvertible {
     package var status: Int32
     package var standardError: String
     package var description: String { "\(command) exited with \(status): \(standardError.suffix(2000))" }
+
+    package init(command: String, status: Int32, standardError: String) {
+        self.command = command
+        self.status = status
+        self.standardError = standardError
+    }
 }
 
 /// A fresh temporary folder, removed by `remove()`.
