@@ -6,7 +6,7 @@ SWIFT_BUILD_FLAGS ?=
 SWIFT_TEST_FLAGS ?=
 FORMAT_PATHS := Package.swift Protocol Media Coordinator Agent CLI Tests
 
-.PHONY: all deps build run test format clean
+.PHONY: all deps build run test format clean bench
 
 all: build
 
@@ -43,3 +43,8 @@ format:
 
 clean:
 	rm -rf out
+
+# Side-by-side with plain ffmpeg, reported as a ratio (not part of `make test`).
+bench: deps
+	swift build -c release
+	swift run -c release --package-path benchmarks FarmBenchmarks

@@ -92,6 +92,9 @@ struct AgentWorker {
                                 switch message {
                                 case .heartbeatAck(let ack): leaseWatch.acknowledged(ack)
                                 case .revoke(let revoke): leaseWatch.revoked(taskID: revoke.taskID)
+                                case .drain:
+                                    // The coordinator asks this agent to stop after its current task.
+                                    if leaseWatch.markDraining() { channel.channel.close(promise: nil) }
                                 default: continuation.yield(message)
                                 }
                             }

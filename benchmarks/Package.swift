@@ -1,0 +1,18 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Benchmarks live in their own package (as swift-nio's Benchmarks/ do), so their tooling never enters the product.
+let package = Package(
+    name: "farm-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(path: "..")
+    ],
+    targets: [
+        .executableTarget(
+            name: "FarmBenchmarks",
+            dependencies: [.product(name: "FarmMedia", package: "farm")],
+            path: "Sources/FarmBenchmarks"
+        )
+    ]
+)
