@@ -1,8 +1,10 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny")
+    .enableUpcomingFeature("ExistentialAny"),
+    // Our own targets only; dependencies keep their warnings as warnings.
+    .treatAllWarnings(as: .error),
 ]
 
 let package = Package(
@@ -28,7 +30,9 @@ let package = Package(
             name: "CFFmpeg",
             path: "Media/CFFmpeg",
             pkgConfig: "libavformat libavcodec libswscale libswresample libavutil",
-            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])]
+            providers: [
+                .apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])
+            ]
         ),
         .target(
             name: "FarmMedia",

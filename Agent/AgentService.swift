@@ -22,16 +22,23 @@ public final class AgentService: Service, Sendable {
     public func run() async throws {
         let hardware = HardwareProbe.probe()
         if let reason = hardware.vaapiUnavailableReason {
-            self.logger.notice("no usable VA-API device, encoding on the CPU with libx264", metadata: ["reason": "\(reason)"])
+            self.logger.notice(
+                "no usable VA-API device, encoding on the CPU with libx264",
+                metadata: ["reason": "\(reason)"]
+            )
         }
         let capabilities = FarmMessage.Capabilities(
-            encoders: hardware.encoders, vaapiDevice: hardware.vaapiDevice, slots: self.configuration.slots)
+            encoders: hardware.encoders,
+            vaapiDevice: hardware.vaapiDevice,
+            slots: self.configuration.slots
+        )
         try await withThrowingDiscardingTaskGroup { group in
             for slot in 0..<self.configuration.slots {
                 group.addTask {
                     var logger = self.logger
                     logger[metadataKey: "slot"] = "\(slot)"
-                    try await AgentWorker(configuration: self.configuration, capabilities: capabilities, logger: logger).run()
+                    try await AgentWorker(configuration: self.configuration, capabilities: capabilities, logger: logger)
+                        .run()
                 }
             }
         }
@@ -57,8 +64,11 @@ struct AgentWorker {
             } catch {
                 self.logger.warning(
                     "connection to the coordinator failed; retrying",
-                    metadata: ["coordinator": "\(self.configuration.coordinatorHost):\(self.configuration.coordinatorPort)",
-                               "error": "\(error)", "retryIn": "\(delay)"])
+                    metadata: [
+                        "coordinator": "\(self.configuration.coordinatorHost):\(self.configuration.coordinatorPort)",
+                        "error": "\(error)", "retryIn": "\(delay)",
+                    ]
+                )
             }
             if Task.isShuttingDownGracefully { return }
             // Exponential backoff with jitter, so a farm of agents does not reconnect in lockstep.
@@ -105,7 +115,11 @@ struct AgentWorker {
                     }
                     group.addTask {
                         var session = AgentSessionClient(
-                            worker: self, messages: messages.makeAsyncIterator(), outbound: outbound, leaseWatch: leaseWatch)
+                            worker: self,
+                            messages: messages.makeAsyncIterator(),
+                            outbound: outbound,
+                            leaseWatch: leaseWatch
+                        )
                         try await session.run()
                     }
                     try await group.next()

@@ -81,14 +81,16 @@ struct AgentSessionClient {
 
         let outbound = self.outbound
         let watch = self.leaseWatch
-        let result: Result<[EncodedFile], any Error> = await withTaskGroup(of: Result<[EncodedFile], any Error>?.self) { group in
+        let result: Result<[EncodedFile], any Error> = await withTaskGroup(of: Result<[EncodedFile], any Error>?.self) {
+            group in
             group.addTask {
                 // Heartbeats go on through encoding and upload, so a long task keeps its lease.
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(Int64(heartbeatInterval * 1000)))
                     if Task.isCancelled { break }
                     try? await outbound.write(
-                        .heartbeat(.init(taskID: lease.taskID, token: lease.token, progress: watch.progress)))
+                        .heartbeat(.init(taskID: lease.taskID, token: lease.token, progress: watch.progress))
+                    )
                 }
                 return nil
             }
@@ -124,7 +126,8 @@ struct AgentSessionClient {
             let retryable = (error as? MediaError)?.isRetryable ?? true
             logger.error("encoding failed", metadata: ["error": "\(error)", "retryable": "\(retryable)"])
             try await self.outbound.write(
-                .taskFailed(.init(taskID: lease.taskID, token: lease.token, message: "\(error)", retryable: retryable)))
+                .taskFailed(.init(taskID: lease.taskID, token: lease.token, message: "\(error)", retryable: retryable))
+            )
         case .success(let files):
             guard self.leaseWatch.isHeld else {
                 logger.warning("lease lost before upload; abandoned the task")
@@ -132,7 +135,8 @@ struct AgentSessionClient {
             }
             try await self.upload(files, lease: lease)
             try await self.outbound.write(
-                .taskComplete(.init(taskID: lease.taskID, token: lease.token, outputs: files.map(\.description))))
+                .taskComplete(.init(taskID: lease.taskID, token: lease.token, outputs: files.map(\.description)))
+            )
             while true {
                 switch try await self.next() {
                 case .resultAccepted(let verdict) where verdict.taskID == lease.taskID:
@@ -165,7 +169,9 @@ struct AgentSessionClient {
                 try handle.write(contentsOf: bytes.readableBytesView)
             case .sourceEnd(let end):
                 guard end.taskID == lease.taskID, received == lease.sourceBytes, end.sha256 == hasher.finalize() else {
-                    throw FarmProtocolError.malformed("task \(lease.taskID)'s source arrived damaged (size or SHA-256 differs)")
+                    throw FarmProtocolError.malformed(
+                        "task \(lease.taskID)'s source arrived damaged (size or SHA-256 differs)"
+                    )
                 }
                 return
             case let other:
@@ -183,8 +189,15 @@ struct AgentSessionClient {
                 let end = min(offset + pieceSize, data.count)
                 try await self.outbound.write(
                     .segmentData(
-                        .init(taskID: lease.taskID, token: lease.token, path: file.description.path, offset: Int64(offset)),
-                        ByteBuffer(bytes: data[offset..<end])))
+                        .init(
+                            taskID: lease.taskID,
+                            token: lease.token,
+                            path: file.description.path,
+                            offset: Int64(offset)
+                        ),
+                        ByteBuffer(bytes: data[offset..<end])
+                    )
+                )
                 offset = end
             } while offset < data.count
         }

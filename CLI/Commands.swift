@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 struct Transcode: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,7 +14,8 @@ struct Transcode: AsyncParsableCommand {
         discussion: """
             Starts a managed local PostgreSQL (unless --database-url is given), a coordinator, and N agents over \
             loopback TCP, then transcodes INPUT into OUTPUT (master.m3u8, one folder per rung, audio/).
-            """)
+            """
+    )
 
     @Argument(help: "The video to transcode.")
     var input: String
@@ -60,20 +62,33 @@ struct Transcode: AsyncParsableCommand {
             client: client,
             configuration: CoordinatorConfiguration(host: "127.0.0.1", port: 0, secret: secret),
             logger: logger,
-            onListening: { portContinuation.yield($0) })
+            onListening: { portContinuation.yield($0) }
+        )
         let driver = TranscodeDriver(
-            client: client, logger: logger, secret: secret, agents: self.agents, ports: ports, source: source,
-            outputDirectory: outputDirectory, settings: settings)
+            client: client,
+            logger: logger,
+            secret: secret,
+            agents: self.agents,
+            ports: ports,
+            source: source,
+            outputDirectory: outputDirectory,
+            settings: settings
+        )
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [
                     .init(service: client),
                     .init(service: coordinator),
-                    .init(service: driver, successTerminationBehavior: .gracefullyShutdownGroup,
-                          failureTerminationBehavior: .gracefullyShutdownGroup),
+                    .init(
+                        service: driver,
+                        successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup
+                    ),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+                logger: logger
+            )
+        )
         try await group.run()
         guard let outcome = driver.outcome.withLock({ $0 }) else { throw ExitCode.failure }
         switch outcome {
@@ -85,8 +100,6 @@ struct Transcode: AsyncParsableCommand {
         }
     }
 }
-
-import Synchronization
 
 /// Runs the local agents, submits the job and follows it; ends the service group when the job ends.
 final class TranscodeDriver: Service, Sendable {
@@ -106,8 +119,14 @@ final class TranscodeDriver: Service, Sendable {
     let outcome = Mutex<Outcome?>(nil)
 
     init(
-        client: PostgresClient, logger: Logger, secret: ClusterSecret, agents: Int, ports: AsyncStream<Int>,
-        source: String, outputDirectory: String, settings: JobSettings
+        client: PostgresClient,
+        logger: Logger,
+        secret: ClusterSecret,
+        agents: Int,
+        ports: AsyncStream<Int>,
+        source: String,
+        outputDirectory: String,
+        settings: JobSettings
     ) {
         self.client = client
         self.logger = logger
@@ -127,12 +146,21 @@ final class TranscodeDriver: Service, Sendable {
             for index in 0..<self.agents {
                 let agent = AgentService(
                     configuration: AgentConfiguration(
-                        coordinatorHost: "127.0.0.1", coordinatorPort: port, secret: self.secret, name: "local-\(index + 1)"),
-                    logger: self.logger)
+                        coordinatorHost: "127.0.0.1",
+                        coordinatorPort: port,
+                        secret: self.secret,
+                        name: "local-\(index + 1)"
+                    ),
+                    logger: self.logger
+                )
                 group.addTask { try await agent.run() }
             }
             let store = JobStore(client: self.client, logger: self.logger)
-            let jobID = try await store.submit(source: self.source, outputDirectory: self.outputDirectory, settings: self.settings)
+            let jobID = try await store.submit(
+                source: self.source,
+                outputDirectory: self.outputDirectory,
+                settings: self.settings
+            )
             let status = try await cancelWhenGracefulShutdown {
                 try await JobProgress(store: store, jobID: jobID).follow()
             }
@@ -140,10 +168,17 @@ final class TranscodeDriver: Service, Sendable {
                 let wall = (ContinuousClock.now - started).seconds
                 self.outcome.withLock {
                     $0 = .success(
-                        OutputSummary.describe(outputDirectory: self.outputDirectory, wallSeconds: wall, mediaSeconds: status.durationSeconds))
+                        OutputSummary.describe(
+                            outputDirectory: self.outputDirectory,
+                            wallSeconds: wall,
+                            mediaSeconds: status.durationSeconds
+                        )
+                    )
                 }
             } else {
-                self.outcome.withLock { $0 = .failure("job \(jobID) \(status.state): \(status.error ?? "no error recorded")") }
+                self.outcome.withLock {
+                    $0 = .failure("job \(jobID) \(status.state): \(status.error ?? "no error recorded")")
+                }
             }
             group.cancelAll()
         }
@@ -153,7 +188,8 @@ final class TranscodeDriver: Service, Sendable {
 struct CoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
-        abstract: "Run a coordinator: agents connect to it; jobs are submitted to its PostgreSQL.")
+        abstract: "Run a coordinator: agents connect to it; jobs are submitted to its PostgreSQL."
+    )
 
     @Option(help: "PostgreSQL URL (default: $FARM_DATABASE_URL).")
     var databaseURL: String?
@@ -178,7 +214,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard self.leaseSeconds >= 2, self.heartbeatSeconds > 0, self.heartbeatSeconds * 2 <= self.leaseSeconds else {
-            throw ValidationError("--heartbeat-seconds must be positive and at most half of --lease-seconds (at least 2)")
+            throw ValidationError(
+                "--heartbeat-seconds must be positive and at most half of --lease-seconds (at least 2)"
+            )
         }
     }
 
@@ -191,13 +229,25 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let coordinator = CoordinatorService(
             client: client,
             configuration: CoordinatorConfiguration(
-                host: host, port: port, secret: try self.secret.resolve(), leaseSeconds: self.leaseSeconds,
-                heartbeatIntervalSeconds: self.heartbeatSeconds, reapIntervalSeconds: self.reapSeconds),
+                host: host,
+                port: port,
+                secret: try self.secret.resolve(),
+                leaseSeconds: self.leaseSeconds,
+                heartbeatIntervalSeconds: self.heartbeatSeconds,
+                reapIntervalSeconds: self.reapSeconds
+            ),
             logger: logger,
             onListening: { port in
-                if let portFile { try? Data("\(port)\n".utf8).write(to: URL(fileURLWithPath: portFile), options: .atomic) }
-            })
-        let group = ServiceGroup(services: [client, coordinator], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                if let portFile {
+                    try? Data("\(port)\n".utf8).write(to: URL(fileURLWithPath: portFile), options: .atomic)
+                }
+            }
+        )
+        let group = ServiceGroup(
+            services: [client, coordinator],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
         try await group.run()
     }
 }
@@ -205,7 +255,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
-        abstract: "Run an encoding agent that takes work from a coordinator. SIGTERM drains it (finishes its task).")
+        abstract: "Run an encoding agent that takes work from a coordinator. SIGTERM drains it (finishes its task)."
+    )
 
     @Option(help: "The coordinator's HOST:PORT.")
     var coordinator: String
@@ -231,9 +282,15 @@ struct AgentCommand: AsyncParsableCommand {
         let (host, port) = try parseAddress(self.coordinator, defaultPort: 7400)
         let agent = AgentService(
             configuration: AgentConfiguration(
-                coordinatorHost: host, coordinatorPort: port, secret: try self.secret.resolve(), name: self.name,
-                slots: self.slots, workDirectory: self.workDir),
-            logger: logger)
+                coordinatorHost: host,
+                coordinatorPort: port,
+                secret: try self.secret.resolve(),
+                name: self.name,
+                slots: self.slots,
+                workDirectory: self.workDir
+            ),
+            logger: logger
+        )
         let group = ServiceGroup(services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         do {
             try await group.run()
@@ -246,12 +303,16 @@ struct AgentCommand: AsyncParsableCommand {
 
 struct Submit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Submit a video (a path the coordinators can read) and print the job id.")
+        abstract: "Submit a video (a path the coordinators can read) and print the job id."
+    )
 
     @Argument(help: "The video to transcode.")
     var input: String
 
-    @Option(name: [.short, .customLong("output")], help: "Output folder for the HLS ladder (readable by the coordinators).")
+    @Option(
+        name: [.short, .customLong("output")],
+        help: "Output folder for the HLS ladder (readable by the coordinators)."
+    )
     var output: String
 
     @Option(help: "PostgreSQL URL (default: $FARM_DATABASE_URL).")
@@ -277,7 +338,12 @@ struct Submit: AsyncParsableCommand {
             defer { group.cancelAll() }
             try await Migrations.migrate(client, logger: logger)
             let store = JobStore(client: client, logger: logger)
-            let jobID = try await store.submit(source: source, outputDirectory: outputDirectory, settings: settings, priority: self.priority)
+            let jobID = try await store.submit(
+                source: source,
+                outputDirectory: outputDirectory,
+                settings: settings,
+                priority: self.priority
+            )
             print(jobID)
             guard self.wait else { return }
             let status = try await JobProgress(store: store, jobID: jobID).follow()
@@ -300,7 +366,10 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logger(label: "farm.status")
-        let client = PostgresClient(configuration: try resolveDatabaseURL(self.databaseURL).clientConfiguration, backgroundLogger: logger)
+        let client = PostgresClient(
+            configuration: try resolveDatabaseURL(self.databaseURL).clientConfiguration,
+            backgroundLogger: logger
+        )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }

@@ -50,7 +50,9 @@ struct SecretOptions: ParsableArguments {
         if let secret = ProcessInfo.processInfo.environment["FARM_SECRET"], !secret.isEmpty {
             return ClusterSecret(secret)
         }
-        throw ValidationError("no cluster secret: pass --secret, --secret-file or set FARM_SECRET (the same on coordinator and agents)")
+        throw ValidationError(
+            "no cluster secret: pass --secret, --secret-file or set FARM_SECRET (the same on coordinator and agents)"
+        )
     }
 }
 
@@ -77,7 +79,9 @@ struct JobOptions: ParsableArguments {
         let settings = JobSettings(
             segmentDuration: self.segmentDuration,
             rungs: self.rungs.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } },
-            encoder: encoder, minimumChunks: self.minimumChunks)
+            encoder: encoder,
+            minimumChunks: self.minimumChunks
+        )
         do {
             try settings.validate()
         } catch {

@@ -60,7 +60,9 @@ enum OutputSummary {
             guard let files = try? FileManager.default.contentsOfDirectory(atPath: sub.path) else { continue }
             let segments = files.filter { $0.hasSuffix(".m4s") }
             let bytes = files.reduce(Int64(0)) { total, name in
-                let attributes = try? FileManager.default.attributesOfItem(atPath: sub.appendingPathComponent(name).path)
+                let attributes = try? FileManager.default.attributesOfItem(
+                    atPath: sub.appendingPathComponent(name).path
+                )
                 return total + ((attributes?[.size] as? NSNumber)?.int64Value ?? 0)
             }
             lines.append(String(format: "  %-6@ %4d segments  %8.2f MB", entry, segments.count, Double(bytes) / 1e6))

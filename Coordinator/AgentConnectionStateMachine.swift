@@ -44,22 +44,31 @@ package struct AgentConnectionStateMachine {
     /// newlines, so a newline in a name must not be possible).
     package static func isValidAgentName(_ name: String) -> Bool {
         !name.isEmpty && name.count <= 64
-            && name.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) }
+            && name.unicodeScalars.allSatisfy {
+                $0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)
+            }
             && name.unicodeScalars.allSatisfy(\.isASCII)
     }
 
-    package mutating func received(_ message: FarmMessage, nonce: String, proofIsValid: (FarmMessage.Authenticate, String, String) -> Bool) -> Action {
+    package mutating func received(
+        _ message: FarmMessage,
+        nonce: String,
+        proofIsValid: (FarmMessage.Authenticate, String, String) -> Bool
+    ) -> Action {
         switch (self.state, message) {
         case (.awaitingHello, .hello(let hello)):
             guard hello.protocolVersion == farmProtocolVersion else {
                 self.state = .closed
                 return .refuseAndClose(
-                    FarmProtocolError.versionMismatch(peer: hello.protocolVersion, ours: farmProtocolVersion).description)
+                    FarmProtocolError.versionMismatch(peer: hello.protocolVersion, ours: farmProtocolVersion)
+                        .description
+                )
             }
             guard Self.isValidAgentName(hello.agentName) else {
                 self.state = .closed
                 return .refuseAndClose(
-                    "agent name \(hello.agentName.debugDescription) is invalid: use 1 to 64 letters, digits, '.', '_' or '-'")
+                    "agent name \(hello.agentName.debugDescription) is invalid: use 1 to 64 letters, digits, '.', '_' or '-'"
+                )
             }
             self.state = .awaitingProof(nonce: nonce, agentName: hello.agentName)
             return .sendChallenge(FarmMessage.Challenge(nonce: nonce))
@@ -71,7 +80,9 @@ package struct AgentConnectionStateMachine {
             }
             guard authenticate.capabilities.slots >= 1 else {
                 self.state = .closed
-                return .refuseAndClose("the agent announced \(authenticate.capabilities.slots) slots: it needs at least 1")
+                return .refuseAndClose(
+                    "the agent announced \(authenticate.capabilities.slots) slots: it needs at least 1"
+                )
             }
             self.state = .registering(agentName: agentName)
             return .register(agentName: agentName, capabilities: authenticate.capabilities)
@@ -89,14 +100,22 @@ package struct AgentConnectionStateMachine {
 
         case (.working(_, _, let lease), .segmentData(let header, _)):
             guard header.taskID == lease.taskID, header.token == lease.token else {
-                return .closeWithError(.unexpected("segment data for task \(header.taskID) token \(header.token), "
-                    + "the connection's lease is task \(lease.taskID) token \(lease.token)"))
+                return .closeWithError(
+                    .unexpected(
+                        "segment data for task \(header.taskID) token \(header.token), "
+                            + "the connection's lease is task \(lease.taskID) token \(lease.token)"
+                    )
+                )
             }
             return .storeSegmentData
 
         case (.working(let agentID, let agentName, let lease), .taskComplete(let complete)):
             guard complete.taskID == lease.taskID, complete.token == lease.token else {
-                return .rejectStale(taskID: complete.taskID, token: complete.token, reason: "not this connection's lease")
+                return .rejectStale(
+                    taskID: complete.taskID,
+                    token: complete.token,
+                    reason: "not this connection's lease"
+                )
             }
             self.state = .idle(agentID: agentID, agentName: agentName)
             return .commit(complete, agentName: agentName)
@@ -134,7 +153,11 @@ package struct AgentConnectionStateMachine {
         guard case .idle(let agentID, let agentName) = self.state else {
             return .closeWithError(.unexpected("lease granted while \(self.stateName)"))
         }
-        self.state = .working(agentID: agentID, agentName: agentName, lease: CurrentLease(taskID: taskID, token: token, spec: spec))
+        self.state = .working(
+            agentID: agentID,
+            agentName: agentName,
+            lease: CurrentLease(taskID: taskID, token: token, spec: spec)
+        )
         return .sendLeaseAndSource
     }
 

@@ -45,14 +45,22 @@ final class AgentSession {
 
     func run() async {
         // An agent that does not finish the handshake in time is cut off, so half-open connections cost nothing.
-        let handshakeDeadline = self.channel.channel.eventLoop.scheduleTask(in: .seconds(10)) { [channel = self.channel.channel] in
+        let handshakeDeadline = self.channel.channel.eventLoop.scheduleTask(in: .seconds(10)) {
+            [channel = self.channel.channel] in
             channel.close(promise: nil)
         }
         do {
             try await self.channel.executeThenClose { inbound, outbound in
                 for try await message in inbound {
-                    let action = self.machine.received(message, nonce: ClusterSecret.makeNonce()) { authenticate, nonce, name in
-                        self.context.configuration.secret.verify(proof: authenticate.proof, nonce: nonce, agentName: name)
+                    let action = self.machine.received(message, nonce: ClusterSecret.makeNonce()) {
+                        authenticate,
+                        nonce,
+                        name in
+                        self.context.configuration.secret.verify(
+                            proof: authenticate.proof,
+                            nonce: nonce,
+                            agentName: name
+                        )
                     }
                     try await self.perform(action, message: message, outbound: outbound)
                     if self.machine.isAuthenticated { handshakeDeadline.cancel() }
@@ -71,12 +79,21 @@ final class AgentSession {
     private func connectionEnded() async {
         if self.countedSlot { self.context.connectedSlots.mutex.withLock { $0 -= 1 } }
         self.staged?.discard()
-        guard let lease = self.machine.currentLease, case .working(_, let agentName, _) = self.machine.state else { return }
+        guard let lease = self.machine.currentLease, case .working(_, let agentName, _) = self.machine.state else {
+            return
+        }
         // The agent is gone mid-task: give the task back now rather than when its lease runs out.
-        self.logger.warning("agent disconnected while working; requeueing its task", metadata: ["task": "\(lease.taskID)"])
+        self.logger.warning(
+            "agent disconnected while working; requeueing its task",
+            metadata: ["task": "\(lease.taskID)"]
+        )
         _ = try? await self.context.store.fail(
-            taskID: lease.taskID, token: lease.token, agentName: agentName, message: "the agent disconnected mid-task",
-            retryable: true)
+            taskID: lease.taskID,
+            token: lease.token,
+            agentName: agentName,
+            message: "the agent disconnected mid-task",
+            retryable: true
+        )
         self.context.signal.notifyAll()
     }
 
@@ -91,7 +108,10 @@ final class AgentSession {
 
         case .register(let agentName, let capabilities):
             let agentID = try await self.context.store.registerAgent(
-                name: agentName, capabilities: capabilities, coordinator: self.context.configuration.name)
+                name: agentName,
+                capabilities: capabilities,
+                coordinator: self.context.configuration.name
+            )
             self.logger[metadataKey: "agent"] = "\(agentName)"
             try await self.perform(self.machine.registered(agentID: agentID), message: message, outbound: outbound)
 
@@ -101,7 +121,13 @@ final class AgentSession {
             self.context.signal.notifyAll()
             self.logger.info("agent joined", metadata: ["agentID": "\(agentID)"])
             try await outbound.write(
-                .welcome(.init(agentID: agentID, heartbeatIntervalSeconds: self.context.configuration.heartbeatIntervalSeconds)))
+                .welcome(
+                    .init(
+                        agentID: agentID,
+                        heartbeatIntervalSeconds: self.context.configuration.heartbeatIntervalSeconds
+                    )
+                )
+            )
 
         case .findWork(let agentID, let agentName):
             try await self.leaseAndSend(agentID: agentID, agentName: agentName, outbound: outbound)
@@ -111,9 +137,15 @@ final class AgentSession {
 
         case .extendLease(let taskID, let token):
             let held = try await self.context.store.heartbeat(
-                taskID: taskID, token: token, leaseSeconds: self.context.configuration.leaseSeconds)
+                taskID: taskID,
+                token: token,
+                leaseSeconds: self.context.configuration.leaseSeconds
+            )
             if !held {
-                self.logger.warning("heartbeat for a lease no longer held; telling the agent to stop", metadata: ["task": "\(taskID)"])
+                self.logger.warning(
+                    "heartbeat for a lease no longer held; telling the agent to stop",
+                    metadata: ["task": "\(taskID)"]
+                )
                 self.machine.leaseEnded()
                 self.staged?.discard()
                 self.staged = nil
@@ -124,7 +156,9 @@ final class AgentSession {
             try await outbound.write(.heartbeatAck(.init(taskID: taskID, leaseHeld: false)))
 
         case .storeSegmentData:
-            guard case .segmentData(let header, let body) = message, let lease = self.machine.currentLease else { return }
+            guard case .segmentData(let header, let body) = message, let lease = self.machine.currentLease else {
+                return
+            }
             if self.staged == nil || self.staged?.token != lease.token {
                 self.staged = try StagedResult(lease: lease, outputDirectory: self.leasedTask?.outputDirectory ?? "")
             }
@@ -137,17 +171,29 @@ final class AgentSession {
             self.staged?.discard()
             self.staged = nil
             let jobError = try await self.context.store.fail(
-                taskID: failed.taskID, token: failed.token, agentName: agentName, message: failed.message,
-                retryable: failed.retryable)
+                taskID: failed.taskID,
+                token: failed.token,
+                agentName: agentName,
+                message: failed.message,
+                retryable: failed.retryable
+            )
             self.logger.warning(
                 "task failed on the agent",
-                metadata: ["task": "\(failed.taskID)", "error": "\(failed.message)", "retryable": "\(failed.retryable)"])
+                metadata: [
+                    "task": "\(failed.taskID)", "error": "\(failed.message)", "retryable": "\(failed.retryable)",
+                ]
+            )
             if let jobError { self.logger.error("job failed", metadata: ["error": "\(jobError)"]) }
             self.context.signal.notifyAll()
 
         case .rejectStale(let taskID, let token, let reason):
-            self.logger.warning("refused a stale result", metadata: ["task": "\(taskID)", "token": "\(token)", "reason": "\(reason)"])
-            try await outbound.write(.resultRejected(.init(taskID: taskID, token: token, reason: "stale lease: \(reason)")))
+            self.logger.warning(
+                "refused a stale result",
+                metadata: ["task": "\(taskID)", "token": "\(token)", "reason": "\(reason)"]
+            )
+            try await outbound.write(
+                .resultRejected(.init(taskID: taskID, token: token, reason: "stale lease: \(reason)"))
+            )
 
         case .refuseAndClose(let reason):
             self.logger.warning("refused an agent", metadata: ["reason": "\(reason)"])
@@ -162,12 +208,21 @@ final class AgentSession {
 
     /// Waits for a task (LISTEN/NOTIFY wakes it), leases it and streams its source. A task whose source cannot be
     /// read fails at once with the reason, and the wait goes on.
-    private func leaseAndSend(agentID: Int64, agentName: String, outbound: NIOAsyncChannelOutboundWriter<FarmMessage>) async throws {
+    private func leaseAndSend(
+        agentID: Int64,
+        agentName: String,
+        outbound: NIOAsyncChannelOutboundWriter<FarmMessage>
+    ) async throws {
         let store = self.context.store
         while true {
             try Task.checkCancellation()
             guard self.channel.channel.isActive else { throw ChannelError.ioOnClosedChannel }
-            guard let task = try await store.lease(agentID: agentID, agentName: agentName, leaseSeconds: self.context.configuration.leaseSeconds)
+            guard
+                let task = try await store.lease(
+                    agentID: agentID,
+                    agentName: agentName,
+                    leaseSeconds: self.context.configuration.leaseSeconds
+                )
             else {
                 await self.context.signal.wait(timeout: .seconds(3))
                 continue
@@ -179,19 +234,36 @@ final class AgentSession {
                 try await NIOThreadPool.singleton.runIfActive {
                     if let first = task.extract.firstPacket, let last = task.extract.lastPacket {
                         try ChunkExtractor.extractVideo(
-                            source: task.source, streamIndex: task.extract.streamIndex, firstPacket: first, lastPacket: last,
-                            output: scratch)
+                            source: task.source,
+                            streamIndex: task.extract.streamIndex,
+                            firstPacket: first,
+                            lastPacket: last,
+                            output: scratch
+                        )
                     } else {
-                        try ChunkExtractor.extractStream(source: task.source, streamIndex: task.extract.streamIndex, output: scratch)
+                        try ChunkExtractor.extractStream(
+                            source: task.source,
+                            streamIndex: task.extract.streamIndex,
+                            output: scratch
+                        )
                     }
                 }
             } catch {
                 let retryable = (error as? MediaError)?.isRetryable ?? true
                 let jobError = try await store.fail(
-                    taskID: task.taskID, token: task.token, agentName: agentName,
-                    message: "preparing the source failed: \(error)", retryable: retryable)
-                self.logger.error("could not prepare a task's source", metadata: ["task": "\(task.taskID)", "error": "\(error)"])
-                if let jobError { self.logger.error("job failed", metadata: ["job": "\(task.jobID)", "error": "\(jobError)"]) }
+                    taskID: task.taskID,
+                    token: task.token,
+                    agentName: agentName,
+                    message: "preparing the source failed: \(error)",
+                    retryable: retryable
+                )
+                self.logger.error(
+                    "could not prepare a task's source",
+                    metadata: ["task": "\(task.taskID)", "error": "\(error)"]
+                )
+                if let jobError {
+                    self.logger.error("job failed", metadata: ["job": "\(task.jobID)", "error": "\(jobError)"])
+                }
                 continue
             }
             _ = self.machine.leased(taskID: task.taskID, token: task.token, spec: task.spec)
@@ -205,19 +277,35 @@ final class AgentSession {
             }
             self.logger.info(
                 "leased task",
-                metadata: ["task": "\(task.taskID)", "token": "\(task.token)", "job": "\(task.jobID)", "attempt": "\(task.attempts)"])
+                metadata: [
+                    "task": "\(task.taskID)", "token": "\(task.token)", "job": "\(task.jobID)",
+                    "attempt": "\(task.attempts)",
+                ]
+            )
             return
         }
     }
 
-    private func sendSource(_ task: LeasedTask, path: String, outbound: NIOAsyncChannelOutboundWriter<FarmMessage>) async throws {
+    private func sendSource(
+        _ task: LeasedTask,
+        path: String,
+        outbound: NIOAsyncChannelOutboundWriter<FarmMessage>
+    ) async throws {
         let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
         defer { try? handle.close() }
         let size = try handle.seekToEnd()
         try handle.seek(toOffset: 0)
         try await outbound.write(
-            .lease(.init(taskID: task.taskID, token: task.token, leaseSeconds: self.context.configuration.leaseSeconds,
-                         spec: task.spec, sourceBytes: Int64(size))))
+            .lease(
+                .init(
+                    taskID: task.taskID,
+                    token: task.token,
+                    leaseSeconds: self.context.configuration.leaseSeconds,
+                    spec: task.spec,
+                    sourceBytes: Int64(size)
+                )
+            )
+        )
         var hasher = SHA256Stream()
         let pieceSize = max(1024, min(1 << 20, self.context.configuration.maximumFrameLength - 64))
         while let data = try handle.read(upToCount: pieceSize), !data.isEmpty {
@@ -236,18 +324,27 @@ final class AgentSession {
         self.staged = nil
         let outputDirectory = self.leasedTask?.outputDirectory ?? ""
         guard let staged, staged.taskID == complete.taskID, staged.token == complete.token else {
-            try await self.rejectAndFail(complete, agentName: agentName, reason: "no segment data was received for this result", outbound: outbound)
+            try await self.rejectAndFail(
+                complete,
+                agentName: agentName,
+                reason: "no segment data was received for this result",
+                outbound: outbound
+            )
             return
         }
         do {
             try await NIOThreadPool.singleton.runIfActive { try staged.verify(complete.outputs) }
             for output in complete.outputs where output.role == .initSegment {
-                if let accepted = try await self.context.store.initSegmentHash(jobID: staged.spec.jobID, rendition: output.rendition),
+                if let accepted = try await self.context.store.initSegmentHash(
+                    jobID: staged.spec.jobID,
+                    rendition: output.rendition
+                ),
                     accepted != output.sha256
                 {
                     throw StagedResult.Invalid(
                         "the \(output.rendition) init segment differs from the one accepted for another chunk: agents "
-                            + "must run the same farm and libav versions for seamless output")
+                            + "must run the same farm and libav versions for seamless output"
+                    )
                 }
             }
         } catch {
@@ -256,7 +353,10 @@ final class AgentSession {
             return
         }
         let verdict = try await self.context.store.complete(
-            taskID: complete.taskID, token: complete.token, agentName: agentName, outputs: complete.outputs
+            taskID: complete.taskID,
+            token: complete.token,
+            agentName: agentName,
+            outputs: complete.outputs
         ) {
             try staged.publish(into: outputDirectory)
         }
@@ -269,8 +369,13 @@ final class AgentSession {
         case .alreadyAccepted:
             try await outbound.write(.resultAccepted(.init(taskID: complete.taskID, token: complete.token)))
         case .stale(let reason):
-            self.logger.warning("refused a stale result", metadata: ["task": "\(complete.taskID)", "token": "\(complete.token)", "reason": "\(reason)"])
-            try await outbound.write(.resultRejected(.init(taskID: complete.taskID, token: complete.token, reason: "stale lease: \(reason)")))
+            self.logger.warning(
+                "refused a stale result",
+                metadata: ["task": "\(complete.taskID)", "token": "\(complete.token)", "reason": "\(reason)"]
+            )
+            try await outbound.write(
+                .resultRejected(.init(taskID: complete.taskID, token: complete.token, reason: "stale lease: \(reason)"))
+            )
         }
     }
 
@@ -281,10 +386,17 @@ final class AgentSession {
         reason: String,
         outbound: NIOAsyncChannelOutboundWriter<FarmMessage>
     ) async throws {
-        self.logger.warning("refused an invalid result", metadata: ["task": "\(complete.taskID)", "reason": "\(reason)"])
+        self.logger.warning(
+            "refused an invalid result",
+            metadata: ["task": "\(complete.taskID)", "reason": "\(reason)"]
+        )
         _ = try await self.context.store.fail(
-            taskID: complete.taskID, token: complete.token, agentName: agentName, message: "invalid result: \(reason)",
-            retryable: true)
+            taskID: complete.taskID,
+            token: complete.token,
+            agentName: agentName,
+            message: "invalid result: \(reason)",
+            retryable: true
+        )
         try await outbound.write(.resultRejected(.init(taskID: complete.taskID, token: complete.token, reason: reason)))
     }
 }

@@ -38,20 +38,28 @@ public final class CoordinatorService: Service, Sendable {
     public func run() async throws {
         try await Migrations.migrate(self.client, logger: self.logger)
         let context = CoordinatorContext(
-            store: self.store, signal: self.signal, configuration: self.configuration, logger: self.logger,
-            connectedSlots: self.connectedSlots)
+            store: self.store,
+            signal: self.signal,
+            configuration: self.configuration,
+            logger: self.logger,
+            connectedSlots: self.connectedSlots
+        )
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: self.configuration.host, port: self.configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addFarmMessageHandlers(
-                        maximumFrameLength: self.configuration.maximumFrameLength)
+                        maximumFrameLength: self.configuration.maximumFrameLength
+                    )
                     return try NIOAsyncChannel<FarmMessage, FarmMessage>(wrappingChannelSynchronously: channel)
                 }
             }
         let port = server.channel.localAddress?.port ?? self.configuration.port
-        self.logger.info("coordinator listening for agents", metadata: ["host": "\(self.configuration.host)", "port": "\(port)"])
+        self.logger.info(
+            "coordinator listening for agents",
+            metadata: ["host": "\(self.configuration.host)", "port": "\(port)"]
+        )
         self.onListening(port)
 
         // On graceful shutdown the listener closes and every loop and session is cancelled: all state is in
@@ -82,13 +90,21 @@ public final class CoordinatorService: Service, Sendable {
                     }
                 }
                 group.addTask { await self.listenForWork() }
-                group.addTask { await self.loop(every: .seconds(2), name: "planner") { try await self.planPendingJobs() } }
                 group.addTask {
-                    await self.loop(every: .milliseconds(Int64(self.configuration.reapIntervalSeconds * 1000)), name: "reaper", waitsForSignal: false) {
+                    await self.loop(every: .seconds(2), name: "planner") { try await self.planPendingJobs() }
+                }
+                group.addTask {
+                    await self.loop(
+                        every: .milliseconds(Int64(self.configuration.reapIntervalSeconds * 1000)),
+                        name: "reaper",
+                        waitsForSignal: false
+                    ) {
                         try await self.reapExpiredLeases()
                     }
                 }
-                group.addTask { await self.loop(every: .seconds(2), name: "stitcher") { try await self.stitchFinishedJobs() } }
+                group.addTask {
+                    await self.loop(every: .seconds(2), name: "stitcher") { try await self.stitchFinishedJobs() }
+                }
             }
         } onCancel: {
             self.logger.info("coordinator shutting down")
@@ -110,7 +126,10 @@ public final class CoordinatorService: Service, Sendable {
             } catch is CancellationError {
                 return
             } catch {
-                self.logger.warning("\(name) round failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                self.logger.warning(
+                    "\(name) round failed; retrying",
+                    metadata: ["error": "\(String(reflecting: error))"]
+                )
             }
             if waitsForSignal {
                 await self.signal.wait(timeout: interval)
@@ -157,7 +176,9 @@ public final class CoordinatorService: Service, Sendable {
         let reaped = try await self.store.reapExpiredLeases()
         for lease in reaped {
             self.logger.warning(
-                "lease expired", metadata: ["task": "\(lease.taskID)", "agent": "\(lease.agent)", "requeued": "\(lease.requeued)"])
+                "lease expired",
+                metadata: ["task": "\(lease.taskID)", "agent": "\(lease.agent)", "requeued": "\(lease.requeued)"]
+            )
         }
         if !reaped.isEmpty { self.signal.notifyAll() }
     }

@@ -17,7 +17,8 @@ public struct DatabaseURL: Sendable, CustomStringConvertible {
             components.scheme == "postgres" || components.scheme == "postgresql"
         else {
             throw ConfigurationError(
-                "database URL \(string.redactingPassword) is not of the form postgres://user:password@host:port/database")
+                "database URL \(string.redactingPassword) is not of the form postgres://user:password@host:port/database"
+            )
         }
         self.username = components.user ?? "postgres"
         self.password = components.password
@@ -62,12 +63,20 @@ public struct DatabaseURL: Sendable, CustomStringConvertible {
         var configuration: PostgresClient.Configuration
         if let socketDirectory {
             configuration = PostgresClient.Configuration(
-                unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(self.port)", username: self.username,
-                password: self.password, database: self.database)
+                unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(self.port)",
+                username: self.username,
+                password: self.password,
+                database: self.database
+            )
         } else {
             configuration = PostgresClient.Configuration(
-                host: self.host, port: self.port, username: self.username, password: self.password,
-                database: self.database, tls: .disable)
+                host: self.host,
+                port: self.port,
+                username: self.username,
+                password: self.password,
+                database: self.database,
+                tls: .disable
+            )
         }
         configuration.options.maximumConnections = 20
         configuration.options.connectTimeout = .seconds(5)

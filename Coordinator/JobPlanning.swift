@@ -11,28 +11,49 @@ package enum JobPlanning {
         return try self.plan(job, info: info, freeSlots: freeSlots)
     }
 
-    package static func plan(_ job: JobStore.JobToPlan, info: SourceInfo, freeSlots: Int) throws -> JobStore.PlannedJob {
+    package static func plan(_ job: JobStore.JobToPlan, info: SourceInfo, freeSlots: Int) throws -> JobStore.PlannedJob
+    {
         let settings = job.settings
         let rungs = try settings.rungs.map { try Ladder.rungs(named: $0) } ?? Ladder.standard
-        let renditions = Ladder.renditions(displayWidth: info.displayWidth, displayHeight: info.video.height, rungs: rungs)
+        let renditions = Ladder.renditions(
+            displayWidth: info.displayWidth,
+            displayHeight: info.video.height,
+            rungs: rungs
+        )
         let plan = try ChunkPlanner.plan(
-            packets: info.packets, timeBase: info.video.timeBase,
+            packets: info.packets,
+            timeBase: info.video.timeBase,
             options: .init(
                 segmentDuration: settings.segmentDuration,
-                minimumChunks: max(settings.minimumChunks, freeSlots)))
+                minimumChunks: max(settings.minimumChunks, freeSlots)
+            )
+        )
         func spec(kind: TaskSpec.Kind, chunk: PlannedChunk?) -> TaskSpec {
             TaskSpec(
-                kind: kind, jobID: job.id, chunkIndex: chunk?.index ?? 0, chunkCount: plan.chunks.count,
-                timeBase: info.video.timeBase, frameRate: info.video.frameRate, originPTS: plan.originPTS,
-                startPTS: chunk?.startPTS ?? plan.originPTS, endPTS: chunk?.endPTS,
+                kind: kind,
+                jobID: job.id,
+                chunkIndex: chunk?.index ?? 0,
+                chunkCount: plan.chunks.count,
+                timeBase: info.video.timeBase,
+                frameRate: info.video.frameRate,
+                originPTS: plan.originPTS,
+                startPTS: chunk?.startPTS ?? plan.originPTS,
+                endPTS: chunk?.endPTS,
                 segmentStarts: chunk?.segmentStarts ?? plan.segmentStarts,
-                firstSegmentIndex: chunk?.firstSegmentIndex ?? 0, frameCount: chunk?.frameCount ?? 0,
-                renditions: kind == .video ? renditions : [], settings: settings.encoder)
+                firstSegmentIndex: chunk?.firstSegmentIndex ?? 0,
+                frameCount: chunk?.frameCount ?? 0,
+                renditions: kind == .video ? renditions : [],
+                settings: settings.encoder
+            )
         }
         var tasks: [(spec: TaskSpec, extract: SourceExtract, priority: Int)] = plan.chunks.map { chunk in
             (
                 spec(kind: .video, chunk: chunk),
-                SourceExtract(streamIndex: info.video.index, firstPacket: chunk.firstPacket, lastPacket: chunk.lastPacket),
+                SourceExtract(
+                    streamIndex: info.video.index,
+                    firstPacket: chunk.firstPacket,
+                    lastPacket: chunk.lastPacket
+                ),
                 0
             )
         }
@@ -41,11 +62,22 @@ package enum JobPlanning {
             tasks.insert((spec(kind: .audio, chunk: nil), SourceExtract(streamIndex: audio.index), 1), at: 0)
         }
         let sourceInfo = JobSourceInfo(
-            timeBase: info.video.timeBase, frameRate: info.video.frameRate, originPTS: plan.originPTS,
-            frameCount: plan.frameCount, segmentCount: plan.segmentStarts.count, durationSeconds: info.durationSeconds,
-            hasAudio: info.audio != nil, videoCodec: info.video.codecName)
+            timeBase: info.video.timeBase,
+            frameRate: info.video.frameRate,
+            originPTS: plan.originPTS,
+            frameCount: plan.frameCount,
+            segmentCount: plan.segmentStarts.count,
+            durationSeconds: info.durationSeconds,
+            hasAudio: info.audio != nil,
+            videoCodec: info.video.codecName
+        )
         return JobStore.PlannedJob(
-            sourceInfo: sourceInfo, renditions: renditions, chunks: plan.chunks, videoStream: info.video.index,
-            audioStream: info.audio?.index, tasks: tasks)
+            sourceInfo: sourceInfo,
+            renditions: renditions,
+            chunks: plan.chunks,
+            videoStream: info.video.index,
+            audioStream: info.audio?.index,
+            tasks: tasks
+        )
     }
 }

@@ -22,14 +22,21 @@ package struct JobStore: Sendable {
 
     // MARK: Jobs
 
-    package func submit(source: String, outputDirectory: String, settings: JobSettings, priority: Int = 0) async throws -> Int64 {
+    package func submit(
+        source: String,
+        outputDirectory: String,
+        settings: JobSettings,
+        priority: Int = 0
+    ) async throws -> Int64 {
         let settingsJSON = try String(decoding: JSONEncoder().encode(settings), as: UTF8.self)
         let rows = try await self.client.query(
             """
             INSERT INTO jobs (source, output_dir, settings, priority)
             VALUES (\(source), \(outputDirectory), \(settingsJSON)::jsonb, \(priority))
             RETURNING id
-            """, logger: self.logger)
+            """,
+            logger: self.logger
+        )
         for try await id in rows.decode(Int64.self) {
             _ = try await self.client.query("SELECT pg_notify(\(Self.workChannel), 'job')", logger: self.logger)
             return id
@@ -65,7 +72,9 @@ package struct JobStore: Sendable {
                 SELECT id, source, output_dir, settings::text FROM jobs
                 WHERE state = 'submitted' ORDER BY priority DESC, id
                 FOR UPDATE SKIP LOCKED LIMIT 1
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             var claimed: JobToPlan?
             for try await (id, source, output, settingsJSON) in rows.decode((Int64, String, String, String).self) {
                 let settings = try JSONDecoder().decode(JobSettings.self, from: Data(settingsJSON.utf8))
@@ -81,7 +90,9 @@ package struct JobStore: Sendable {
                     """
                     UPDATE jobs SET state = 'failed', error = \(message), updated_at = now(), finished_at = now()
                     WHERE id = \(job.id)
-                    """, logger: self.logger)
+                    """,
+                    logger: self.logger
+                )
                 return (job.id, message)
             }
             let infoJSON = try String(decoding: JSONEncoder().encode(planned.sourceInfo), as: UTF8.self)
@@ -91,7 +102,9 @@ package struct JobStore: Sendable {
                     INSERT INTO renditions (job_id, name, width, height, max_bitrate, codec)
                     VALUES (\(job.id), \(rendition.name), \(rendition.width), \(rendition.height),
                             \(rendition.maxBitrate), \(job.settings.encoder.codec))
-                    """, logger: self.logger)
+                    """,
+                    logger: self.logger
+                )
             }
             for chunk in planned.chunks {
                 _ = try await connection.query(
@@ -101,7 +114,9 @@ package struct JobStore: Sendable {
                     VALUES (\(job.id), \(chunk.index), \(chunk.startPTS), \(chunk.endPTS), \(chunk.prerollPTS),
                             \(chunk.firstPacket), \(chunk.lastPacket), \(chunk.frameCount), \(chunk.segmentStarts),
                             \(chunk.firstSegmentIndex))
-                    """, logger: self.logger)
+                    """,
+                    logger: self.logger
+                )
             }
             for task in planned.tasks {
                 let specJSON = try String(decoding: JSONEncoder().encode(task.spec), as: UTF8.self)
@@ -112,14 +127,18 @@ package struct JobStore: Sendable {
                     INSERT INTO tasks (job_id, kind, chunk_index, spec, extract, priority, max_attempts)
                     VALUES (\(job.id), \(task.spec.kind.rawValue), \(chunkIndex), \(specJSON)::jsonb,
                             \(extractJSON)::jsonb, \(task.priority), \(job.settings.maxAttempts))
-                    """, logger: self.logger)
+                    """,
+                    logger: self.logger
+                )
             }
             _ = try await connection.query(
                 """
                 UPDATE jobs SET state = 'running', source_info = \(infoJSON)::jsonb,
                     duration_seconds = \(planned.sourceInfo.durationSeconds), updated_at = now()
                 WHERE id = \(job.id)
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             _ = try await connection.query("SELECT pg_notify(\(Self.workChannel), 'tasks')", logger: self.logger)
             return (job.id, nil)
         }
@@ -136,13 +155,22 @@ package struct JobStore: Sendable {
                      WHERE s.job_id = j.id AND t.kind = 'video'
                        AND s.rendition = (SELECT min(name) FROM renditions r WHERE r.job_id = j.id))
             FROM jobs j WHERE j.id = \(jobID)
-            """, logger: self.logger)
+            """,
+            logger: self.logger
+        )
         for try await (id, state, error, output, duration, total, done, seconds) in rows.decode(
-            (Int64, String, String?, String, Double?, Int64, Int64, Double).self)
-        {
+            (Int64, String, String?, String, Double?, Int64, Int64, Double).self
+        ) {
             return JobStatus(
-                id: id, state: state, error: error, outputDirectory: output, durationSeconds: duration,
-                tasksTotal: Int(total), tasksDone: Int(done), secondsDone: seconds)
+                id: id,
+                state: state,
+                error: error,
+                outputDirectory: output,
+                durationSeconds: duration,
+                tasksTotal: Int(total),
+                tasksDone: Int(done),
+                secondsDone: seconds
+            )
         }
         return nil
     }
@@ -154,13 +182,16 @@ package struct JobStore: Sendable {
             """
             UPDATE jobs SET state = 'failed', error = \(error), updated_at = now(), finished_at = now()
             WHERE id = \(jobID) AND state IN ('submitted', 'running', 'stitching') RETURNING id
-            """, logger: self.logger)
+            """,
+            logger: self.logger
+        )
         var failed = false
         for try await _ in rows.decode(Int64.self) { failed = true }
         if failed {
             _ = try await connection.query(
                 "UPDATE tasks SET state = 'cancelled', lease_expires_at = NULL WHERE job_id = \(jobID) AND state IN ('queued', 'leased')",
-                logger: self.logger)
+                logger: self.logger
+            )
         }
         return failed
     }
@@ -186,15 +217,22 @@ package struct JobStore: Sendable {
             FROM candidate, jobs j
             WHERE t.id = candidate.id AND j.id = t.job_id
             RETURNING t.id, t.lease_token, t.job_id, t.spec::text, t.extract::text, j.source, j.output_dir, t.attempts
-            """, logger: self.logger)
+            """,
+            logger: self.logger
+        )
         for try await (id, token, jobID, specJSON, extractJSON, source, output, attempts) in rows.decode(
-            (Int64, Int64, Int64, String, String, String, String, Int).self)
-        {
+            (Int64, Int64, Int64, String, String, String, String, Int).self
+        ) {
             return LeasedTask(
-                taskID: id, token: token, jobID: jobID,
+                taskID: id,
+                token: token,
+                jobID: jobID,
                 spec: try JSONDecoder().decode(TaskSpec.self, from: Data(specJSON.utf8)),
                 extract: try JSONDecoder().decode(SourceExtract.self, from: Data(extractJSON.utf8)),
-                source: source, outputDirectory: output, attempts: attempts)
+                source: source,
+                outputDirectory: output,
+                attempts: attempts
+            )
         }
         return nil
     }
@@ -205,7 +243,9 @@ package struct JobStore: Sendable {
             """
             UPDATE tasks SET state = 'queued', attempts = greatest(attempts - 1, 0), lease_expires_at = NULL
             WHERE id = \(taskID) AND lease_token = \(token) AND state = 'leased'
-            """, logger: self.logger)
+            """,
+            logger: self.logger
+        )
         _ = try await self.client.query("SELECT pg_notify(\(Self.workChannel), 'released')", logger: self.logger)
     }
 
@@ -216,7 +256,9 @@ package struct JobStore: Sendable {
             UPDATE tasks SET lease_expires_at = now() + make_interval(secs => \(leaseSeconds))
             WHERE id = \(taskID) AND lease_token = \(token) AND state = 'leased'
             RETURNING id
-            """, logger: self.logger)
+            """,
+            logger: self.logger
+        )
         for try await _ in rows.decode(Int64.self) { return true }
         return false
     }
@@ -239,17 +281,22 @@ package struct JobStore: Sendable {
                     done_at = now(), lease_expires_at = NULL
                 WHERE id = \(taskID) AND lease_token = \(token) AND state = 'leased'
                 RETURNING job_id
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             var jobID: Int64?
             for try await id in rows.decode(Int64.self) { jobID = id }
             guard let jobID else {
                 let current = try await connection.query(
-                    "SELECT state, accepted_token, lease_token FROM tasks WHERE id = \(taskID)", logger: self.logger)
+                    "SELECT state, accepted_token, lease_token FROM tasks WHERE id = \(taskID)",
+                    logger: self.logger
+                )
                 for try await (state, accepted, leased) in current.decode((String, Int64?, Int64?).self) {
                     if accepted == token { return .alreadyAccepted }
                     return .stale(
                         reason: "task \(taskID) is \(state) under lease token \(leased.map(String.init) ?? "none"), "
-                            + "the result carries token \(token)")
+                            + "the result carries token \(token)"
+                    )
                 }
                 return .stale(reason: "task \(taskID) does not exist")
             }
@@ -261,7 +308,9 @@ package struct JobStore: Sendable {
                         INSERT INTO init_segments (job_id, rendition, sha256, bytes, path)
                         VALUES (\(jobID), \(output.rendition), \(output.sha256), \(output.bytes), \(output.path))
                         ON CONFLICT (job_id, rendition) DO NOTHING
-                        """, logger: self.logger)
+                        """,
+                        logger: self.logger
+                    )
                 case .segment:
                     _ = try await connection.query(
                         """
@@ -271,18 +320,23 @@ package struct JobStore: Sendable {
                                 \(output.startPTS), \(output.duration), \(Int(output.timeBase.num)),
                                 \(Int(output.timeBase.den)), \(output.frames), \(output.bytes), \(output.sha256),
                                 \(output.path))
-                        """, logger: self.logger)
+                        """,
+                        logger: self.logger
+                    )
                 }
             }
             try await publish()
             let remaining = try await connection.query(
-                "SELECT count(*) FROM tasks WHERE job_id = \(jobID) AND state <> 'done'", logger: self.logger)
+                "SELECT count(*) FROM tasks WHERE job_id = \(jobID) AND state <> 'done'",
+                logger: self.logger
+            )
             var left = 0
             for try await count in remaining.decode(Int64.self) { left = Int(count) }
             if left == 0 {
                 _ = try await connection.query(
                     "UPDATE jobs SET state = 'stitching', updated_at = now() WHERE id = \(jobID) AND state = 'running'",
-                    logger: self.logger)
+                    logger: self.logger
+                )
                 _ = try await connection.query("SELECT pg_notify(\(Self.workChannel), 'stitch')", logger: self.logger)
             }
             return .accepted(remainingTasks: left)
@@ -292,7 +346,9 @@ package struct JobStore: Sendable {
     /// The init segment already accepted for a rendition, if any: every chunk must produce the same one.
     package func initSegmentHash(jobID: Int64, rendition: String) async throws -> String? {
         let rows = try await self.client.query(
-            "SELECT sha256 FROM init_segments WHERE job_id = \(jobID) AND rendition = \(rendition)", logger: self.logger)
+            "SELECT sha256 FROM init_segments WHERE job_id = \(jobID) AND rendition = \(rendition)",
+            logger: self.logger
+        )
         for try await hash in rows.decode(String.self) { return hash }
         return nil
     }
@@ -316,14 +372,21 @@ package struct JobStore: Sendable {
                     run_after = now() + make_interval(secs => least(30, power(2, attempts - 1)) * (0.75 + random() / 2))
                 WHERE id = \(taskID) AND lease_token = \(token) AND state = 'leased'
                 RETURNING job_id, state, attempts, max_attempts, spec::text
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             for try await (jobID, state, attempts, maxAttempts, specJSON) in rows.decode(
-                (Int64, String, Int, Int, String).self)
-            {
+                (Int64, String, Int, Int, String).self
+            ) {
                 guard state == "failed" else { return nil }
                 let spec = try JSONDecoder().decode(TaskSpec.self, from: Data(specJSON.utf8))
                 let report = Self.failureReport(
-                    spec: spec, message: message, attempts: attempts, maxAttempts: maxAttempts, agent: agentName)
+                    spec: spec,
+                    message: message,
+                    attempts: attempts,
+                    maxAttempts: maxAttempts,
+                    agent: agentName
+                )
                 try await self.failJob(jobID, error: report, on: connection)
                 return report
             }
@@ -332,7 +395,13 @@ package struct JobStore: Sendable {
     }
 
     /// `chunk 17/120 [102.0 s–108.0 s]: <cause> (attempt 1/5, agent gpu-3)`.
-    package static func failureReport(spec: TaskSpec, message: String, attempts: Int, maxAttempts: Int, agent: String) -> String {
+    package static func failureReport(
+        spec: TaskSpec,
+        message: String,
+        attempts: Int,
+        maxAttempts: Int,
+        agent: String
+    ) -> String {
         let what: String
         switch spec.kind {
         case .audio:
@@ -370,19 +439,29 @@ package struct JobStore: Sendable {
                 FROM expired
                 WHERE t.id = expired.id AND t.state = 'leased' AND t.lease_expires_at < now()
                 RETURNING t.id, t.job_id, coalesce(t.lease_owner, '?'), t.state, t.attempts, t.max_attempts, t.spec::text
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             var reaped: [ReapedLease] = []
             var failures: [(Int64, String)] = []
             for try await (taskID, jobID, agent, state, attempts, maxAttempts, specJSON) in rows.decode(
-                (Int64, Int64, String, String, Int, Int, String).self)
-            {
+                (Int64, Int64, String, String, Int, Int, String).self
+            ) {
                 reaped.append(ReapedLease(taskID: taskID, jobID: jobID, agent: agent, requeued: state == "queued"))
                 if state == "failed" {
                     let spec = try JSONDecoder().decode(TaskSpec.self, from: Data(specJSON.utf8))
                     failures.append(
-                        (jobID, Self.failureReport(
-                            spec: spec, message: "the agent stopped responding and its lease expired",
-                            attempts: attempts, maxAttempts: maxAttempts, agent: agent)))
+                        (
+                            jobID,
+                            Self.failureReport(
+                                spec: spec,
+                                message: "the agent stopped responding and its lease expired",
+                                attempts: attempts,
+                                maxAttempts: maxAttempts,
+                                agent: agent
+                            )
+                        )
+                    )
                 }
             }
             for (jobID, report) in failures { try await self.failJob(jobID, error: report, on: connection) }
@@ -414,7 +493,9 @@ package struct JobStore: Sendable {
                 """
                 SELECT id, output_dir, source_info::text FROM jobs WHERE state = 'stitching'
                 ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             var claimed: (Int64, String, JobSourceInfo)?
             for try await (id, output, infoJSON) in rows.decode((Int64, String, String).self) {
                 claimed = (id, output, try JSONDecoder().decode(JobSourceInfo.self, from: Data(infoJSON.utf8)))
@@ -428,29 +509,46 @@ package struct JobStore: Sendable {
                 renditions.append(RenditionSpec(name: name, width: width, height: height, maxBitrate: bitrate))
             }
             var segments: [OutputFile] = []
-            for try await (rendition, index, start, duration, num, den, frames, bytes, hash, path) in try await connection
+            for try await (rendition, index, start, duration, num, den, frames, bytes, hash, path)
+                in try await connection
                 .query(
                     """
                     SELECT rendition, index, start_pts, duration, timebase_num, timebase_den, frames, bytes, sha256, path
                     FROM segments WHERE job_id = \(jobID) ORDER BY rendition, index
-                    """, logger: self.logger
+                    """,
+                    logger: self.logger
                 ).decode((String, Int, Int64, Int64, Int, Int, Int, Int64, String, String).self)
             {
                 segments.append(
                     OutputFile(
-                        rendition: rendition, role: .segment, segmentIndex: index, path: path, bytes: bytes,
-                        sha256: hash, startPTS: start, duration: duration, frames: frames,
-                        timeBase: Rational(Int32(num), Int32(den))))
+                        rendition: rendition,
+                        role: .segment,
+                        segmentIndex: index,
+                        path: path,
+                        bytes: bytes,
+                        sha256: hash,
+                        startPTS: start,
+                        duration: duration,
+                        frames: frames,
+                        timeBase: Rational(Int32(num), Int32(den))
+                    )
+                )
             }
             var inits: [String: String] = [:]
             for try await (rendition, path) in try await connection.query(
-                "SELECT rendition, path FROM init_segments WHERE job_id = \(jobID)", logger: self.logger
+                "SELECT rendition, path FROM init_segments WHERE job_id = \(jobID)",
+                logger: self.logger
             ).decode((String, String).self) {
                 inits[rendition] = path
             }
             let job = JobToStitch(
-                id: jobID, outputDirectory: output, sourceInfo: info, renditions: renditions, segments: segments,
-                initSegments: inits)
+                id: jobID,
+                outputDirectory: output,
+                sourceInfo: info,
+                renditions: renditions,
+                segments: segments,
+                initSegments: inits
+            )
             do {
                 try await stitch(job)
             } catch {
@@ -460,7 +558,8 @@ package struct JobStore: Sendable {
             }
             _ = try await connection.query(
                 "UPDATE jobs SET state = 'ready', updated_at = now(), finished_at = now() WHERE id = \(jobID)",
-                logger: self.logger)
+                logger: self.logger
+            )
             return (jobID, nil)
         }
     }
@@ -480,7 +579,9 @@ package struct JobStore: Sendable {
             ON CONFLICT (name) DO UPDATE SET capabilities = EXCLUDED.capabilities, slots = EXCLUDED.slots,
                 state = 'active', coordinator = EXCLUDED.coordinator, last_seen = now()
             RETURNING id
-            """, logger: self.logger)
+            """,
+            logger: self.logger
+        )
         for try await id in rows.decode(Int64.self) { return id }
         throw ConfigurationError("registering agent \(name) returned no id")
     }

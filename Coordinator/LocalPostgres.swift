@@ -39,26 +39,42 @@ public struct LocalPostgres: Sendable {
         if !FileManager.default.fileExists(atPath: self.dataDirectory + "/PG_VERSION") {
             try self.runPostgresTool(
                 binaries + "/initdb",
-                ["-D", self.dataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
-                asRoot: asRoot)
+                [
+                    "-D", self.dataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8",
+                    "--no-sync",
+                ],
+                asRoot: asRoot
+            )
         }
-        let running = (try? self.runPostgresTool(binaries + "/pg_ctl", ["status", "-D", self.dataDirectory], asRoot: asRoot)) != nil
+        let running =
+            (try? self.runPostgresTool(binaries + "/pg_ctl", ["status", "-D", self.dataDirectory], asRoot: asRoot))
+            != nil
         if !running {
             try self.runPostgresTool(
                 binaries + "/pg_ctl",
-                ["-D", self.dataDirectory, "-l", self.logFile, "-w", "-t", "30", "-o",
-                 "-k \(self.socketDirectory) -c listen_addresses='' -c synchronous_commit=off", "start"],
-                asRoot: asRoot)
+                [
+                    "-D", self.dataDirectory, "-l", self.logFile, "-w", "-t", "30", "-o",
+                    "-k \(self.socketDirectory) -c listen_addresses='' -c synchronous_commit=off", "start",
+                ],
+                asRoot: asRoot
+            )
         }
         // CREATE DATABASE fails when it exists; that is the only failure tolerated here.
         _ = try? self.runPostgresTool(
-            binaries + "/createdb", ["-h", self.socketDirectory, "-U", "postgres", Self.databaseName], asRoot: asRoot)
+            binaries + "/createdb",
+            ["-h", self.socketDirectory, "-U", "postgres", Self.databaseName],
+            asRoot: asRoot
+        )
         return !running
     }
 
     public func stop() {
         guard let binaries = try? Self.binaryDirectory() else { return }
-        _ = try? self.runPostgresTool(binaries + "/pg_ctl", ["-D", self.dataDirectory, "-m", "fast", "-w", "stop"], asRoot: geteuid() == 0)
+        _ = try? self.runPostgresTool(
+            binaries + "/pg_ctl",
+            ["-D", self.dataDirectory, "-m", "fast", "-w", "stop"],
+            asRoot: geteuid() == 0
+        )
     }
 
     /// PostgreSQL's server binaries (Debian keeps them out of PATH), the newest version installed.
@@ -66,12 +82,14 @@ public struct LocalPostgres: Sendable {
         let root = "/usr/lib/postgresql"
         let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
             .compactMap(Int.init).sorted()
-        for version in versions.reversed() where FileManager.default.isExecutableFile(atPath: "\(root)/\(version)/bin/initdb") {
+        for version in versions.reversed()
+        where FileManager.default.isExecutableFile(atPath: "\(root)/\(version)/bin/initdb") {
             return "\(root)/\(version)/bin"
         }
         throw ConfigurationError(
             "PostgreSQL server binaries not found under \(root): install them with `apt-get install postgresql` "
-                + "(or `make deps`), or pass --database-url to use an existing server")
+                + "(or `make deps`), or pass --database-url to use an existing server"
+        )
     }
 
     private func runPostgresTool(_ tool: String, _ arguments: [String], asRoot: Bool) throws {
@@ -97,7 +115,8 @@ public struct LocalPostgres: Sendable {
         guard process.terminationStatus == 0 else {
             throw ConfigurationError(
                 "\((executable as NSString).lastPathComponent) \(arguments.joined(separator: " ")) failed: "
-                    + String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+                    + String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            )
         }
     }
 }

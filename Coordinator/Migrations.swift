@@ -134,22 +134,29 @@ package enum Migrations {
             do {
                 _ = try await connection.query(
                     "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-                    logger: logger)
+                    logger: logger
+                )
                 var applied = Set<Int>()
-                for try await version in try await connection.query("SELECT version FROM schema_migrations", logger: logger)
-                    .decode(Int.self)
-                {
+                for try await version in try await connection.query(
+                    "SELECT version FROM schema_migrations",
+                    logger: logger
+                )
+                .decode(Int.self) {
                     applied.insert(version)
                 }
                 for migration in self.all where !applied.contains(migration.version) {
-                    logger.info("applying database migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+                    logger.info(
+                        "applying database migration",
+                        metadata: ["version": "\(migration.version)", "name": "\(migration.name)"]
+                    )
                     try await connection.withTransaction(logger: logger) { connection in
                         for statement in migration.sql {
                             _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                         }
                         _ = try await connection.query(
                             "INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))",
-                            logger: logger)
+                            logger: logger
+                        )
                     }
                 }
                 _ = try await connection.query("SELECT pg_advisory_unlock(7400274001)", logger: logger)
@@ -162,7 +169,11 @@ package enum Migrations {
 
     /// Fails within `timeout` with the server's own message when PostgreSQL cannot be reached, instead of letting
     /// the pool retry in silence.
-    package static func checkReachable(_ client: PostgresClient, logger: Logger, timeout: Duration = .seconds(15)) async throws {
+    package static func checkReachable(
+        _ client: PostgresClient,
+        logger: Logger,
+        timeout: Duration = .seconds(15)
+    ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 _ = try await client.query("SELECT 1", logger: logger)

@@ -58,7 +58,8 @@ package enum Playlists {
         if let audio {
             lines.append(
                 "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",DEFAULT=YES,AUTOSELECT=YES,"
-                    + "CHANNELS=\"2\",URI=\"\(audio.name)/playlist.m3u8\"")
+                    + "CHANNELS=\"2\",URI=\"\(audio.name)/playlist.m3u8\""
+            )
         }
         for rendition in video {
             var attributes = [

@@ -44,15 +44,22 @@ final class StagedResult: @unchecked Sendable {
 
     func append(header: FarmMessage.SegmentData, body: ByteBuffer) throws {
         guard self.isAllowed(header.path) else {
-            throw FarmProtocolError.malformed("segment path \(header.path.debugDescription) is not an output of task \(self.taskID)")
+            throw FarmProtocolError.malformed(
+                "segment path \(header.path.debugDescription) is not an output of task \(self.taskID)"
+            )
         }
         let current = self.sizes[header.path] ?? 0
         guard header.offset == current else {
-            throw FarmProtocolError.malformed("segment data for \(header.path) at offset \(header.offset), expected \(current)")
+            throw FarmProtocolError.malformed(
+                "segment data for \(header.path) at offset \(header.offset), expected \(current)"
+            )
         }
         let url = self.folder.appendingPathComponent(header.path)
         if current == 0 {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(),
+                withIntermediateDirectories: true
+            )
             _ = FileManager.default.createFile(atPath: url.path, contents: nil)
         }
         let handle = try FileHandle(forWritingTo: url)
@@ -71,13 +78,17 @@ final class StagedResult: @unchecked Sendable {
             for rendition in self.spec.renditions {
                 expected.insert("\(rendition.name)/init.mp4")
                 for offset in 0..<self.spec.segmentStarts.count {
-                    expected.insert(String(format: "%@/segment_%05d.m4s", rendition.name, self.spec.firstSegmentIndex + offset))
+                    expected.insert(
+                        String(format: "%@/segment_%05d.m4s", rendition.name, self.spec.firstSegmentIndex + offset)
+                    )
                 }
             }
             guard reported == expected else {
                 let missing = expected.subtracting(reported).sorted().prefix(3)
                 let extra = reported.subtracting(expected).sorted().prefix(3)
-                throw Invalid("the result's files are not the task's: missing \(Array(missing)), unexpected \(Array(extra))")
+                throw Invalid(
+                    "the result's files are not the task's: missing \(Array(missing)), unexpected \(Array(extra))"
+                )
             }
         } else {
             guard reported.contains("audio/init.mp4"), reported.count >= 2 else {
@@ -87,7 +98,9 @@ final class StagedResult: @unchecked Sendable {
         for output in outputs {
             guard self.isAllowed(output.path) else { throw Invalid("\(output.path) is not an output of this task") }
             guard self.sizes[output.path] == output.bytes else {
-                throw Invalid("\(output.path): received \(self.sizes[output.path] ?? 0) bytes, the agent reported \(output.bytes)")
+                throw Invalid(
+                    "\(output.path): received \(self.sizes[output.path] ?? 0) bytes, the agent reported \(output.bytes)"
+                )
             }
             let data = try Data(contentsOf: self.folder.appendingPathComponent(output.path))
             guard sha256Hex(data) == output.sha256 else {
@@ -102,7 +115,10 @@ final class StagedResult: @unchecked Sendable {
         let output = URL(fileURLWithPath: outputDirectory)
         for path in self.sizes.keys.sorted() {
             let target = output.appendingPathComponent(path)
-            try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: target.deletingLastPathComponent(),
+                withIntermediateDirectories: true
+            )
             if path.hasSuffix("/init.mp4"), FileManager.default.fileExists(atPath: target.path) { continue }
             if rename(self.folder.appendingPathComponent(path).path, target.path) != 0 {
                 throw Invalid("could not move \(path) into \(outputDirectory): \(String(cString: strerror(errno)))")

@@ -17,10 +17,13 @@ package enum Stitcher {
         var videoRenditions: [Playlists.MediaRendition] = []
         var referenceStarts: [Int64]?
         for rendition in job.renditions {
-            let segments = job.segments.filter { $0.rendition == rendition.name }.sorted { $0.segmentIndex! < $1.segmentIndex! }
+            let segments = job.segments.filter { $0.rendition == rendition.name }.sorted {
+                $0.segmentIndex! < $1.segmentIndex!
+            }
             guard segments.count == info.segmentCount else {
                 throw ContinuityError(
-                    description: "\(rendition.name) has \(segments.count) segments, the plan has \(info.segmentCount)")
+                    description: "\(rendition.name) has \(segments.count) segments, the plan has \(info.segmentCount)"
+                )
             }
             try self.checkContinuity(segments, rendition: rendition.name)
             let starts = segments.map(\.startPTS)
@@ -31,19 +34,35 @@ package enum Stitcher {
             let frames = segments.reduce(0) { $0 + $1.frames }
             guard frames == info.frameCount else {
                 throw ContinuityError(
-                    description: "\(rendition.name) has \(frames) frames, the source has \(info.frameCount)")
+                    description: "\(rendition.name) has \(frames) frames, the source has \(info.frameCount)"
+                )
             }
             videoRenditions.append(
                 try self.writeMediaPlaylist(
-                    name: rendition.name, width: rendition.width, height: rendition.height, segments: segments,
-                    job: job, output: output))
+                    name: rendition.name,
+                    width: rendition.width,
+                    height: rendition.height,
+                    segments: segments,
+                    job: job,
+                    output: output
+                )
+            )
         }
         var audio: Playlists.MediaRendition?
         if info.hasAudio {
-            let segments = job.segments.filter { $0.rendition == "audio" }.sorted { $0.segmentIndex! < $1.segmentIndex! }
+            let segments = job.segments.filter { $0.rendition == "audio" }.sorted {
+                $0.segmentIndex! < $1.segmentIndex!
+            }
             guard !segments.isEmpty else { throw ContinuityError(description: "the audio track has no segments") }
             try self.checkContinuity(segments, rendition: "audio")
-            audio = try self.writeMediaPlaylist(name: "audio", width: 0, height: 0, segments: segments, job: job, output: output)
+            audio = try self.writeMediaPlaylist(
+                name: "audio",
+                width: 0,
+                height: 0,
+                segments: segments,
+                job: job,
+                output: output
+            )
         }
         let master = Playlists.master(video: videoRenditions.reversed(), audio: audio)
         try self.writeAtomically(master, to: output.appendingPathComponent("master.m3u8"))
@@ -51,12 +70,16 @@ package enum Stitcher {
 
     private static func checkContinuity(_ segments: [OutputFile], rendition: String) throws {
         for (offset, segment) in segments.enumerated() where segment.segmentIndex != offset {
-            throw ContinuityError(description: "\(rendition) is missing segment \(offset) (next is \(segment.segmentIndex ?? -1))")
+            throw ContinuityError(
+                description: "\(rendition) is missing segment \(offset) (next is \(segment.segmentIndex ?? -1))"
+            )
         }
-        for (previous, next) in zip(segments, segments.dropFirst()) where previous.startPTS + previous.duration != next.startPTS {
+        for (previous, next) in zip(segments, segments.dropFirst())
+        where previous.startPTS + previous.duration != next.startPTS {
             throw ContinuityError(
                 description: "\(rendition) segment \(next.segmentIndex!) starts at \(next.startPTS) but the one before "
-                    + "ends at \(previous.startPTS + previous.duration): a gap or overlap at a seam")
+                    + "ends at \(previous.startPTS + previous.duration): a gap or overlap at a seam"
+            )
         }
     }
 
@@ -77,12 +100,23 @@ package enum Stitcher {
         }
         let playlistSegments = segments.map {
             Playlists.Segment(
-                uri: ($0.path as NSString).lastPathComponent, duration: $0.timeBase.seconds($0.duration), bytes: $0.bytes,
-                frames: $0.frames)
+                uri: ($0.path as NSString).lastPathComponent,
+                duration: $0.timeBase.seconds($0.duration),
+                bytes: $0.bytes,
+                frames: $0.frames
+            )
         }
         try self.writeAtomically(
-            Playlists.media(playlistSegments), to: output.appendingPathComponent(name).appendingPathComponent("playlist.m3u8"))
-        return Playlists.MediaRendition(name: name, width: width, height: height, codecs: codecs, segments: playlistSegments)
+            Playlists.media(playlistSegments),
+            to: output.appendingPathComponent(name).appendingPathComponent("playlist.m3u8")
+        )
+        return Playlists.MediaRendition(
+            name: name,
+            width: width,
+            height: height,
+            codecs: codecs,
+            segments: playlistSegments
+        )
     }
 
     private static func writeAtomically(_ text: String, to url: URL) throws {

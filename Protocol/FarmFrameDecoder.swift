@@ -166,7 +166,10 @@ package final class FarmMessageEncoderHandler: ChannelOutboundHandler {
 
     package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         do {
-            let frame = try FarmMessageCodec.encodeFrame(Self.unwrapOutboundIn(data), allocator: context.channel.allocator)
+            let frame = try FarmMessageCodec.encodeFrame(
+                Self.unwrapOutboundIn(data),
+                allocator: context.channel.allocator
+            )
             context.write(Self.wrapOutboundOut(frame), promise: promise)
         } catch {
             promise?.fail(error)

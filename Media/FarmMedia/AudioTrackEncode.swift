@@ -129,8 +129,12 @@ struct AudioTrackEncode {
         }
         try container.finish()
         return try self.task.splitFragments(
-            mp4Path: mp4Path, rendition: Self.renditionName, segmentTimes: segmentTimes, firstSegmentIndex: 0,
-            timeBase: Rational(1, sampleRate))
+            mp4Path: mp4Path,
+            rendition: Self.renditionName,
+            segmentTimes: segmentTimes,
+            firstSegmentIndex: 0,
+            timeBase: Rational(1, sampleRate)
+        )
     }
 }
 
@@ -147,10 +151,20 @@ final class Resampler {
         }
         try check(
             swr_alloc_set_opts2(
-                &context, &encoder.pointer.pointee.ch_layout, encoder.pointer.pointee.sample_fmt,
-                encoder.pointer.pointee.sample_rate, &inputLayout, decoder.pointer.pointee.sample_fmt,
-                decoder.pointer.pointee.sample_rate, 0, nil),
-            "swr_alloc_set_opts2", file: label, code: .invalidInput)
+                &context,
+                &encoder.pointer.pointee.ch_layout,
+                encoder.pointer.pointee.sample_fmt,
+                encoder.pointer.pointee.sample_rate,
+                &inputLayout,
+                decoder.pointer.pointee.sample_fmt,
+                decoder.pointer.pointee.sample_rate,
+                0,
+                nil
+            ),
+            "swr_alloc_set_opts2",
+            file: label,
+            code: .invalidInput
+        )
         self.pointer = context!
         self.encoder = encoder
         try check(swr_init(self.pointer), "swr_init", file: label, code: .invalidInput)
@@ -175,9 +189,14 @@ final class Resampler {
         output.pointer.pointee.nb_samples = max(swr_get_out_samples(self.pointer, count), 1)
         try check(av_frame_get_buffer(output.pointer, 0), "av_frame_get_buffer", file: "audio resampler")
         let converted = swr_convert(
-            self.pointer, output.pointer.pointee.extended_data, output.pointer.pointee.nb_samples,
-            UnsafeMutablePointer(mutating: input).map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: UnsafePointer<UInt8>?.self) },
-            count)
+            self.pointer,
+            output.pointer.pointee.extended_data,
+            output.pointer.pointee.nb_samples,
+            UnsafeMutablePointer(mutating: input).map {
+                UnsafeMutableRawPointer($0).assumingMemoryBound(to: UnsafePointer<UInt8>?.self)
+            },
+            count
+        )
         try check(converted, "swr_convert", file: "audio resampler", code: .invalidInput)
         output.pointer.pointee.nb_samples = converted
         return output
@@ -193,7 +212,10 @@ final class AudioFifo {
     init(encoder: Encoder) {
         self.encoder = encoder
         self.pointer = av_audio_fifo_alloc(
-            encoder.pointer.pointee.sample_fmt, encoder.pointer.pointee.ch_layout.nb_channels, 1024)!
+            encoder.pointer.pointee.sample_fmt,
+            encoder.pointer.pointee.ch_layout.nb_channels,
+            1024
+        )!
     }
 
     deinit { av_audio_fifo_free(self.pointer) }
@@ -205,9 +227,13 @@ final class AudioFifo {
     func write(_ frame: Frame) throws {
         var samples = Int(frame.pointer.pointee.nb_samples)
         guard samples > 0 else { return }
-        _ = try frame.pointer.pointee.extended_data.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) { data in
+        _ = try frame.pointer.pointee.extended_data.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) {
+            data in
             try check(
-                av_audio_fifo_write(self.pointer, data, Int32(samples)), "av_audio_fifo_write", file: "audio fifo")
+                av_audio_fifo_write(self.pointer, data, Int32(samples)),
+                "av_audio_fifo_write",
+                file: "audio fifo"
+            )
         }
         if self.toDiscard > 0 {
             samples = min(self.toDiscard, self.count)
@@ -219,17 +245,24 @@ final class AudioFifo {
     func writeSilence(samples: Int) throws {
         let frame = self.makeFrame(samples: samples)
         av_samples_set_silence(
-            frame.pointer.pointee.extended_data, 0, Int32(samples), frame.pointer.pointee.ch_layout.nb_channels,
-            AVSampleFormat(rawValue: frame.pointer.pointee.format))
+            frame.pointer.pointee.extended_data,
+            0,
+            Int32(samples),
+            frame.pointer.pointee.ch_layout.nb_channels,
+            AVSampleFormat(rawValue: frame.pointer.pointee.format)
+        )
         try self.write(frame)
     }
 
     func read(max samples: Int) throws -> Frame {
         let frame = self.makeFrame(samples: min(samples, self.count))
-        _ = try frame.pointer.pointee.extended_data.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) { data in
+        _ = try frame.pointer.pointee.extended_data.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) {
+            data in
             try check(
-                av_audio_fifo_read(self.pointer, data, frame.pointer.pointee.nb_samples), "av_audio_fifo_read",
-                file: "audio fifo")
+                av_audio_fifo_read(self.pointer, data, frame.pointer.pointee.nb_samples),
+                "av_audio_fifo_read",
+                file: "audio fifo"
+            )
         }
         return frame
     }

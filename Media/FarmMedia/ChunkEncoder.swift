@@ -47,7 +47,8 @@ public struct ChunkEncoder: Sendable {
         guard fragments.segments.count == segmentTimes.count else {
             throw MediaError(
                 .encodingFailed,
-                "\(rendition): the muxer wrote \(fragments.segments.count) fragments for \(segmentTimes.count) segments")
+                "\(rendition): the muxer wrote \(fragments.segments.count) fragments for \(segmentTimes.count) segments"
+            )
         }
         let folder = URL(fileURLWithPath: self.workDirectory).appendingPathComponent(rendition)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -63,8 +64,19 @@ public struct ChunkEncoder: Sendable {
             EncodedFile(
                 localPath: initPath,
                 description: OutputFile(
-                    rendition: rendition, role: .initSegment, segmentIndex: nil, path: "\(rendition)/init.mp4",
-                    bytes: initBytes, sha256: initHash, startPTS: 0, duration: 0, frames: 0, timeBase: timeBase)))
+                    rendition: rendition,
+                    role: .initSegment,
+                    segmentIndex: nil,
+                    path: "\(rendition)/init.mp4",
+                    bytes: initBytes,
+                    sha256: initHash,
+                    startPTS: 0,
+                    duration: 0,
+                    frames: 0,
+                    timeBase: timeBase
+                )
+            )
+        )
         for (offset, range) in fragments.segments.enumerated() {
             let index = firstSegmentIndex + offset
             let name = String(format: "segment_%05d.%@", index, segmentExtension)
@@ -74,9 +86,19 @@ public struct ChunkEncoder: Sendable {
                 EncodedFile(
                     localPath: path,
                     description: OutputFile(
-                        rendition: rendition, role: .segment, segmentIndex: index, path: "\(rendition)/\(name)",
-                        bytes: size, sha256: hash, startPTS: times.start, duration: times.duration,
-                        frames: times.frames, timeBase: timeBase)))
+                        rendition: rendition,
+                        role: .segment,
+                        segmentIndex: index,
+                        path: "\(rendition)/\(name)",
+                        bytes: size,
+                        sha256: hash,
+                        startPTS: times.start,
+                        duration: times.duration,
+                        frames: times.frames,
+                        timeBase: timeBase
+                    )
+                )
+            )
         }
         try? FileManager.default.removeItem(atPath: mp4Path)
         return files
@@ -99,7 +121,14 @@ private struct VideoChunkEncode {
         var durations: [Int64: Int64] = [:]
         var wroteAny = false
 
-        init(rendition: RenditionSpec, spec: TaskSpec, sourceSAR: AVRational, sourceWidth: Int32, sourceHeight: Int32, workDirectory: String) throws {
+        init(
+            rendition: RenditionSpec,
+            spec: TaskSpec,
+            sourceSAR: AVRational,
+            sourceWidth: Int32,
+            sourceHeight: Int32,
+            workDirectory: String
+        ) throws {
             self.rendition = rendition
             let settings = spec.settings
             let label = "chunk \(spec.chunkIndex + 1)/\(spec.chunkCount) \(rendition.name)"
@@ -115,7 +144,9 @@ private struct VideoChunkEncode {
             context.pointee.max_b_frames = 0
             let frameRate = spec.frameRate.num > 0 ? spec.frameRate : Rational(25, 1)
             context.pointee.framerate = frameRate.av
-            context.pointee.gop_size = Int32(max(1, (settings.maxKeyframeInterval * frameRate.doubleValue).rounded(.down)))
+            context.pointee.gop_size = Int32(
+                max(1, (settings.maxKeyframeInterval * frameRate.doubleValue).rounded(.down))
+            )
             context.pointee.rc_max_rate = Int64(rendition.maxBitrate)
             context.pointee.rc_buffer_size = Int32(rendition.maxBitrate * 2)
             context.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER | AV_CODEC_FLAG_BITEXACT
@@ -132,7 +163,8 @@ private struct VideoChunkEncode {
             self.container = try OutputContainer(path: self.mp4Path, format: "mp4")
             self.stream = try self.container.addStream(encoder: self.encoder)
             try self.container.writeHeader(
-                options: OutputContainer.fragmentedMP4Options(firstFragmentNumber: spec.firstSegmentIndex + 1))
+                options: OutputContainer.fragmentedMP4Options(firstFragmentNumber: spec.firstSegmentIndex + 1)
+            )
         }
     }
 
@@ -146,8 +178,13 @@ private struct VideoChunkEncode {
         let parameters = stream.pointee.codecpar!.pointee
         let rungs = try self.spec.renditions.map {
             try Rung(
-                rendition: $0, spec: self.spec, sourceSAR: parameters.sample_aspect_ratio, sourceWidth: parameters.width,
-                sourceHeight: parameters.height, workDirectory: self.task.workDirectory)
+                rendition: $0,
+                spec: self.spec,
+                sourceSAR: parameters.sample_aspect_ratio,
+                sourceWidth: parameters.width,
+                sourceHeight: parameters.height,
+                workDirectory: self.task.workDirectory
+            )
         }
         let segmentStarts = Set(self.spec.segmentStarts)
         let origin = self.spec.originPTS
@@ -164,19 +201,26 @@ private struct VideoChunkEncode {
                 segmentTimes.append((pts - origin, 0, 0))
             }
             guard !segmentTimes.isEmpty else {
-                throw MediaError(.encodingFailed, "\(self.label): first frame \(pts) is not the chunk's first segment start")
+                throw MediaError(
+                    .encodingFailed,
+                    "\(self.label): first frame \(pts) is not the chunk's first segment start"
+                )
             }
             segmentTimes[segmentTimes.count - 1].duration += duration
             segmentTimes[segmentTimes.count - 1].frames += 1
             for rung in rungs {
                 if rung.scaler == nil {
                     rung.scaler = try Scaler(
-                        from: frame.pointer, width: Int32(rung.rendition.width), height: Int32(rung.rendition.height),
-                        format: AV_PIX_FMT_YUV420P)
+                        from: frame.pointer,
+                        width: Int32(rung.rendition.width),
+                        height: Int32(rung.rendition.height),
+                        format: AV_PIX_FMT_YUV420P
+                    )
                 }
                 let scaled = try rung.scaler!.scale(frame)
                 scaled.pointer.pointee.pts = pts - origin
-                scaled.pointer.pointee.pict_type = segmentStarts.contains(pts) ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
+                scaled.pointer.pointee.pict_type =
+                    segmentStarts.contains(pts) ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
                 rung.durations[pts - origin] = duration
                 try rung.encoder.send(scaled)
                 try self.drain(rung)
@@ -197,7 +241,10 @@ private struct VideoChunkEncode {
             if let previous = pending {
                 let previousPTS = previous.pointer.pointee.pts
                 guard pts > previousPTS else {
-                    throw MediaError(.invalidInput, "\(self.label): frame timestamps go backwards at \(pts); the source is damaged")
+                    throw MediaError(
+                        .invalidInput,
+                        "\(self.label): frame timestamps go backwards at \(pts); the source is damaged"
+                    )
                 }
                 lastDuration = pts - previousPTS
                 try encode(previous, duration: lastDuration)
@@ -220,18 +267,23 @@ private struct VideoChunkEncode {
         if let last = pending {
             let pts = last.pointer.pointee.pts
             var duration =
-                self.spec.endPTS.map { $0 - pts } ?? av_rescale_q(last.pointer.pointee.pkt_duration, chunkTimeBase, specTimeBase)
+                self.spec.endPTS.map { $0 - pts }
+                ?? av_rescale_q(last.pointer.pointee.pkt_duration, chunkTimeBase, specTimeBase)
             if duration <= 0 { duration = lastDuration > 0 ? lastDuration : 1 }
             try encode(last, duration: duration)
         }
         guard framesEncoded > 0 else {
-            throw MediaError(.invalidInput, "\(self.label): no frame of the chunk could be decoded; the source is damaged")
+            throw MediaError(
+                .invalidInput,
+                "\(self.label): no frame of the chunk could be decoded; the source is damaged"
+            )
         }
         if self.spec.frameCount > 0, framesEncoded != self.spec.frameCount {
             throw MediaError(
                 .invalidInput,
                 "\(self.label): decoded \(framesEncoded) frames where the source index has \(self.spec.frameCount); "
-                    + "the source is damaged")
+                    + "the source is damaged"
+            )
         }
         var files: [EncodedFile] = []
         for rung in rungs {
@@ -239,8 +291,12 @@ private struct VideoChunkEncode {
             try self.drain(rung)
             try rung.container.finish()
             files += try self.task.splitFragments(
-                mp4Path: rung.mp4Path, rendition: rung.rendition.name, segmentTimes: segmentTimes,
-                firstSegmentIndex: self.spec.firstSegmentIndex, timeBase: self.spec.timeBase)
+                mp4Path: rung.mp4Path,
+                rendition: rung.rendition.name,
+                segmentTimes: segmentTimes,
+                firstSegmentIndex: self.spec.firstSegmentIndex,
+                timeBase: self.spec.timeBase
+            )
         }
         return files
     }

@@ -52,7 +52,10 @@ public enum ChunkPlanner {
         }
         let presentation = packets.map(\.pts).sorted()
         for (a, b) in zip(presentation, presentation.dropFirst()) where a == b {
-            throw MediaError(.invalidInput, "two video frames share the presentation timestamp \(a); the file is damaged")
+            throw MediaError(
+                .invalidInput,
+                "two video frames share the presentation timestamp \(a); the file is damaged"
+            )
         }
         let origin = presentation[0]
         let unitsPerSecond = Double(timeBase.den) / Double(timeBase.num)
@@ -102,7 +105,8 @@ public enum ChunkPlanner {
             guard let firstPacket = packets.lastIndex(where: { $0.isKeyframe && $0.pts <= start }) else {
                 throw MediaError(
                     .invalidInput,
-                    "no keyframe at or before timestamp \(start); the video does not start with a keyframe")
+                    "no keyframe at or before timestamp \(start); the video does not start with a keyframe"
+                )
             }
             var lastPacket = packets.count - 1
             if let end {
@@ -123,9 +127,15 @@ public enum ChunkPlanner {
                     lastPacket: lastPacket,
                     frameCount: frameCount,
                     prerollPTS: packets[firstPacket].pts
-                ))
+                )
+            )
             segment = nextSegment
         }
-        return ChunkPlan(originPTS: origin, segmentStarts: segmentStarts, chunks: chunks, frameCount: presentation.count)
+        return ChunkPlan(
+            originPTS: origin,
+            segmentStarts: segmentStarts,
+            chunks: chunks,
+            frameCount: presentation.count
+        )
     }
 }

@@ -17,7 +17,11 @@ public enum HardwareProbe {
         let candidates: [String] = ["libx264", "h264_vaapi", "aac"]
         let encoders = candidates.filter { name in avcodec_find_encoder_by_name(name) != nil }
         guard encoders.contains("h264_vaapi") else {
-            return Result(encoders: encoders, vaapiDevice: nil, vaapiUnavailableReason: "libav was built without h264_vaapi")
+            return Result(
+                encoders: encoders,
+                vaapiDevice: nil,
+                vaapiUnavailableReason: "libav was built without h264_vaapi"
+            )
         }
         let nodes = ((try? FileManager.default.contentsOfDirectory(atPath: "/dev/dri")) ?? [])
             .filter { $0.hasPrefix("renderD") }.sorted().map { "/dev/dri/\($0)" }
@@ -34,6 +38,10 @@ public enum HardwareProbe {
             }
             lastError = "\(node): \(avErrorString(result))"
         }
-        return Result(encoders: encoders, vaapiDevice: nil, vaapiUnavailableReason: "VA-API could not open \(lastError)")
+        return Result(
+            encoders: encoders,
+            vaapiDevice: nil,
+            vaapiUnavailableReason: "VA-API could not open \(lastError)"
+        )
     }
 }

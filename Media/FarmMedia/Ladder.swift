@@ -30,12 +30,22 @@ public enum Ladder {
         func even(_ value: Double) -> Int { max(2, Int((value / 2).rounded()) * 2) }
         let aspect = Double(displayWidth) / Double(max(displayHeight, 1))
         var chosen = rungs.filter { $0.height <= displayHeight }.map {
-            RenditionSpec(name: $0.name, width: even(Double($0.height) * aspect), height: $0.height, maxBitrate: $0.maxBitrate)
+            RenditionSpec(
+                name: $0.name,
+                width: even(Double($0.height) * aspect),
+                height: $0.height,
+                maxBitrate: $0.maxBitrate
+            )
         }
         if chosen.isEmpty, let lowest = rungs.first {
             let height = even(Double(displayHeight))
             chosen = [
-                RenditionSpec(name: "\(height)p", width: even(Double(displayWidth)), height: height, maxBitrate: lowest.maxBitrate)
+                RenditionSpec(
+                    name: "\(height)p",
+                    width: even(Double(displayWidth)),
+                    height: height,
+                    maxBitrate: lowest.maxBitrate
+                )
             ]
         }
         return chosen
@@ -47,7 +57,8 @@ public enum Ladder {
             guard let rung = Ladder.standard.first(where: { $0.name == name }) else {
                 throw MediaError(
                     .unsupportedInput,
-                    "unknown rung \(name); choose among \(Ladder.standard.map(\.name).joined(separator: ", "))")
+                    "unknown rung \(name); choose among \(Ladder.standard.map(\.name).joined(separator: ", "))"
+                )
             }
             return rung
         }

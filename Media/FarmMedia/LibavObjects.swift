@@ -146,7 +146,10 @@ final class Encoder {
     init(name: String, label: String) throws {
         self.label = label
         guard let codec = avcodec_find_encoder_by_name(name) else {
-            throw MediaError(.encodingFailed, "\(label): encoder \(name) is not in this libav build; install ffmpeg's libav with \(name)")
+            throw MediaError(
+                .encodingFailed,
+                "\(label): encoder \(name) is not in this libav build; install ffmpeg's libav with \(name)"
+            )
         }
         guard let context = avcodec_alloc_context3(codec) else { fatalError("avcodec_alloc_context3: out of memory") }
         self.codec = codec
@@ -159,7 +162,11 @@ final class Encoder {
     }
 
     func setOption(_ name: String, _ value: String) throws {
-        try check(av_opt_set(self.pointer.pointee.priv_data, name, value, 0), "av_opt_set \(name)=\(value)", file: self.label)
+        try check(
+            av_opt_set(self.pointer.pointee.priv_data, name, value, 0),
+            "av_opt_set \(name)=\(value)",
+            file: self.label
+        )
     }
 
     func open() throws {
@@ -191,10 +198,22 @@ final class Scaler {
         let flags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_BITEXACT
         guard
             let context = sws_getContext(
-                source.pointee.width, source.pointee.height, AVPixelFormat(rawValue: source.pointee.format),
-                width, height, format, Int32(flags), nil, nil, nil)
+                source.pointee.width,
+                source.pointee.height,
+                AVPixelFormat(rawValue: source.pointee.format),
+                width,
+                height,
+                format,
+                Int32(flags),
+                nil,
+                nil,
+                nil
+            )
         else {
-            throw MediaError(.encodingFailed, "sws_getContext failed for \(source.pointee.width)x\(source.pointee.height) to \(width)x\(height)")
+            throw MediaError(
+                .encodingFailed,
+                "sws_getContext failed for \(source.pointee.width)x\(source.pointee.height) to \(width)x\(height)"
+            )
         }
         self.pointer = context
         self.width = width

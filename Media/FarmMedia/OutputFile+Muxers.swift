@@ -10,7 +10,11 @@ final class OutputContainer {
     init(path: String, format: String) throws {
         self.path = path
         var context: UnsafeMutablePointer<AVFormatContext>?
-        try check(avformat_alloc_output_context2(&context, nil, format, path), "avformat_alloc_output_context2", file: path)
+        try check(
+            avformat_alloc_output_context2(&context, nil, format, path),
+            "avformat_alloc_output_context2",
+            file: path
+        )
         self.pointer = context!
         // No encoder version strings or creation times: outputs must be identical on every agent.
         self.pointer.pointee.flags |= AVFMT_FLAG_BITEXACT
@@ -26,18 +30,28 @@ final class OutputContainer {
     }
 
     func addStream(copying parameters: UnsafePointer<AVCodecParameters>, timeBase: AVRational) throws -> Int {
-        guard let stream = avformat_new_stream(self.pointer, nil) else { fatalError("avformat_new_stream: out of memory") }
-        try check(avcodec_parameters_copy(stream.pointee.codecpar, parameters), "avcodec_parameters_copy", file: self.path)
+        guard let stream = avformat_new_stream(self.pointer, nil) else {
+            fatalError("avformat_new_stream: out of memory")
+        }
+        try check(
+            avcodec_parameters_copy(stream.pointee.codecpar, parameters),
+            "avcodec_parameters_copy",
+            file: self.path
+        )
         stream.pointee.codecpar.pointee.codec_tag = 0
         stream.pointee.time_base = timeBase
         return Int(stream.pointee.index)
     }
 
     func addStream(encoder: Encoder) throws -> Int {
-        guard let stream = avformat_new_stream(self.pointer, nil) else { fatalError("avformat_new_stream: out of memory") }
+        guard let stream = avformat_new_stream(self.pointer, nil) else {
+            fatalError("avformat_new_stream: out of memory")
+        }
         try check(
-            avcodec_parameters_from_context(stream.pointee.codecpar, encoder.pointer), "avcodec_parameters_from_context",
-            file: self.path)
+            avcodec_parameters_from_context(stream.pointee.codecpar, encoder.pointer),
+            "avcodec_parameters_from_context",
+            file: self.path
+        )
         stream.pointee.time_base = encoder.pointer.pointee.time_base
         return Int(stream.pointee.index)
     }
@@ -45,7 +59,12 @@ final class OutputContainer {
     func timeBase(ofStream index: Int) -> AVRational { self.pointer.pointee.streams[index]!.pointee.time_base }
 
     func writeHeader(options: [String: String] = [:]) throws {
-        try check(avio_open(&self.pointer.pointee.pb, self.path, AVIO_FLAG_WRITE), "avio_open", file: self.path, code: .io)
+        try check(
+            avio_open(&self.pointer.pointee.pb, self.path, AVIO_FLAG_WRITE),
+            "avio_open",
+            file: self.path,
+            code: .io
+        )
         var dictionary: OpaquePointer?
         for (key, value) in options { av_dict_set(&dictionary, key, value, 0) }
         defer { av_dict_free(&dictionary) }
@@ -85,7 +104,13 @@ final class OutputContainer {
 public enum ChunkExtractor {
     /// Writes the video packets `firstPacket...lastPacket` (decode order, as the planner numbered them) to `output`
     /// as NUT, which keeps the source time base exactly (Matroska would round timestamps to milliseconds).
-    public static func extractVideo(source: String, streamIndex: Int, firstPacket: Int, lastPacket: Int, output: String) throws {
+    public static func extractVideo(
+        source: String,
+        streamIndex: Int,
+        firstPacket: Int,
+        lastPacket: Int,
+        output: String
+    ) throws {
         try self.extract(source: source, streamIndex: streamIndex, output: output, format: "nut") { position in
             position > lastPacket ? .stop : (position >= firstPacket ? .copy : .skip)
         }
@@ -109,7 +134,10 @@ public enum ChunkExtractor {
         MediaLogging.quiet()
         let input = try InputFile(path: source)
         guard streamIndex < input.streamCount else {
-            throw MediaError(.invalidInput, "\(source): stream \(streamIndex) does not exist; the file changed since it was planned")
+            throw MediaError(
+                .invalidInput,
+                "\(source): stream \(streamIndex) does not exist; the file changed since it was planned"
+            )
         }
         let stream = input.stream(streamIndex)
         let container = try OutputContainer(path: output, format: format)
@@ -125,8 +153,12 @@ public enum ChunkExtractor {
             case .skip: continue
             case .stop: break reading
             case .copy:
-                if packet.pointer.pointee.dts == farm_nopts_value() { packet.pointer.pointee.dts = packet.pointer.pointee.pts }
-                if packet.pointer.pointee.pts == farm_nopts_value() { packet.pointer.pointee.pts = packet.pointer.pointee.dts }
+                if packet.pointer.pointee.dts == farm_nopts_value() {
+                    packet.pointer.pointee.dts = packet.pointer.pointee.pts
+                }
+                if packet.pointer.pointee.pts == farm_nopts_value() {
+                    packet.pointer.pointee.pts = packet.pointer.pointee.dts
+                }
                 try container.write(packet, stream: outputStream, from: stream.pointee.time_base)
             }
         }

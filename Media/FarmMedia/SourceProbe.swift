@@ -69,7 +69,8 @@ public enum SourceProbe {
             throw MediaError(
                 .unsupportedInput,
                 "\(path): no video stream (the file has \(input.streamCount) stream(s)); farm transcodes video, "
-                    + "submit a file with a video track")
+                    + "submit a file with a video track"
+            )
         }
         let videoStream = input.stream(videoIndex)
         let parameters = videoStream.pointee.codecpar!.pointee
@@ -113,7 +114,8 @@ public enum SourceProbe {
             guard pts != noTimestamp else {
                 throw MediaError(
                     .unsupportedInput,
-                    "\(path): video packet \(packets.count) has no timestamp; remux the file into MP4 or Matroska first")
+                    "\(path): video packet \(packets.count) has no timestamp; remux the file into MP4 or Matroska first"
+                )
             }
             packets.append(
                 VideoPacket(
@@ -121,7 +123,8 @@ public enum SourceProbe {
                     dts: dts,
                     isKeyframe: packet.pointer.pointee.flags & AV_PKT_FLAG_KEY != 0,
                     duration: packet.pointer.pointee.duration
-                ))
+                )
+            )
         }
         guard !packets.isEmpty else {
             throw MediaError(.unsupportedInput, "\(path): the video stream has no frames")

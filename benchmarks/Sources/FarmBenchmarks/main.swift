@@ -38,32 +38,43 @@ func run(_ executable: String, _ arguments: [String]) throws -> Double {
     try process.run()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-        throw NSError(domain: "bench", code: Int(process.terminationStatus), userInfo: [
-            NSLocalizedDescriptionKey: "\(executable) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)"
-        ])
+        throw NSError(
+            domain: "bench",
+            code: Int(process.terminationStatus),
+            userInfo: [
+                NSLocalizedDescriptionKey:
+                    "\(executable) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)"
+            ]
+        )
     }
     let elapsed = ContinuousClock.now - started
     return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 }
 
 let options = Options(Array(CommandLine.arguments.dropFirst()))
-let benchmarks = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let benchmarks = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 let root = benchmarks.deletingLastPathComponent()
 let results = benchmarks.appendingPathComponent("results")
 try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
-let farm = ProcessInfo.processInfo.environment["FARM_BINARY"]
+let farm =
+    ProcessInfo.processInfo.environment["FARM_BINARY"]
     ?? [".build/release/farm", ".build/debug/farm"].map { root.appendingPathComponent($0).path }
-        .first { FileManager.default.isExecutableFile(atPath: $0) }
+    .first { FileManager.default.isExecutableFile(atPath: $0) }
     ?? "farm"
 
 let width = (options.height * 16 / 9) / 2 * 2
 let source = results.appendingPathComponent("source-\(options.height)p-\(options.seconds)s.mp4").path
 if !FileManager.default.fileExists(atPath: source) {
-    try run("ffmpeg", [
-        "-y", "-f", "lavfi", "-i", "testsrc2=size=\(width)x\(options.height):rate=30:duration=\(options.seconds)",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=\(options.seconds)",
-        "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", source,
-    ])
+    try run(
+        "ffmpeg",
+        [
+            "-y", "-f", "lavfi", "-i", "testsrc2=size=\(width)x\(options.height):rate=30:duration=\(options.seconds)",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=\(options.seconds)",
+            "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2",
+            source,
+        ]
+    )
 }
 
 // The rungs farm would choose, so both ways produce the same ladder.
@@ -100,8 +111,23 @@ let farmOutput = results.appendingPathComponent("farm-hls").path
 try? FileManager.default.removeItem(atPath: farmOutput)
 let farmSeconds = try run(farm, ["transcode", source, "-o", farmOutput, "--agents", "\(options.agents)"])
 
-print("farm smoke benchmark: \(options.seconds) s of \(options.height)p30 with audio -> \(renditions.map(\.name).joined(separator: ", ")) + audio")
-print(String(format: "  plain ffmpeg (one process, all rungs): %7.2f s  (%.2f× realtime)", ffmpegSeconds, Double(options.seconds) / ffmpegSeconds))
-print(String(format: "  farm transcode, %d local agents:        %7.2f s  (%.2f× realtime)", options.agents, farmSeconds, Double(options.seconds) / farmSeconds))
+print(
+    "farm smoke benchmark: \(options.seconds) s of \(options.height)p30 with audio -> \(renditions.map(\.name).joined(separator: ", ")) + audio"
+)
+print(
+    String(
+        format: "  plain ffmpeg (one process, all rungs): %7.2f s  (%.2f× realtime)",
+        ffmpegSeconds,
+        Double(options.seconds) / ffmpegSeconds
+    )
+)
+print(
+    String(
+        format: "  farm transcode, %d local agents:        %7.2f s  (%.2f× realtime)",
+        options.agents,
+        farmSeconds,
+        Double(options.seconds) / farmSeconds
+    )
+)
 print(String(format: "  ratio (ffmpeg time / farm time):       %7.2f", ffmpegSeconds / farmSeconds))
 print("  farm binary: \(farm)")
