@@ -393,3 +393,29 @@ func resolveDatabaseURL(_ given: String?) throws -> DatabaseURL {
         throw ValidationError("\(error)")
     }
 }
+
+struct Cancel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Cancel a job; agents working on it stop at their next heartbeat.")
+
+    @Argument(help: "The job id.")
+    var job: Int64
+
+    @Option(help: "PostgreSQL URL (default: $FARM_DATABASE_URL).")
+    var databaseURL: String?
+
+    func run() async throws {
+        let logger = Logger(label: "farm.cancel")
+        let client = PostgresClient(
+            configuration: try resolveDatabaseURL(self.databaseURL).clientConfiguration, backgroundLogger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            if try await JobStore(client: client, logger: logger).cancel(jobID: self.job) {
+                print("job \(self.job) cancelled")
+            } else {
+                throw ValidationError("job \(self.job) does not exist or has already ended")
+            }
+        }
+    }
+}

@@ -10,7 +10,7 @@ struct Farm: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "farm",
         abstract: "A distributed video transcoding farm: GOP-aligned chunks, stateless agents, HLS out.",
-        subcommands: [Transcode.self, CoordinatorCommand.self, AgentCommand.self, Submit.self, Status.self]
+        subcommands: [Transcode.self, CoordinatorCommand.self, AgentCommand.self, Submit.self, Status.self, Cancel.self]
     )
 }
 
@@ -71,6 +71,9 @@ struct JobOptions: ParsableArguments {
 
     @Option(help: "Minimum number of chunks the video is cut into.")
     var minimumChunks: Int = 4
+
+    @Option(help: "At most this many of the job's tasks leased at once (0: no cap).")
+    var maxInFlight: Int = 0
 
     func settings() throws -> JobSettings {
         var encoder = EncoderSettings.default

@@ -12,19 +12,38 @@ public struct JobSettings: Codable, Sendable {
     /// Minimum chunk count (at least the farm's free slots, so every agent gets work).
     public var minimumChunks: Int
     public var maxAttempts: Int
+    /// At most this many of the job's tasks are leased at once (0: no cap), so one long video cannot take every
+    /// agent while other jobs wait.
+    public var maxInFlight: Int
 
     public init(
         segmentDuration: Double = 6,
         rungs: [String]? = nil,
         encoder: EncoderSettings = .default,
         minimumChunks: Int = 4,
-        maxAttempts: Int = 5
+        maxAttempts: Int = 5,
+        maxInFlight: Int = 0
     ) {
         self.segmentDuration = segmentDuration
         self.rungs = rungs
         self.encoder = encoder
         self.minimumChunks = minimumChunks
         self.maxAttempts = maxAttempts
+        self.maxInFlight = maxInFlight
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case segmentDuration, rungs, encoder, minimumChunks, maxAttempts, maxInFlight
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.segmentDuration = try container.decode(Double.self, forKey: .segmentDuration)
+        self.rungs = try container.decodeIfPresent([String].self, forKey: .rungs)
+        self.encoder = try container.decode(EncoderSettings.self, forKey: .encoder)
+        self.minimumChunks = try container.decode(Int.self, forKey: .minimumChunks)
+        self.maxAttempts = try container.decode(Int.self, forKey: .maxAttempts)
+        self.maxInFlight = try container.decodeIfPresent(Int.self, forKey: .maxInFlight) ?? 0
     }
 
     /// Checks values a user can get wrong, naming the bad one.
@@ -37,6 +56,9 @@ public struct JobSettings: Codable, Sendable {
         }
         guard self.maxAttempts >= 1, self.maxAttempts <= 100 else {
             throw ConfigurationError("max attempts \(self.maxAttempts) is out of range: use 1 to 100")
+        }
+        guard self.maxInFlight >= 0 else {
+            throw ConfigurationError("max in-flight tasks \(self.maxInFlight) is negative: use 0 for no cap")
         }
         guard (0...51).contains(self.encoder.crf) else {
             throw ConfigurationError("CRF \(self.encoder.crf) is out of range: use 0 to 51")

@@ -31,8 +31,8 @@ package struct JobStore: Sendable {
         let settingsJSON = try String(decoding: JSONEncoder().encode(settings), as: UTF8.self)
         let rows = try await self.client.query(
             """
-            INSERT INTO jobs (source, output_dir, settings, priority)
-            VALUES (\(source), \(outputDirectory), \(settingsJSON)::jsonb, \(priority))
+            INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight)
+            VALUES (\(source), \(outputDirectory), \(settingsJSON)::jsonb, \(priority), \(settings.maxInFlight))
             RETURNING id
             """,
             logger: self.logger
@@ -122,11 +122,13 @@ package struct JobStore: Sendable {
                 let specJSON = try String(decoding: JSONEncoder().encode(task.spec), as: UTF8.self)
                 let extractJSON = try String(decoding: JSONEncoder().encode(task.extract), as: UTF8.self)
                 let chunkIndex: Int? = task.spec.kind == .video ? task.spec.chunkIndex : nil
+                let end = task.spec.endPTS ?? (task.spec.originPTS + Int64(planned.sourceInfo.durationSeconds / task.spec.timeBase.doubleValue))
+                let mediaSeconds = max(0, task.spec.timeBase.seconds(end - task.spec.startPTS))
                 _ = try await connection.query(
                     """
-                    INSERT INTO tasks (job_id, kind, chunk_index, spec, extract, priority, max_attempts)
+                    INSERT INTO tasks (job_id, kind, chunk_index, spec, extract, priority, max_attempts, media_seconds)
                     VALUES (\(job.id), \(task.spec.kind.rawValue), \(chunkIndex), \(specJSON)::jsonb,
-                            \(extractJSON)::jsonb, \(task.priority), \(job.settings.maxAttempts))
+                            \(extractJSON)::jsonb, \(task.priority), \(job.settings.maxAttempts), \(mediaSeconds))
                     """,
                     logger: self.logger
                 )
@@ -141,6 +143,26 @@ package struct JobStore: Sendable {
             )
             _ = try await connection.query("SELECT pg_notify(\(Self.workChannel), 'tasks')", logger: self.logger)
             return (job.id, nil)
+        }
+    }
+
+    /// Cancels a job: its queued and leased tasks are cancelled, so agents working on them learn at their next
+    /// heartbeat that the lease is gone and stop. Returns false when the job had already ended.
+    package func cancel(jobID: Int64) async throws -> Bool {
+        try await self.client.withTransaction(logger: self.logger) { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE jobs SET state = 'cancelled', error = 'cancelled by request', updated_at = now(), finished_at = now()
+                WHERE id = \(jobID) AND state IN ('submitted', 'running', 'stitching') RETURNING id
+                """, logger: self.logger)
+            var cancelled = false
+            for try await _ in rows.decode(Int64.self) { cancelled = true }
+            if cancelled {
+                _ = try await connection.query(
+                    "UPDATE tasks SET state = 'cancelled', lease_expires_at = NULL WHERE job_id = \(jobID) AND state IN ('queued', 'leased')",
+                    logger: self.logger)
+            }
+            return cancelled
         }
     }
 
@@ -207,13 +229,16 @@ package struct JobStore: Sendable {
             WITH candidate AS (
                 SELECT t.id FROM tasks t JOIN jobs j ON j.id = t.job_id
                 WHERE t.state = 'queued' AND t.run_after <= now() AND j.state = 'running'
+                  AND (j.max_in_flight = 0
+                       OR (SELECT count(*) FROM tasks l WHERE l.job_id = t.job_id AND l.state = 'leased') < j.max_in_flight)
                 ORDER BY j.priority DESC, t.priority DESC, t.job_id, t.id
                 FOR UPDATE OF t SKIP LOCKED
                 LIMIT 1
             )
             UPDATE tasks t SET state = 'leased', attempts = t.attempts + 1, lease_token = nextval('lease_tokens'),
                 lease_owner = \(agentName), lease_agent_id = \(agentID),
-                lease_expires_at = now() + make_interval(secs => \(leaseSeconds))
+                lease_expires_at = now() + make_interval(secs => \(leaseSeconds)),
+                lease_deadline = now() + make_interval(secs => greatest(\(Self.minimumDeadlineSeconds), t.media_seconds * \(Self.deadlinePerMediaSecond)))
             FROM candidate, jobs j
             WHERE t.id = candidate.id AND j.id = t.job_id
             RETURNING t.id, t.lease_token, t.job_id, t.spec::text, t.extract::text, j.source, j.output_dir, t.attempts
@@ -237,6 +262,11 @@ package struct JobStore: Sendable {
         return nil
     }
 
+    /// However often it heartbeats, an agent cannot hold a task longer than this: a wedged encoder (alive, but
+    /// stuck) loses its task too.
+    package static let minimumDeadlineSeconds = 600.0
+    package static let deadlinePerMediaSecond = 60.0
+
     /// Gives a lease back untouched (the agent left before it got the source): the attempt does not count.
     package func releaseLease(taskID: Int64, token: Int64) async throws {
         _ = try await self.client.query(
@@ -253,8 +283,8 @@ package struct JobStore: Sendable {
     package func heartbeat(taskID: Int64, token: Int64, leaseSeconds: Double) async throws -> Bool {
         let rows = try await self.client.query(
             """
-            UPDATE tasks SET lease_expires_at = now() + make_interval(secs => \(leaseSeconds))
-            WHERE id = \(taskID) AND lease_token = \(token) AND state = 'leased'
+            UPDATE tasks SET lease_expires_at = least(now() + make_interval(secs => \(leaseSeconds)), lease_deadline)
+            WHERE id = \(taskID) AND lease_token = \(token) AND state = 'leased' AND lease_deadline > now()
             RETURNING id
             """,
             logger: self.logger
