@@ -130,7 +130,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FarmCoordinatorTests",
-            dependencies: ["FarmCoordinator", "FarmTestSupport", "FarmMedia"],
+            dependencies: ["FarmCoordinator", "FarmTestSupport", "FarmMedia", "FarmProtocol"],
             path: "Tests/FarmCoordinatorTests",
             swiftSettings: swiftSettings
         ),

@@ -14,6 +14,7 @@ public struct AgentConfiguration: Sendable {
     public var maximumFrameLength: Int
     /// Longest wait between reconnection attempts.
     public var maximumReconnectDelay: Duration
+    public var faultInjection: FaultInjection
 
     public init(
         coordinatorHost: String,
@@ -23,7 +24,8 @@ public struct AgentConfiguration: Sendable {
         slots: Int = 1,
         workDirectory: String = NSTemporaryDirectory(),
         maximumFrameLength: Int = farmDefaultMaximumFrameLength,
-        maximumReconnectDelay: Duration = .seconds(10)
+        maximumReconnectDelay: Duration = .seconds(10),
+        faultInjection: FaultInjection = FaultInjection()
     ) {
         self.coordinatorHost = coordinatorHost
         self.coordinatorPort = coordinatorPort
@@ -33,6 +35,24 @@ public struct AgentConfiguration: Sendable {
         self.workDirectory = workDirectory
         self.maximumFrameLength = maximumFrameLength
         self.maximumReconnectDelay = maximumReconnectDelay
+        self.faultInjection = faultInjection
+    }
+}
+
+/// Misbehaviours for fault-injection tests, off by default: they let a test make a real agent process slow, deaf
+/// to lease loss, or crash, so the coordinator's defences are what gets tested. None changes an output byte.
+public struct FaultInjection: Sendable {
+    /// Sleep this long after each encoded frame.
+    public var frameDelay: Duration?
+    /// Keep working and report the result after losing the lease (an agent cut off or paused too long).
+    public var ignoreLeaseLoss: Bool
+    /// Kill this process (SIGKILL) when a task for this chunk index starts.
+    public var crashOnChunk: Int?
+
+    public init(frameDelay: Duration? = nil, ignoreLeaseLoss: Bool = false, crashOnChunk: Int? = nil) {
+        self.frameDelay = frameDelay
+        self.ignoreLeaseLoss = ignoreLeaseLoss
+        self.crashOnChunk = crashOnChunk
     }
 }
 

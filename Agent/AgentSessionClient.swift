@@ -78,6 +78,12 @@ struct AgentSessionClient {
         defer { try? FileManager.default.removeItem(at: folder) }
         let sourcePath = folder.appendingPathComponent("source.nut").path
         try await self.receiveSource(lease, into: sourcePath)
+        let faults = self.configuration.faultInjection
+        if let crashOnChunk = faults.crashOnChunk, lease.spec.kind == .video, lease.spec.chunkIndex == crashOnChunk {
+            logger.critical("fault injection: crashing on chunk \(crashOnChunk)")
+            kill(getpid(), SIGKILL)
+        }
+        let frameDelayMicroseconds = faults.frameDelay.map { UInt32($0.components.seconds * 1_000_000 + $0.components.attoseconds / 1_000_000_000_000) }
 
         let outbound = self.outbound
         let watch = self.leaseWatch
@@ -100,7 +106,8 @@ struct AgentSessionClient {
                     let files = try await NIOThreadPool.singleton.runIfActive {
                         try encoder.run { progress in
                             watch.progress = progress
-                            return watch.isHeld
+                            if let frameDelayMicroseconds { usleep(frameDelayMicroseconds) }
+                            return watch.isHeld || faults.ignoreLeaseLoss
                         }
                     }
                     return .success(files)
@@ -119,7 +126,7 @@ struct AgentSessionClient {
         }
 
         switch result {
-        case .failure(let error) where error is CancellationError || !self.leaseWatch.isHeld:
+        case .failure(let error) where error is CancellationError || !(self.leaseWatch.isHeld || faults.ignoreLeaseLoss):
             logger.warning("lease lost; abandoned the task")
             return
         case .failure(let error):
@@ -129,7 +136,7 @@ struct AgentSessionClient {
                 .taskFailed(.init(taskID: lease.taskID, token: lease.token, message: "\(error)", retryable: retryable))
             )
         case .success(let files):
-            guard self.leaseWatch.isHeld else {
+            guard self.leaseWatch.isHeld || faults.ignoreLeaseLoss else {
                 logger.warning("lease lost before upload; abandoned the task")
                 return
             }

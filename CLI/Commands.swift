@@ -270,6 +270,15 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Folder for tasks in progress.")
     var workDir: String = NSTemporaryDirectory()
 
+    @Option(help: .hidden)
+    var debugFrameDelayMs: Int?
+
+    @Flag(help: .hidden)
+    var debugIgnoreLeaseLoss = false
+
+    @Option(help: .hidden)
+    var debugCrashOnChunk: Int?
+
     @OptionGroup var secret: SecretOptions
     @OptionGroup var logging: LoggingOptions
 
@@ -287,7 +296,12 @@ struct AgentCommand: AsyncParsableCommand {
                 secret: try self.secret.resolve(),
                 name: self.name,
                 slots: self.slots,
-                workDirectory: self.workDir
+                workDirectory: self.workDir,
+                faultInjection: FaultInjection(
+                    frameDelay: self.debugFrameDelayMs.map { .milliseconds($0) },
+                    ignoreLeaseLoss: self.debugIgnoreLeaseLoss,
+                    crashOnChunk: self.debugCrashOnChunk
+                )
             ),
             logger: logger
         )

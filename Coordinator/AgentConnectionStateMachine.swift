@@ -136,6 +136,8 @@ package struct AgentConnectionStateMachine {
 
         default:
             let action = Action.closeWithError(.unexpected("\(message.kind) while \(self.stateName)"))
+            // A lease in hand is kept so the session can give the task back at once when the connection closes.
+            if case .working = self.state { return action }
             self.state = .closed
             return action
         }

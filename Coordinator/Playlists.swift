@@ -19,9 +19,24 @@ package enum Playlists {
 
         package var totalDuration: Double { self.segments.reduce(0) { $0 + $1.duration } }
         package var totalBytes: Int64 { self.segments.reduce(0) { $0 + $1.bytes } }
-        /// Highest bitrate of any one segment, in bits per second.
+        /// RFC 8216 §4.3.4.2's peak segment bit rate: the highest bit rate of any run of consecutive segments lasting
+        /// 0.5 to 1.5 times the target duration. A short last segment is measured with its neighbours, so its
+        /// keyframe alone does not inflate BANDWIDTH.
         package var peakBitrate: Int {
-            Int(self.segments.map { $0.duration > 0 ? Double($0.bytes * 8) / $0.duration : 0 }.max() ?? 0)
+            let target = (self.segments.map(\.duration).max() ?? 0).rounded(.up)
+            var peak = 0.0
+            for start in self.segments.indices {
+                var duration = 0.0
+                var bytes: Int64 = 0
+                for segment in self.segments[start...] {
+                    duration += segment.duration
+                    bytes += segment.bytes
+                    if duration > 1.5 * target { break }
+                    if duration >= 0.5 * target { peak = max(peak, Double(bytes * 8) / duration) }
+                }
+            }
+            // Every run is shorter than half the target (a tiny video): its average is the best measure there is.
+            return peak > 0 ? Int(peak) : self.averageBitrate
         }
         package var averageBitrate: Int {
             self.totalDuration > 0 ? Int(Double(self.totalBytes * 8) / self.totalDuration) : 0

@@ -113,6 +113,9 @@ final class Decoder {
         try check(avcodec_parameters_to_context(context, parameters), "avcodec_parameters_to_context", file: path)
         context.pointee.pkt_timebase = stream.pointee.time_base
         context.pointee.thread_count = threads
+        // Fail on damaged data instead of concealing it: a concealed error would pass every frame count with a
+        // broken picture, and farm never publishes a broken stream.
+        context.pointee.err_recognition |= AV_EF_EXPLODE
         try check(avcodec_open2(context, codec, nil), "avcodec_open2 (decoder)", file: path, code: .invalidInput)
     }
 

@@ -27,7 +27,7 @@ package enum MP4Boxes {
             } else if size == 0 {
                 size = bytes.count - offset
             }
-            guard size >= 8, offset + size <= bytes.count else {
+            guard size >= 8, size <= bytes.count - offset else {
                 throw MediaError(.encodingFailed, "MP4 box \(type) at byte \(offset) has a bad size \(size)")
             }
             boxes.append(Box(type: type, range: offset..<(offset + size)))

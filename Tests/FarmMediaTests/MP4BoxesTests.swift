@@ -1,0 +1,208 @@
+import FarmMedia
+import Testing
+
+@Suite("MP4Boxes")
+struct MP4BoxesTests {
+    /// One ISO BMFF box: 4-byte big-endian size (header included), 4-character type, payload.
+    static func box(_ type: String, _ payload: [UInt8] = []) -> [UInt8] {
+        precondition(type.utf8.count == 4)
+        return bigEndian(UInt32(8 + payload.count)) + Array(type.utf8) + payload
+    }
+
+    /// A full box: a box whose payload starts with a version byte and three flag bytes.
+    static func fullBox(_ type: String, _ payload: [UInt8]) -> [UInt8] {
+        box(type, [0, 0, 0, 0] + payload)
+    }
+
+    static func bigEndian(_ value: UInt32) -> [UInt8] {
+        [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
+    }
+
+    /// An MPEG-4 descriptor (ISO 14496-1): tag, length, content. `longLength` writes the length in four bytes with
+    /// continuation bits, as FFmpeg's muxer does.
+    static func descriptor(_ tag: UInt8, _ content: [UInt8], longLength: Bool = false) -> [UInt8] {
+        precondition(content.count < 128)
+        let length: [UInt8] = longLength ? [0x80, 0x80, 0x80, UInt8(content.count)] : [UInt8(content.count)]
+        return [tag] + length + content
+    }
+
+    static let ftyp = box("ftyp", Array("isom".utf8) + [0, 0, 2, 0] + Array("isomiso6mp41".utf8))
+
+    /// A moov whose first sample entry is `entry`, nested as a muxer writes it.
+    static func moov(sampleEntry entry: [UInt8]) -> [UInt8] {
+        let stsd = fullBox("stsd", bigEndian(1) + entry)
+        return box(
+            "moov",
+            fullBox("mvhd", [UInt8](repeating: 0, count: 96)) + box("trak", box("mdia", box("minf", box("stbl", stsd))))
+        )
+    }
+
+    /// An H.264 init segment whose avcC record starts with `record`.
+    static func avcInit(record: [UInt8]) -> [UInt8] {
+        // VisualSampleEntry: 6 reserved, data reference index, 70 bytes of pre-defined/size/resolution fields.
+        let avc1 = box("avc1", [UInt8](repeating: 0, count: 78) + box("avcC", record))
+        return ftyp + moov(sampleEntry: avc1)
+    }
+
+    /// An AAC init segment: mp4a sample entry > esds > ES_Descriptor > DecoderConfigDescriptor > DecoderSpecificInfo.
+    static func aacInit(audioSpecificConfig: [UInt8], longLengths: Bool = false) -> [UInt8] {
+        let decoderSpecificInfo = descriptor(5, audioSpecificConfig, longLength: longLengths)
+        // objectTypeIndication 0x40 (MPEG-4 audio), streamType 5 << 2 | 1, bufferSizeDB, maxBitrate, avgBitrate.
+        let decoderConfig = descriptor(
+            4,
+            [0x40, 0x15, 0x00, 0x03, 0x00] + bigEndian(128_000) + bigEndian(128_000) + decoderSpecificInfo,
+            longLength: longLengths
+        )
+        let slConfig = descriptor(6, [0x02], longLength: longLengths)
+        // ES_ID 1, no stream dependence, URL or OCR flags.
+        let esDescriptor = descriptor(3, [0x00, 0x01, 0x00] + decoderConfig + slConfig, longLength: longLengths)
+        let esds = fullBox("esds", esDescriptor)
+        // AudioSampleEntry: 6 reserved, data reference index, 20 bytes of version/channels/sample size/rate.
+        let mp4a = box("mp4a", [UInt8](repeating: 0, count: 28) + esds)
+        return ftyp + moov(sampleEntry: mp4a)
+    }
+
+    @Test("top-level boxes: types and byte ranges, nested boxes not listed")
+    func topLevelBoxes() throws {
+        let moov = Self.moov(sampleEntry: Self.box("avc1", [UInt8](repeating: 0, count: 78)))
+        let moof = Self.box("moof", Self.fullBox("mfhd", Self.bigEndian(1)))
+        let mdat = Self.box("mdat", [1, 2, 3, 4, 5])
+        let bytes = Self.ftyp + moov + moof + mdat
+        let boxes = try MP4Boxes.topLevelBoxes(bytes)
+        #expect(boxes.map(\.type) == ["ftyp", "moov", "moof", "mdat"])
+        let a = Self.ftyp.count
+        let b = a + moov.count
+        let c = b + moof.count
+        #expect(boxes.map(\.range) == [0..<a, a..<b, b..<c, c..<bytes.count])
+    }
+
+    @Test("no bytes: no boxes")
+    func empty() throws {
+        #expect(try MP4Boxes.topLevelBoxes([]).isEmpty)
+    }
+
+    @Test("a size of 0 runs to the end of the bytes; a size of 1 reads a 64-bit size")
+    func specialSizes() throws {
+        let largesize = Self.bigEndian(1) + Array("free".utf8) + Self.bigEndian(0) + Self.bigEndian(20) + [9, 9, 9, 9]
+        let toEnd = Self.bigEndian(0) + Array("mdat".utf8) + [1, 2, 3]
+        let bytes = Self.ftyp + largesize + toEnd
+        let boxes = try MP4Boxes.topLevelBoxes(bytes)
+        #expect(boxes.map(\.type) == ["ftyp", "free", "mdat"])
+        let a = Self.ftyp.count
+        #expect(boxes.map(\.range) == [0..<a, a..<(a + 20), (a + 20)..<bytes.count])
+    }
+
+    @Test("bytes that end inside a box header are refused, naming the byte")
+    func truncatedHeader() throws {
+        let bytes = Self.ftyp + [0, 0, 0, 16, 0x6D]
+        let error = try #require(throws: MediaError.self) { try MP4Boxes.topLevelBoxes(bytes) }
+        #expect(error.description.contains("ends inside a box header at byte \(Self.ftyp.count)"), "\(error)")
+    }
+
+    @Test("a box longer than the bytes left is refused, naming the box and its size")
+    func truncatedBox() throws {
+        let mdat = Self.box("mdat", [UInt8](repeating: 7, count: 100))
+        let bytes = Self.ftyp + mdat.prefix(60)
+        let error = try #require(throws: MediaError.self) { try MP4Boxes.topLevelBoxes(bytes) }
+        #expect(error.description.contains("mdat"), "\(error)")
+        #expect(error.description.contains("bad size 108"), "\(error)")
+        #expect(error.description.contains("at byte \(Self.ftyp.count)"), "\(error)")
+    }
+
+    @Test("a box size smaller than its own header is refused", arguments: [UInt32(2), 7])
+    func sizeBelowHeader(size: UInt32) throws {
+        let bytes = Self.ftyp + Self.bigEndian(size) + Array("moof".utf8) + [UInt8](repeating: 0, count: 16)
+        let error = try #require(throws: MediaError.self) { try MP4Boxes.topLevelBoxes(bytes) }
+        #expect(error.description.contains("moof"), "\(error)")
+        #expect(error.description.contains("bad size \(size)"), "\(error)")
+    }
+
+    @Test("a 64-bit size whose header is cut off is refused")
+    func truncatedLargesize() throws {
+        let bytes = Self.ftyp + Self.bigEndian(1) + Array("mdat".utf8) + [0, 0, 0]
+        let error = try #require(throws: MediaError.self) { try MP4Boxes.topLevelBoxes(bytes) }
+        #expect(error.description.contains("mdat truncated"), "\(error)")
+    }
+
+    @Test("fragments: the init segment is ftyp+moov; each moof+mdat (with a leading styp or sidx) is one segment")
+    func fragments() throws {
+        let moov = Self.moov(sampleEntry: Self.box("avc1", [UInt8](repeating: 0, count: 78)))
+        let styp = Self.box("styp", Array("msdh".utf8) + [0, 0, 0, 0] + Array("msdhmsix".utf8))
+        let sidx = Self.fullBox("sidx", [UInt8](repeating: 0, count: 24))
+        let moof = Self.box("moof", Self.fullBox("mfhd", Self.bigEndian(1)))
+        let mdat = Self.box("mdat", [UInt8](repeating: 0xAB, count: 33))
+        let mfra = Self.box("mfra", Self.fullBox("mfro", Self.bigEndian(16)))
+
+        let initSegment = Self.ftyp + moov
+        let first = styp + moof + mdat
+        let second = moof + mdat
+        let third = styp + sidx + moof + mdat
+        let bytes = initSegment + first + second + third + mfra
+
+        let fragments = try MP4Boxes.fragments(bytes)
+        #expect(fragments.initSegment == 0..<initSegment.count)
+        let a = initSegment.count
+        let b = a + first.count
+        let c = b + second.count
+        let d = c + third.count
+        #expect(fragments.segments == [a..<b, b..<c, c..<d])
+        // The segments' bytes are exactly what was written, and the trailing mfra is in none of them.
+        #expect(Array(bytes[fragments.segments[2]]) == third)
+        #expect(d == bytes.count - mfra.count)
+    }
+
+    @Test("fragments: an mdat without a moof before it is not a segment")
+    func strayMdat() throws {
+        let moov = Self.moov(sampleEntry: Self.box("avc1", [UInt8](repeating: 0, count: 78)))
+        let moof = Self.box("moof", Self.fullBox("mfhd", Self.bigEndian(1)))
+        let mdat = Self.box("mdat", [1, 2, 3])
+        let head = Self.ftyp + moov + mdat
+        let bytes = head + moof + mdat
+        let fragments = try MP4Boxes.fragments(bytes)
+        #expect(fragments.segments == [head.count..<bytes.count])
+    }
+
+    @Test("fragments: output without a moov is refused")
+    func noMoov() throws {
+        let bytes = Self.ftyp + Self.box("moof") + Self.box("mdat", [1])
+        let error = try #require(throws: MediaError.self) { try MP4Boxes.fragments(bytes) }
+        #expect(error.description.contains("no moov"), "\(error)")
+    }
+
+    @Test("fragments: a damaged box is refused, not skipped")
+    func fragmentsOfTruncatedOutput() throws {
+        let moov = Self.moov(sampleEntry: Self.box("avc1", [UInt8](repeating: 0, count: 78)))
+        let mdat = Self.box("mdat", [UInt8](repeating: 1, count: 40))
+        let bytes = Self.ftyp + moov + Self.box("moof") + mdat.dropLast(1)
+        #expect(throws: MediaError.self) { try MP4Boxes.fragments(bytes) }
+    }
+
+    @Test("codec string of an H.264 init segment: avc1 + profile, compatibility, level from avcC in hex")
+    func avcCodecString() {
+        let record: [UInt8] = [1, 0x64, 0x00, 0x1F, 0xFF, 0xE1, 0x00, 0x04, 0x67, 0x64, 0x00, 0x1F]
+        #expect(MP4Boxes.codecString(initSegment: Self.avcInit(record: record)) == "avc1.64001F")
+        let baseline: [UInt8] = [1, 0x42, 0xC0, 0x0D, 0xFF, 0xE1]
+        #expect(MP4Boxes.codecString(initSegment: Self.avcInit(record: baseline)) == "avc1.42C00D")
+    }
+
+    @Test("codec string of an AAC init segment: mp4a.40 + the audio object type", arguments: [false, true])
+    func aacCodecString(longLengths: Bool) {
+        // AudioSpecificConfig 0x12 0x10: object type 2 (AAC-LC), 44.1 kHz, stereo.
+        let lc = Self.aacInit(audioSpecificConfig: [0x12, 0x10], longLengths: longLengths)
+        #expect(MP4Boxes.codecString(initSegment: lc) == "mp4a.40.2")
+        // 0x2B 0x92: object type 5 (HE-AAC).
+        let he = Self.aacInit(audioSpecificConfig: [0x2B, 0x92, 0x08, 0x00], longLengths: longLengths)
+        #expect(MP4Boxes.codecString(initSegment: he) == "mp4a.40.5")
+    }
+
+    @Test("codec string: nil for an init segment with neither avcC nor esds, or a cut-off esds")
+    func noCodecString() {
+        let hevc = Self.ftyp + Self.moov(sampleEntry: Self.box("hvc1", [UInt8](repeating: 0, count: 78)))
+        #expect(MP4Boxes.codecString(initSegment: hevc) == nil)
+        #expect(MP4Boxes.codecString(initSegment: []) == nil)
+        // An esds whose descriptors stop before the DecoderSpecificInfo.
+        let esds = Self.fullBox("esds", Self.descriptor(3, [0x00, 0x01, 0x00]))
+        let cut = Self.ftyp + Self.moov(sampleEntry: Self.box("mp4a", [UInt8](repeating: 0, count: 28) + esds))
+        #expect(MP4Boxes.codecString(initSegment: cut) == nil)
+    }
+}
