@@ -75,6 +75,9 @@ struct JobOptions: ParsableArguments {
     @Option(help: "At most this many of the job's tasks leased at once (0: no cap).")
     var maxInFlight: Int = 0
 
+    @Option(help: "Attempts per task before the job fails.")
+    var maxAttempts: Int = 5
+
     func settings() throws -> JobSettings {
         var encoder = EncoderSettings.default
         encoder.preset = self.preset
@@ -83,7 +86,9 @@ struct JobOptions: ParsableArguments {
             segmentDuration: self.segmentDuration,
             rungs: self.rungs.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } },
             encoder: encoder,
-            minimumChunks: self.minimumChunks
+            minimumChunks: self.minimumChunks,
+            maxAttempts: self.maxAttempts,
+            maxInFlight: self.maxInFlight
         )
         do {
             try settings.validate()

@@ -28,6 +28,7 @@ package struct AgentConnectionStateMachine {
         /// Tell the agent this lease is not its own (any more): it must stop working on it.
         case reportLeaseLost(taskID: Int64)
         case storeSegmentData
+        case discardStaleData(taskID: Int64, token: Int64)
         case commit(FarmMessage.TaskComplete, agentName: String)
         case recordFailure(FarmMessage.TaskFailed, agentName: String)
         /// A result or failure for a lease this connection no longer holds.
@@ -108,6 +109,11 @@ package struct AgentConnectionStateMachine {
                 )
             }
             return .storeSegmentData
+
+        case (.idle, .segmentData(let header, _)):
+            // The upload of a lease this connection lost (a heartbeat was refused): dropped without touching the
+            // output; the result is refused as stale when its report arrives.
+            return .discardStaleData(taskID: header.taskID, token: header.token)
 
         case (.working(let agentID, let agentName, let lease), .taskComplete(let complete)):
             guard complete.taskID == lease.taskID, complete.token == lease.token else {

@@ -164,6 +164,9 @@ final class AgentSession {
             }
             try self.staged!.append(header: header, body: body)
 
+        case .discardStaleData(let taskID, let token):
+            self.logger.debug("dropped segment data of a lost lease", metadata: ["task": "\(taskID)", "token": "\(token)"])
+
         case .commit(let complete, let agentName):
             try await self.commit(complete, agentName: agentName, outbound: outbound)
 

@@ -301,6 +301,7 @@ package struct JobStore: Sendable {
         taskID: Int64,
         token: Int64,
         agentName: String,
+        coordinator: String = "",
         outputs: [OutputFile],
         publish: @Sendable () async throws -> Void
     ) async throws -> CompletionVerdict {
@@ -330,6 +331,9 @@ package struct JobStore: Sendable {
                 }
                 return .stale(reason: "task \(taskID) does not exist")
             }
+            _ = try await connection.query(
+                "INSERT INTO task_results (task_id, token, agent, coordinator) VALUES (\(taskID), \(token), \(agentName), \(coordinator))",
+                logger: self.logger)
             for output in outputs {
                 switch output.role {
                 case .initSegment:

@@ -113,6 +113,16 @@ package enum Migrations {
                     PRIMARY KEY (job_id, rendition)
                 )
                 """,
+                // One row per accepted result, never updated: the audit trail that shows no task was accepted twice.
+                """
+                CREATE TABLE task_results (
+                    task_id bigint NOT NULL REFERENCES tasks ON DELETE CASCADE,
+                    token bigint NOT NULL,
+                    agent text NOT NULL,
+                    coordinator text NOT NULL,
+                    accepted_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
                 """
                 CREATE TABLE agents (
                     id bigserial PRIMARY KEY,
