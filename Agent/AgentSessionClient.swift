@@ -83,7 +83,9 @@ struct AgentSessionClient {
             logger.critical("fault injection: crashing on chunk \(crashOnChunk)")
             kill(getpid(), SIGKILL)
         }
-        let frameDelayMicroseconds = faults.frameDelay.map { UInt32($0.components.seconds * 1_000_000 + $0.components.attoseconds / 1_000_000_000_000) }
+        let frameDelayMicroseconds = faults.frameDelay.map {
+            UInt32($0.components.seconds * 1_000_000 + $0.components.attoseconds / 1_000_000_000_000)
+        }
 
         let outbound = self.outbound
         let watch = self.leaseWatch
@@ -126,7 +128,8 @@ struct AgentSessionClient {
         }
 
         switch result {
-        case .failure(let error) where error is CancellationError || !(self.leaseWatch.isHeld || faults.ignoreLeaseLoss):
+        case .failure(let error)
+        where error is CancellationError || !(self.leaseWatch.isHeld || faults.ignoreLeaseLoss):
             logger.warning("lease lost; abandoned the task")
             return
         case .failure(let error):

@@ -410,7 +410,8 @@ func resolveDatabaseURL(_ given: String?) throws -> DatabaseURL {
 
 struct Cancel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Cancel a job; agents working on it stop at their next heartbeat.")
+        abstract: "Cancel a job; agents working on it stop at their next heartbeat."
+    )
 
     @Argument(help: "The job id.")
     var job: Int64
@@ -421,7 +422,9 @@ struct Cancel: AsyncParsableCommand {
     func run() async throws {
         let logger = Logger(label: "farm.cancel")
         let client = PostgresClient(
-            configuration: try resolveDatabaseURL(self.databaseURL).clientConfiguration, backgroundLogger: logger)
+            configuration: try resolveDatabaseURL(self.databaseURL).clientConfiguration,
+            backgroundLogger: logger
+        )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }

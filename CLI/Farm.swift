@@ -10,7 +10,9 @@ struct Farm: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "farm",
         abstract: "A distributed video transcoding farm: GOP-aligned chunks, stateless agents, HLS out.",
-        subcommands: [Transcode.self, CoordinatorCommand.self, AgentCommand.self, Submit.self, Status.self, Cancel.self]
+        subcommands: [
+            Transcode.self, CoordinatorCommand.self, AgentCommand.self, Submit.self, Status.self, Cancel.self,
+        ]
     )
 }
 

@@ -165,7 +165,10 @@ final class AgentSession {
             try self.staged!.append(header: header, body: body)
 
         case .discardStaleData(let taskID, let token):
-            self.logger.debug("dropped segment data of a lost lease", metadata: ["task": "\(taskID)", "token": "\(token)"])
+            self.logger.debug(
+                "dropped segment data of a lost lease",
+                metadata: ["task": "\(taskID)", "token": "\(token)"]
+            )
 
         case .commit(let complete, let agentName):
             try await self.commit(complete, agentName: agentName, outbound: outbound)
@@ -359,6 +362,7 @@ final class AgentSession {
             taskID: complete.taskID,
             token: complete.token,
             agentName: agentName,
+            coordinator: self.context.configuration.name,
             outputs: complete.outputs
         ) {
             try staged.publish(into: outputDirectory)

@@ -122,7 +122,9 @@ package struct JobStore: Sendable {
                 let specJSON = try String(decoding: JSONEncoder().encode(task.spec), as: UTF8.self)
                 let extractJSON = try String(decoding: JSONEncoder().encode(task.extract), as: UTF8.self)
                 let chunkIndex: Int? = task.spec.kind == .video ? task.spec.chunkIndex : nil
-                let end = task.spec.endPTS ?? (task.spec.originPTS + Int64(planned.sourceInfo.durationSeconds / task.spec.timeBase.doubleValue))
+                let end =
+                    task.spec.endPTS
+                    ?? (task.spec.originPTS + Int64(planned.sourceInfo.durationSeconds / task.spec.timeBase.doubleValue))
                 let mediaSeconds = max(0, task.spec.timeBase.seconds(end - task.spec.startPTS))
                 _ = try await connection.query(
                     """
@@ -154,13 +156,16 @@ package struct JobStore: Sendable {
                 """
                 UPDATE jobs SET state = 'cancelled', error = 'cancelled by request', updated_at = now(), finished_at = now()
                 WHERE id = \(jobID) AND state IN ('submitted', 'running', 'stitching') RETURNING id
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             var cancelled = false
             for try await _ in rows.decode(Int64.self) { cancelled = true }
             if cancelled {
                 _ = try await connection.query(
                     "UPDATE tasks SET state = 'cancelled', lease_expires_at = NULL WHERE job_id = \(jobID) AND state IN ('queued', 'leased')",
-                    logger: self.logger)
+                    logger: self.logger
+                )
             }
             return cancelled
         }
@@ -301,7 +306,7 @@ package struct JobStore: Sendable {
         taskID: Int64,
         token: Int64,
         agentName: String,
-        coordinator: String = "",
+        coordinator: String,
         outputs: [OutputFile],
         publish: @Sendable () async throws -> Void
     ) async throws -> CompletionVerdict {
@@ -333,7 +338,8 @@ package struct JobStore: Sendable {
             }
             _ = try await connection.query(
                 "INSERT INTO task_results (task_id, token, agent, coordinator) VALUES (\(taskID), \(token), \(agentName), \(coordinator))",
-                logger: self.logger)
+                logger: self.logger
+            )
             for output in outputs {
                 switch output.role {
                 case .initSegment:

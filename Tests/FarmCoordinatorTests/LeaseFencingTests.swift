@@ -57,14 +57,14 @@ struct LeaseFencingTests {
                     rendition: "240p", role: .segment, segmentIndex: 0, path: "240p/segment_00000.m4s", bytes: 10,
                     sha256: "aa", startPTS: 0, duration: 1, frames: 1, timeBase: Rational(1, 25))
             ]
-            let late = try await store.complete(taskID: first.taskID, token: first.token, agentName: "slow-agent", outputs: outputs) {
+            let late = try await store.complete(taskID: first.taskID, token: first.token, agentName: "slow-agent", coordinator: "test", outputs: outputs) {
                 published.withLock { $0.append("slow-agent") }
             }
             guard case .stale = late else {
                 Issue.record("the late result was not refused: \(late)")
                 return
             }
-            let kept = try await store.complete(taskID: retry.taskID, token: retry.token, agentName: "fast-agent", outputs: outputs) {
+            let kept = try await store.complete(taskID: retry.taskID, token: retry.token, agentName: "fast-agent", coordinator: "test", outputs: outputs) {
                 published.withLock { $0.append("fast-agent") }
             }
             guard case .accepted = kept else {
@@ -72,7 +72,7 @@ struct LeaseFencingTests {
                 return
             }
             // A retried report of the accepted result is acknowledged without a second effect.
-            let again = try await store.complete(taskID: retry.taskID, token: retry.token, agentName: "fast-agent", outputs: outputs) {
+            let again = try await store.complete(taskID: retry.taskID, token: retry.token, agentName: "fast-agent", coordinator: "test", outputs: outputs) {
                 published.withLock { $0.append("fast-agent again") }
             }
             #expect(again == .alreadyAccepted)

@@ -21,8 +21,10 @@ package func run(_ executable: String, _ arguments: [String], environment: [Stri
     while !errorReader.isFinished { Thread.sleep(forTimeInterval: 0.01) }
     guard process.terminationStatus == 0 else {
         throw CommandFailed(
-            command: ([executable] + arguments).joined(separator: " "), status: process.terminationStatus,
-            standardError: String(decoding: errorData, as: UTF8.self))
+            command: ([executable] + arguments).joined(separator: " "),
+            status: process.terminationStatus,
+            standardError: String(decoding: errorData, as: UTF8.self)
+        )
     }
     return String(decoding: outputData, as: UTF8.self)
 }
@@ -93,9 +95,13 @@ package enum Probe {
     package static func videoFrameCount(_ path: String) throws -> Int {
         let output = try run(
             "ffprobe",
-            ["-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=nb_read_frames",
-             "-of", "csv=p=0", path])
-        guard let count = Int(output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").first ?? "") else {
+            [
+                "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=nb_read_frames",
+                "-of", "csv=p=0", path,
+            ]
+        )
+        guard let count = Int(output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").first ?? "")
+        else {
             throw CommandFailed(command: "ffprobe \(path)", status: 0, standardError: "no frame count in: \(output)")
         }
         return count
@@ -105,7 +111,8 @@ package enum Probe {
     package static func keyframeTimes(_ path: String) throws -> [Double] {
         let output = try run(
             "ffprobe",
-            ["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", path])
+            ["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", path]
+        )
         return output.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: ",")
             guard fields.count >= 2, fields[1].contains("K") else { return nil }
@@ -117,15 +124,22 @@ package enum Probe {
     package static func framePresentationTimes(_ path: String) throws -> [Double] {
         let output = try run(
             "ffprobe",
-            ["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0", path])
-        return output.split(separator: "\n").compactMap { Double($0.trimmingCharacters(in: .whitespaces).split(separator: ",").first ?? "") }.sorted()
+            ["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0", path]
+        )
+        return output.split(separator: "\n").compactMap {
+            Double($0.trimmingCharacters(in: .whitespaces).split(separator: ",").first ?? "")
+        }.sorted()
     }
 
     /// Duration in seconds of the first stream of a kind, from the packets' timestamps and durations.
     package static func streamDuration(_ path: String, stream: String = "a:0") throws -> Double {
         let output = try run(
             "ffprobe",
-            ["-v", "error", "-select_streams", stream, "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path])
+            [
+                "-v", "error", "-select_streams", stream, "-show_entries", "packet=pts_time,duration_time", "-of",
+                "csv=p=0", path,
+            ]
+        )
         var start = Double.infinity
         var end = -Double.infinity
         for line in output.split(separator: "\n") {

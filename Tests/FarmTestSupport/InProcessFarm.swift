@@ -20,10 +20,16 @@ package enum InProcessFarm {
         let coordinator = CoordinatorService(
             client: client,
             configuration: CoordinatorConfiguration(
-                host: "127.0.0.1", port: 0, secret: secret, leaseSeconds: leaseSeconds,
-                heartbeatIntervalSeconds: min(5, leaseSeconds / 3), reapIntervalSeconds: 1),
+                host: "127.0.0.1",
+                port: 0,
+                secret: secret,
+                leaseSeconds: leaseSeconds,
+                heartbeatIntervalSeconds: min(5, leaseSeconds / 3),
+                reapIntervalSeconds: 1
+            ),
             logger: testLogger,
-            onListening: { portContinuation.yield($0) })
+            onListening: { portContinuation.yield($0) }
+        )
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             group.addTask { try await coordinator.run() }
@@ -33,8 +39,13 @@ package enum InProcessFarm {
             for index in 0..<agents {
                 let agent = AgentService(
                     configuration: AgentConfiguration(
-                        coordinatorHost: "127.0.0.1", coordinatorPort: port, secret: secret, name: "test-agent-\(index + 1)"),
-                    logger: testLogger)
+                        coordinatorHost: "127.0.0.1",
+                        coordinatorPort: port,
+                        secret: secret,
+                        name: "test-agent-\(index + 1)"
+                    ),
+                    logger: testLogger
+                )
                 group.addTask { try await agent.run() }
             }
             return try await body(JobStore(client: client, logger: testLogger), port)
@@ -42,10 +53,16 @@ package enum InProcessFarm {
     }
 
     /// Waits until a job is ready or failed (at most `timeout`), returning its status.
-    package static func waitForJob(_ store: JobStore, _ jobID: Int64, timeout: Duration = .seconds(120)) async throws -> JobStatus {
+    package static func waitForJob(
+        _ store: JobStore,
+        _ jobID: Int64,
+        timeout: Duration = .seconds(120)
+    ) async throws -> JobStatus {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if let status = try await store.status(jobID: jobID), ["ready", "failed", "cancelled"].contains(status.state) {
+            if let status = try await store.status(jobID: jobID),
+                ["ready", "failed", "cancelled"].contains(status.state)
+            {
                 return status
             }
             try await Task.sleep(for: .milliseconds(200))

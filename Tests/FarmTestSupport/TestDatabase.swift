@@ -36,14 +36,17 @@ package struct TestDatabase: Sendable {
         guard let server = try? Self.serverURL() else { return }
         try? await withPostgresClient(server) { client in
             _ = try await client.query(
-                PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(self.url.database) WITH (FORCE)"), logger: testLogger)
+                PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(self.url.database) WITH (FORCE)"),
+                logger: testLogger
+            )
         }
     }
 }
 
 package let testLogger: Logger = {
     var logger = Logger(label: "farm.test")
-    logger.logLevel = ProcessInfo.processInfo.environment["FARM_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
+    logger.logLevel =
+        ProcessInfo.processInfo.environment["FARM_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
     return logger
 }()
 

@@ -1,0 +1,300 @@
+import FarmCoordinator
+import FarmTestSupport
+import Foundation
+import PostgresNIO
+import Testing
+
+/// Machines dying, freezing and restarting under a running job, with real processes and a real PostgreSQL. Each
+/// outcome is either an output byte-identical to a clean run's or a clear error.
+@Suite(
+    "Faults under a running job",
+    .serialized,
+    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+)
+struct FaultTests {
+    /// 16 s of 480p cut into four 4 s chunks, two rungs: small enough to be quick, slowed down on the agents so a
+    /// chunk takes about three seconds and can be interrupted.
+    static let jobOptions = ["--segment-duration", "4", "--rungs", "240p,360p", "--minimum-chunks", "4"]
+    static let slow = ["--debug-frame-delay-ms", "30"]
+
+    static func clip(_ directory: TemporaryDirectory) throws -> String {
+        let source = directory.file("clip.mp4")
+        try Fixtures.makeClip(at: source, seconds: 16, width: 854, height: 480)
+        return source
+    }
+
+    /// A clean run's segment hashes: the reference every faulty run must match byte for byte.
+    static func reference(_ farm: ProcessFarm, source: String) async throws -> [String: String] {
+        let output = farm.directory.file("clean")
+        let job = try farm.submit(source, output: output, options: Self.jobOptions)
+        let status = try await farm.waitForJob(job)
+        try #require(status.state == "ready", "clean run: \(status.error ?? "")")
+        let hashes = try segmentHashes(output)
+        let expectedFiles = 2 * 5 + 5  // init and 4 segments for each of two rungs and for the audio
+        #expect(hashes.count == expectedFiles, "\(hashes.keys.sorted())")
+        return hashes
+    }
+
+    static func leasedVideoTask(by agent: String) -> PostgresQuery {
+        "SELECT EXISTS (SELECT 1 FROM tasks WHERE state = 'leased' AND kind = 'video' AND lease_owner = \(agent))"
+    }
+
+    static func currentLease(_ farm: ProcessFarm, agent: String) async throws -> (task: Int64, token: Int64) {
+        try await farm.withStore { _, client in
+            let rows = try await client.query(
+                "SELECT id, lease_token FROM tasks WHERE state = 'leased' AND kind = 'video' AND lease_owner = \(agent) LIMIT 1",
+                logger: testLogger
+            )
+            for try await (task, token) in rows.decode((Int64, Int64).self) { return (task, token) }
+            throw CommandFailed(command: "lease lookup", status: -1, standardError: "\(agent) holds no lease")
+        }
+    }
+
+    @Test func anAgentKilledMidTaskLosesNothing() async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory("farm-fault")
+        defer { directory.remove() }
+        let farm = ProcessFarm(database: database, directory: directory)
+        defer { farm.stopAll() }
+        let source = try Self.clip(directory)
+        let port = try await farm.startCoordinator()
+        try farm.startAgent("victim", port: port, extra: Self.slow)
+        try farm.startAgent("survivor", port: port, extra: Self.slow)
+        let clean = try await Self.reference(farm, source: source)
+
+        let output = directory.file("faulty")
+        let job = try farm.submit(source, output: output, options: Self.jobOptions)
+        try await farm.waitUntil("the victim works on a chunk", Self.leasedVideoTask(by: "victim"))
+        let lease = try await Self.currentLease(farm, agent: "victim")
+        farm.agents["victim"]?.signal(SIGKILL)
+        let killedAt = ContinuousClock.now
+        try await farm.waitUntil(
+            "the victim's task is leased again",
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = \(lease.task) AND lease_token > \(lease.token))"
+        )
+        let recovery = ContinuousClock.now - killedAt
+        #expect(recovery < .seconds(30), "leased again after \(recovery)")
+
+        let status = try await farm.waitForJob(job)
+        #expect(status.state == "ready", "\(status.error ?? "")")
+        #expect(try segmentHashes(output) == clean, "the output is byte-identical to the clean run's")
+        await database.drop()
+    }
+
+    @Test func aFrozenAgentsLateResultIsRefusedAsStale() async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory("farm-fault")
+        defer { directory.remove() }
+        let farm = ProcessFarm(database: database, directory: directory)
+        defer { farm.stopAll() }
+        let source = try Self.clip(directory)
+        let port = try await farm.startCoordinator(leaseSeconds: 3)
+        // The frozen agent ignores the loss of its lease, as a paused or partitioned machine would: the coordinator's
+        // fencing alone must keep its result out.
+        try farm.startAgent("frozen", port: port, extra: Self.slow + ["--debug-ignore-lease-loss"])
+        try farm.startAgent("healthy", port: port, extra: Self.slow)
+        let clean = try await Self.reference(farm, source: source)
+
+        let output = directory.file("faulty")
+        let job = try farm.submit(source, output: output, options: Self.jobOptions)
+        try await farm.waitUntil("the frozen agent works on a chunk", Self.leasedVideoTask(by: "frozen"))
+        let lease = try await Self.currentLease(farm, agent: "frozen")
+        farm.agents["frozen"]?.signal(SIGSTOP)
+        try await farm.waitUntil(
+            "another agent took the frozen agent's task",
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = \(lease.task) AND lease_token > \(lease.token))"
+        )
+        let status = try await farm.waitForJob(job)
+        #expect(status.state == "ready", "\(status.error ?? "")")
+        let published = try segmentHashes(output)
+        farm.agents["frozen"]?.signal(SIGCONT)
+
+        // The resumed agent finishes and reports; the coordinator refuses the result as stale.
+        let coordinator = try #require(farm.coordinators.first)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !coordinator.log.contains("refused a stale result"), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(coordinator.log.contains("refused a stale result"), "coordinator log: \(coordinator.log.suffix(3000))")
+        try await farm.withStore { _, client in
+            let rows = try await client.query(
+                "SELECT accepted_token, (SELECT count(*) FROM task_results r WHERE r.task_id = t.id) FROM tasks t WHERE id = \(lease.task)",
+                logger: testLogger
+            )
+            for try await (accepted, results) in rows.decode((Int64?, Int64).self) {
+                #expect(accepted != nil && accepted != lease.token, "the kept result is the re-leased agent's")
+                #expect(results == 1, "one accepted result for the task")
+            }
+        }
+        #expect(try segmentHashes(output) == published, "the stale upload did not touch the output")
+        #expect(published == clean, "the output is byte-identical to the clean run's")
+        await database.drop()
+    }
+
+    @Test func aCoordinatorKilledAndRestartedFinishesTheJob() async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory("farm-fault")
+        defer { directory.remove() }
+        let farm = ProcessFarm(database: database, directory: directory)
+        defer { farm.stopAll() }
+        let source = try Self.clip(directory)
+        let port = try await farm.startCoordinator(leaseSeconds: 4)
+        try farm.startAgent("agent-1", port: port, extra: Self.slow)
+        try farm.startAgent("agent-2", port: port, extra: Self.slow)
+        let clean = try await Self.reference(farm, source: source)
+
+        let output = directory.file("faulty")
+        let job = try farm.submit(source, output: output, options: Self.jobOptions)
+        try await farm.waitUntil(
+            "some tasks are done and some leased",
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done') AND EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'leased')"
+        )
+        farm.coordinators[0].signal(SIGKILL)
+        try await Task.sleep(for: .milliseconds(500))
+        try await farm.startCoordinator(port: port, leaseSeconds: 4)
+        let status = try await farm.waitForJob(job)
+        #expect(status.state == "ready", "\(status.error ?? "")")
+        #expect(try segmentHashes(output) == clean, "the output is byte-identical to the clean run's")
+        await database.drop()
+    }
+
+    @Test func theCoordinatorsDatabaseSessionsTerminatedMidJob() async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory("farm-fault")
+        defer { directory.remove() }
+        let farm = ProcessFarm(database: database, directory: directory)
+        defer { farm.stopAll() }
+        let source = try Self.clip(directory)
+        let port = try await farm.startCoordinator(leaseSeconds: 4)
+        try farm.startAgent("agent-1", port: port, extra: Self.slow)
+        try farm.startAgent("agent-2", port: port, extra: Self.slow)
+        let clean = try await Self.reference(farm, source: source)
+
+        let output = directory.file("faulty")
+        let job = try farm.submit(source, output: output, options: Self.jobOptions)
+        try await farm.waitUntil(
+            "a task is done",
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done')"
+        )
+        let name = database.url.database
+        try await withPostgresClient(database.url.with(database: "postgres")) { client in
+            let rows = try await client.query(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = \(name) AND pid <> pg_backend_pid()",
+                logger: testLogger
+            )
+            for try await count in rows.decode(Int64.self) { #expect(count > 0, "the coordinator had sessions to end") }
+        }
+        let status = try await farm.waitForJob(job)
+        #expect(status.state == "ready", "\(status.error ?? "")")
+        #expect(try segmentHashes(output) == clean, "the output is byte-identical to the clean run's")
+        await database.drop()
+    }
+
+    @Test func twoCoordinatorsShareTheWorkAndAcceptNothingTwice() async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory("farm-fault")
+        defer { directory.remove() }
+        let farm = ProcessFarm(database: database, directory: directory)
+        defer { farm.stopAll() }
+        let source = directory.file("short.mp4")
+        try Fixtures.makeClip(at: source, seconds: 4, width: 320, height: 240)
+        let first = try await farm.startCoordinator()
+        let second = try await farm.startCoordinator()
+        try farm.startAgent("a1", port: first)
+        try farm.startAgent("a2", port: first)
+        try farm.startAgent("b1", port: second)
+        try farm.startAgent("b2", port: second)
+        let jobs = try (0..<10).map { index in
+            try farm.submit(
+                source,
+                output: directory.file("out-\(index)"),
+                options: ["--segment-duration", "2", "--minimum-chunks", "2"]
+            )
+        }
+        for job in jobs {
+            let status = try await farm.waitForJob(job)
+            #expect(status.state == "ready", "job \(job): \(status.error ?? "")")
+        }
+        try await farm.withStore { _, client in
+            let rows = try await client.query(
+                """
+                SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM tasks WHERE state = 'done'),
+                       (SELECT count(*) FROM task_results), (SELECT count(DISTINCT task_id) FROM task_results),
+                       (SELECT count(DISTINCT coordinator) FROM task_results)
+                """,
+                logger: testLogger
+            )
+            for try await (tasks, done, results, distinct, coordinators) in rows.decode(
+                (Int64, Int64, Int64, Int64, Int64).self
+            ) {
+                #expect(done == tasks)
+                #expect(results == tasks, "one accepted result per task, none twice")
+                #expect(distinct == tasks)
+                #expect(
+                    coordinators == 2,
+                    "both coordinators accepted work; b1: \(farm.agents["b1"]?.log.suffix(1500) ?? "")"
+                )
+            }
+        }
+        await database.drop()
+    }
+
+    @Test func aCorruptChunkFailsOnItsFirstAttemptWithItsMessage() async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory("farm-fault")
+        defer { directory.remove() }
+        let farm = ProcessFarm(database: database, directory: directory)
+        defer { farm.stopAll() }
+        let source = directory.file("damaged.mp4")
+        try Fixtures.makeClip(at: source, seconds: 8, width: 640, height: 360, audio: false)
+        // Damage the middle of the media data; the index (moov) stays readable, so planning succeeds.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: source))
+        let start = bytes.count * 6 / 10
+        var generator = SystemRandomNumberGenerator()
+        for offset in start..<(start + 4000) { bytes[offset] = UInt8.random(in: 0...255, using: &generator) }
+        try bytes.write(to: URL(fileURLWithPath: source))
+        let port = try await farm.startCoordinator()
+        try farm.startAgent("agent-1", port: port)
+        let job = try farm.submit(source, output: directory.file("out"), options: ["--segment-duration", "2"])
+        let status = try await farm.waitForJob(job)
+        #expect(status.state == "failed")
+        let error = status.error ?? ""
+        #expect(error.hasPrefix("chunk "), "\(error)")
+        #expect(error.contains("(attempt 1/5, agent agent-1)"), "failed on the first attempt: \(error)")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("out/master.m3u8")))
+        await database.drop()
+    }
+
+    @Test func anAgentThatAlwaysDiesOnAChunkFailsTheJobAfterTheAttemptLimit() async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory("farm-fault")
+        defer { directory.remove() }
+        let farm = ProcessFarm(database: database, directory: directory)
+        defer { farm.stopAll() }
+        let source = directory.file("clip.mp4")
+        try Fixtures.makeClip(at: source, seconds: 8, width: 320, height: 240)
+        let port = try await farm.startCoordinator()
+        let crash = ["--debug-crash-on-chunk", "1"]
+        try farm.startAgent("crashy", port: port, extra: crash)
+        let job = try farm.submit(
+            source,
+            output: directory.file("out"),
+            options: ["--segment-duration", "2", "--max-attempts", "3"]
+        )
+        // Like a supervisor (systemd), bring the agent back each time it dies.
+        let deadline = ContinuousClock.now + .seconds(120)
+        var status = try await farm.withStore { store, _ in try await store.status(jobID: job) }
+        while status?.state == "running" || status?.state == "submitted", ContinuousClock.now < deadline {
+            if farm.agents["crashy"]?.process.isRunning == false {
+                try farm.startAgent("crashy", port: port, extra: crash)
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            status = try await farm.withStore { store, _ in try await store.status(jobID: job) }
+        }
+        #expect(status?.state == "failed")
+        let error = status?.error ?? ""
+        #expect(error.hasPrefix("chunk 2/4 [2.0 s–4.0 s]: "), "the report names the chunk: \(error)")
+        #expect(error.contains("(attempt 3/3, agent crashy)"), "\(error)")
+        await database.drop()
+    }
+}

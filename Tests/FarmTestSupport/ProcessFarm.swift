@@ -1,0 +1,159 @@
+import FarmCoordinator
+import FarmProtocol
+import Foundation
+import PostgresNIO
+
+/// A farm of real `farm` processes (coordinators, agents) on loopback and a real PostgreSQL, for fault tests:
+/// processes can be killed, frozen and restarted.
+package final class ProcessFarm: @unchecked Sendable {
+    package let database: TestDatabase
+    package let directory: TemporaryDirectory
+    package let secret = "fault-test-secret"
+    package private(set) var coordinators: [ChildProcess] = []
+    package private(set) var agents: [String: ChildProcess] = [:]
+    private var started = 0
+
+    package init(database: TestDatabase, directory: TemporaryDirectory) {
+        self.database = database
+        self.directory = directory
+    }
+
+    /// Starts a coordinator and returns its port (`port` 0 picks a free one).
+    @discardableResult
+    package func startCoordinator(port: Int = 0, leaseSeconds: Int = 6, extra: [String] = []) async throws -> Int {
+        self.started += 1
+        let portFile = self.directory.file("coordinator-\(self.started).port")
+        let process = try ChildProcess(
+            [
+                "coordinator", "--database-url", self.database.url.description, "--listen", "127.0.0.1:\(port)",
+                "--port-file", portFile, "--secret", self.secret, "--lease-seconds", "\(leaseSeconds)",
+                "--heartbeat-seconds", "1", "--reap-seconds", "1",
+            ] + extra,
+            logPath: self.directory.file("coordinator-\(self.started).log")
+        )
+        self.coordinators.append(process)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if let text = try? String(contentsOfFile: portFile, encoding: .utf8),
+                let bound = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                return bound
+            }
+            guard process.process.isRunning else {
+                throw CommandFailed(
+                    command: "farm coordinator",
+                    status: process.process.terminationStatus,
+                    standardError: process.log
+                )
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw CommandFailed(
+            command: "farm coordinator",
+            status: -1,
+            standardError: "no port after 60 s: \(process.log)"
+        )
+    }
+
+    package func startAgent(_ name: String, port: Int, extra: [String] = []) throws {
+        self.started += 1
+        self.agents[name]?.stop()
+        self.agents[name] = try ChildProcess(
+            [
+                "agent", "--coordinator", "127.0.0.1:\(port)", "--secret", self.secret, "--name", name,
+                "--work-dir", self.directory.path,
+            ] + extra,
+            logPath: self.directory.file("\(name)-\(self.started).log")
+        )
+    }
+
+    /// Submits a job with the CLI and returns its id.
+    package func submit(_ source: String, output: String, options: [String]) throws -> Int64 {
+        let printed = try run(
+            FarmBinary.path,
+            ["submit", source, "-o", output, "--database-url", self.database.url.description] + options
+        )
+        guard let id = Int64(printed.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw CommandFailed(command: "farm submit", status: 0, standardError: "printed \(printed)")
+        }
+        return id
+    }
+
+    package func withStore<Result: Sendable>(
+        _ body: @Sendable (JobStore, PostgresClient) async throws -> Result
+    ) async throws -> Result {
+        try await withPostgresClient(self.database.url) { client in
+            try await body(JobStore(client: client, logger: testLogger), client)
+        }
+    }
+
+    package func waitForJob(_ jobID: Int64, timeout: Duration = .seconds(180)) async throws -> JobStatus {
+        do {
+            return try await self.withStore { store, _ in
+                try await InProcessFarm.waitForJob(store, jobID, timeout: timeout)
+            }
+        } catch {
+            throw CommandFailed(
+                command: "wait for job \(jobID)",
+                status: -1,
+                standardError: "\(error)\n" + (try await self.diagnosis())
+            )
+        }
+    }
+
+    /// Job and task states, and the ends of the coordinators' logs: what a failing fault test prints.
+    package func diagnosis() async throws -> String {
+        var lines: [String] = []
+        try await self.withStore { _, client in
+            let rows = try await client.query(
+                "SELECT j.id, j.state, t.id, t.kind, t.state, coalesce(t.lease_owner, ''), t.attempts, coalesce(t.last_error, '') FROM jobs j JOIN tasks t ON t.job_id = j.id WHERE t.state <> 'done' ORDER BY t.id",
+                logger: testLogger
+            )
+            var found: [String] = []
+            for try await (job, jobState, task, kind, state, owner, attempts, error) in rows.decode(
+                (Int64, String, Int64, String, String, String, Int, String).self
+            ) {
+                found.append(
+                    "job \(job) \(jobState): task \(task) \(kind) \(state) owner=\(owner) attempts=\(attempts) \(error)"
+                )
+            }
+            return found
+        }.forEach { lines.append($0) }
+        for (index, coordinator) in self.coordinators.enumerated() {
+            lines.append("coordinator \(index + 1) log:\n" + coordinator.log.suffix(2500))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Waits until `condition` (a query returning one boolean) holds.
+    package func waitUntil(_ what: String, timeout: Duration = .seconds(60), _ query: PostgresQuery) async throws {
+        try await self.withStore { _, client in
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                for try await holds in try await client.query(query, logger: testLogger).decode(Bool.self) where holds {
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            throw CommandFailed(command: "wait", status: -1, standardError: "timed out waiting until \(what)")
+        }
+    }
+
+    package func stopAll() {
+        for agent in self.agents.values { agent.stop() }
+        for coordinator in self.coordinators { coordinator.stop() }
+    }
+
+    deinit { self.stopAll() }
+}
+
+/// SHA-256 of every segment and init segment under an HLS folder, by relative path.
+package func segmentHashes(_ folder: String) throws -> [String: String] {
+    var hashes: [String: String] = [:]
+    let enumerator = FileManager.default.enumerator(atPath: folder)
+    while let path = enumerator?.nextObject() as? String {
+        guard path.hasSuffix(".m4s") || path.hasSuffix("init.mp4"), !path.hasPrefix(".") else { continue }
+        hashes[path] = sha256Hex(try Data(contentsOf: URL(fileURLWithPath: folder + "/" + path)))
+    }
+    return hashes
+}
