@@ -1,0 +1,138 @@
+import FarmCoordinator
+import FarmProtocol
+import FarmTestSupport
+import Foundation
+import PostgresNIO
+import Testing
+
+/// Random interleavings of lease, heartbeat, complete, fail, expire, reap and agent crash against the real store on a
+/// real PostgreSQL, checked after every step against a reference model: each task has at most one accepted result,
+/// and it carries the token that was current when it was accepted.
+@Suite("Lease properties", .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL"))
+struct LeasePropertyTests {
+    /// SplitMix64: a small seeded generator, so a failing sequence can be replayed from its seed.
+    struct SeededGenerator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            self.state &+= 0x9E37_79B9_7F4A_7C15
+            var z = self.state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// What the model knows: the newest token issued for each task, what each agent believes it holds, and every
+    /// acceptance the store reported.
+    struct Model {
+        var latestToken: [Int64: Int64] = [:]
+        var held: [String: [(task: Int64, token: Int64)]] = [:]
+        var accepted: [Int64: Int64] = [:]
+    }
+
+    static let agents = ["a", "b", "c"]
+
+    @Test(arguments: [1 as UInt64, 2, 3, 4])
+    func randomInterleavingsNeverAcceptAResultTwiceOrWithAStaleToken(seed: UInt64) async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await withPostgresClient(database.url) { client in
+            let store = JobStore(client: client, logger: testLogger)
+            let jobID = try await LeaseFencingTests.plannedJob(store, directory: directory)
+            var generator = SeededGenerator(state: seed)
+            var model = Model()
+            var log: [String] = []
+            let output = [
+                OutputFile(
+                    rendition: "240p", role: .segment, segmentIndex: 0, path: "240p/segment_00000.m4s", bytes: 1,
+                    sha256: "00", startPTS: 0, duration: 1, frames: 1, timeBase: Rational(1, 25))
+            ]
+            for step in 0..<120 {
+                let agent = Self.agents.randomElement(using: &generator)!
+                let held = model.held[agent, default: []]
+                switch Int.random(in: 0..<100, using: &generator) {
+                case 0..<25:
+                    if let lease = try await store.lease(agentID: 1, agentName: agent, leaseSeconds: 30) {
+                        #expect(lease.token > (model.latestToken[lease.taskID] ?? 0), "tokens only grow (seed \(seed))")
+                        model.latestToken[lease.taskID] = lease.token
+                        model.held[agent, default: []].append((lease.taskID, lease.token))
+                        log.append("\(step): \(agent) leased task \(lease.taskID) token \(lease.token)")
+                    }
+                case 25..<35:
+                    if let (task, token) = held.randomElement(using: &generator) {
+                        let renewed = try await store.heartbeat(taskID: task, token: token, leaseSeconds: 30)
+                        if renewed {
+                            #expect(model.latestToken[task] == token, "only the current lease renews (seed \(seed)): \(log.suffix(5))")
+                        }
+                        log.append("\(step): \(agent) heartbeat task \(task) token \(token): \(renewed)")
+                    }
+                case 35..<60:
+                    if let index = held.indices.randomElement(using: &generator) {
+                        let (task, token) = held[index]
+                        let wasCurrent = model.latestToken[task] == token
+                        let verdict = try await store.complete(
+                            taskID: task, token: token, agentName: agent, coordinator: "property", outputs: task == 0 ? output : []
+                        ) {}
+                        switch verdict {
+                        case .accepted:
+                            #expect(wasCurrent, "accepted a result with a stale token (seed \(seed)): \(log.suffix(8))")
+                            #expect(model.accepted[task] == nil, "accepted task \(task) twice (seed \(seed)): \(log.suffix(8))")
+                            model.accepted[task] = token
+                        case .alreadyAccepted:
+                            #expect(model.accepted[task] == token, "acknowledged a result that was not accepted (seed \(seed))")
+                        case .stale:
+                            break
+                        }
+                        model.held[agent]?.remove(at: index)
+                        log.append("\(step): \(agent) completed task \(task) token \(token): \(verdict)")
+                    }
+                case 60..<70:
+                    if let index = held.indices.randomElement(using: &generator) {
+                        let (task, token) = held[index]
+                        let retryable = Bool.random(using: &generator)
+                        _ = try await store.fail(taskID: task, token: token, agentName: agent, message: "injected", retryable: retryable)
+                        model.held[agent]?.remove(at: index)
+                        log.append("\(step): \(agent) failed task \(task) token \(token) retryable \(retryable)")
+                    }
+                case 70..<80:
+                    // Time passes for one lease: it expires on the database clock (the agent keeps believing it holds it).
+                    _ = try await client.query(
+                        """
+                        UPDATE tasks SET lease_expires_at = now() - interval '1 second', run_after = now()
+                        WHERE id = (SELECT id FROM tasks WHERE state = 'leased' ORDER BY random() LIMIT 1)
+                        """, logger: testLogger)
+                    log.append("\(step): a lease expired")
+                case 80..<90:
+                    let reaped = try await store.reapExpiredLeases()
+                    _ = try await client.query("UPDATE tasks SET run_after = now() WHERE state = 'queued'", logger: testLogger)
+                    log.append("\(step): reaped \(reaped.map(\.taskID))")
+                default:
+                    // The agent crashes: it forgets its leases; they run out on their own.
+                    model.held[agent] = []
+                    log.append("\(step): \(agent) crashed")
+                }
+                try await Self.checkInvariants(client: client, model: model, seed: seed, log: log)
+            }
+            _ = jobID
+        }
+        await database.drop()
+    }
+
+    static func checkInvariants(client: PostgresClient, model: Model, seed: UInt64, log: [String]) async throws {
+        let rows = try await client.query(
+            """
+            SELECT t.id, t.state, t.accepted_token, count(r.task_id), min(r.token)
+            FROM tasks t LEFT JOIN task_results r ON r.task_id = t.id
+            GROUP BY t.id, t.state, t.accepted_token
+            """, logger: testLogger)
+        for try await (task, state, acceptedToken, results, resultToken) in rows.decode((Int64, String, Int64?, Int64, Int64?).self) {
+            #expect(results <= 1, "task \(task) has \(results) accepted results (seed \(seed)): \(log.suffix(8))")
+            #expect((state == "done") == (results == 1), "task \(task) is \(state) with \(results) results (seed \(seed))")
+            if results == 1 {
+                #expect(resultToken == acceptedToken, "task \(task)'s result token differs from its accepted token")
+                #expect(model.accepted[task] == resultToken, "the database and the model disagree on task \(task)")
+            }
+        }
+    }
+}
