@@ -66,6 +66,8 @@ package enum Stitcher {
         }
         let master = Playlists.master(video: videoRenditions.reversed(), audio: audio)
         try self.writeAtomically(master, to: output.appendingPathComponent("master.m3u8"))
+        // Uploads of refused or abandoned results that were never cleaned (a coordinator died mid-upload).
+        try? FileManager.default.removeItem(at: output.appendingPathComponent(".staging"))
     }
 
     private static func checkContinuity(_ segments: [OutputFile], rendition: String) throws {

@@ -190,6 +190,57 @@ struct FaultTests {
         await database.drop()
     }
 
+    @Test func postgreSQLRestartedMidJob() async throws {
+        // A server of this test's own: restarting the shared test server would disturb other suites.
+        let server = try TemporaryDirectory("farm-pg-restart")
+        defer { server.remove() }
+        let script = FileManager.default.currentDirectoryPath + "/deploy/postgres.sh"
+        let port = String(56_000 + Int.random(in: 0..<900))
+        // system(3), not Process: the server this starts outlives the script, and Foundation's Process was seen
+        // waiting on it here.
+        func postgres(_ command: String) throws -> String {
+            let output = server.file("\(command).out")
+            let status = system(
+                "bash '\(script)' \(command) '\(server.path)/pg' \(port) > '\(output)' 2>&1 < /dev/null"
+            )
+            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+            guard status == 0 else {
+                throw CommandFailed(command: "postgres.sh \(command)", status: status, standardError: text)
+            }
+            return text
+        }
+        let url = try DatabaseURL(
+            try postgres("start").split(separator: "\n").first { $0.hasPrefix("postgres://") }.map(String.init) ?? ""
+        )
+        defer { _ = try? postgres("stop") }
+        try await withPostgresClient(url) { client in
+            _ = try await client.query("CREATE DATABASE restart_test", logger: testLogger)
+        }
+        let database = TestDatabase(url: url.with(database: "restart_test"))
+        let directory = try TemporaryDirectory("farm-fault")
+        defer { directory.remove() }
+        let farm = ProcessFarm(database: database, directory: directory)
+        defer { farm.stopAll() }
+        let source = try Self.clip(directory)
+        let coordinatorPort = try await farm.startCoordinator(leaseSeconds: 4)
+        try farm.startAgent("agent-1", port: coordinatorPort, extra: Self.slow)
+        try farm.startAgent("agent-2", port: coordinatorPort, extra: Self.slow)
+        let clean = try await Self.reference(farm, source: source)
+
+        let output = directory.file("faulty")
+        let job = try farm.submit(source, output: output, options: Self.jobOptions)
+        try await farm.waitUntil(
+            "a task is done",
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done')"
+        )
+        _ = try postgres("stop")
+        try await Task.sleep(for: .seconds(2))
+        _ = try postgres("start")
+        let status = try await farm.waitForJob(job)
+        #expect(status.state == "ready", "\(status.error ?? "")")
+        #expect(try segmentHashes(output) == clean, "the output is byte-identical to the clean run's")
+    }
+
     @Test func twoCoordinatorsShareTheWorkAndAcceptNothingTwice() async throws {
         let database = try await TestDatabase.create()
         let directory = try TemporaryDirectory("farm-fault")

@@ -3,7 +3,10 @@ import FarmTestSupport
 import Foundation
 import Testing
 
-@Suite("Bad input through a real farm", .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL"))
+@Suite(
+    "Bad input through a real farm",
+    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+)
 struct BadInputTests {
     @Test func randomBytesFailTheirJobAndTheFarmKeepsServing() async throws {
         let database = try await TestDatabase.create()
@@ -16,7 +19,10 @@ struct BadInputTests {
 
         try await InProcessFarm.run(database: database, agents: 1) { store, _ in
             let bad = try await store.submit(
-                source: garbage, outputDirectory: directory.file("bad-out"), settings: JobSettings(segmentDuration: 2))
+                source: garbage,
+                outputDirectory: directory.file("bad-out"),
+                settings: JobSettings(segmentDuration: 2)
+            )
             let failed = try await InProcessFarm.waitForJob(store, bad)
             #expect(failed.state == "failed")
             let error = try #require(failed.error)
@@ -25,7 +31,10 @@ struct BadInputTests {
             #expect(!FileManager.default.fileExists(atPath: directory.file("bad-out/master.m3u8")))
 
             let next = try await store.submit(
-                source: good, outputDirectory: directory.file("good-out"), settings: JobSettings(segmentDuration: 2))
+                source: good,
+                outputDirectory: directory.file("good-out"),
+                settings: JobSettings(segmentDuration: 2)
+            )
             let ready = try await InProcessFarm.waitForJob(store, next)
             #expect(ready.state == "ready", "\(ready.error ?? "")")
             #expect(try Probe.videoFrameCount(directory.file("good-out/240p/playlist.m3u8")) == 100)
@@ -39,7 +48,11 @@ struct BadInputTests {
         defer { directory.remove() }
         let missing = directory.file("never-uploaded.mov")
         try await InProcessFarm.run(database: database, agents: 1) { store, _ in
-            let job = try await store.submit(source: missing, outputDirectory: directory.file("out"), settings: JobSettings())
+            let job = try await store.submit(
+                source: missing,
+                outputDirectory: directory.file("out"),
+                settings: JobSettings()
+            )
             let status = try await InProcessFarm.waitForJob(store, job)
             #expect(status.state == "failed")
             #expect(status.error?.contains("\(missing): no such file") == true, "\(status.error ?? "")")

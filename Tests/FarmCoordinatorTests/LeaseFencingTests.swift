@@ -7,7 +7,10 @@ import PostgresNIO
 import Synchronization
 import Testing
 
-@Suite("Leases and fencing on a real PostgreSQL", .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL"))
+@Suite(
+    "Leases and fencing on a real PostgreSQL",
+    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+)
 struct LeaseFencingTests {
     /// Plans a real 6 s clip into a job and returns its id.
     static func plannedJob(_ store: JobStore, directory: TemporaryDirectory) async throws -> Int64 {
@@ -15,7 +18,10 @@ struct LeaseFencingTests {
         try Fixtures.makeClip(at: source, seconds: 6, width: 320, height: 240)
         try await Migrations.migrate(store.client, logger: testLogger)
         let jobID = try await store.submit(
-            source: source, outputDirectory: directory.file("out"), settings: JobSettings(segmentDuration: 2, rungs: ["240p"]))
+            source: source,
+            outputDirectory: directory.file("out"),
+            settings: JobSettings(segmentDuration: 2, rungs: ["240p"])
+        )
         let planned = try await store.planNextJob { try await JobPlanning.plan($0, freeSlots: 1) }
         #expect(planned?.id == jobID)
         #expect(planned?.error == nil)
@@ -41,7 +47,9 @@ struct LeaseFencingTests {
             var second: LeasedTask?
             let deadline = ContinuousClock.now + .seconds(10)
             while ContinuousClock.now < deadline {
-                if let leased = try await store.lease(agentID: 2, agentName: "fast-agent", leaseSeconds: 30), leased.taskID == first.taskID {
+                if let leased = try await store.lease(agentID: 2, agentName: "fast-agent", leaseSeconds: 30),
+                    leased.taskID == first.taskID
+                {
                     second = leased
                     break
                 }
@@ -54,17 +62,38 @@ struct LeaseFencingTests {
             let published = Mutex<[String]>([])
             let outputs = [
                 OutputFile(
-                    rendition: "240p", role: .segment, segmentIndex: 0, path: "240p/segment_00000.m4s", bytes: 10,
-                    sha256: "aa", startPTS: 0, duration: 1, frames: 1, timeBase: Rational(1, 25))
+                    rendition: "240p",
+                    role: .segment,
+                    segmentIndex: 0,
+                    path: "240p/segment_00000.m4s",
+                    bytes: 10,
+                    sha256: "aa",
+                    startPTS: 0,
+                    duration: 1,
+                    frames: 1,
+                    timeBase: Rational(1, 25)
+                )
             ]
-            let late = try await store.complete(taskID: first.taskID, token: first.token, agentName: "slow-agent", coordinator: "test", outputs: outputs) {
+            let late = try await store.complete(
+                taskID: first.taskID,
+                token: first.token,
+                agentName: "slow-agent",
+                coordinator: "test",
+                outputs: outputs
+            ) {
                 published.withLock { $0.append("slow-agent") }
             }
             guard case .stale = late else {
                 Issue.record("the late result was not refused: \(late)")
                 return
             }
-            let kept = try await store.complete(taskID: retry.taskID, token: retry.token, agentName: "fast-agent", coordinator: "test", outputs: outputs) {
+            let kept = try await store.complete(
+                taskID: retry.taskID,
+                token: retry.token,
+                agentName: "fast-agent",
+                coordinator: "test",
+                outputs: outputs
+            ) {
                 published.withLock { $0.append("fast-agent") }
             }
             guard case .accepted = kept else {
@@ -72,21 +101,31 @@ struct LeaseFencingTests {
                 return
             }
             // A retried report of the accepted result is acknowledged without a second effect.
-            let again = try await store.complete(taskID: retry.taskID, token: retry.token, agentName: "fast-agent", coordinator: "test", outputs: outputs) {
+            let again = try await store.complete(
+                taskID: retry.taskID,
+                token: retry.token,
+                agentName: "fast-agent",
+                coordinator: "test",
+                outputs: outputs
+            ) {
                 published.withLock { $0.append("fast-agent again") }
             }
             #expect(again == .alreadyAccepted)
             #expect(published.withLock { $0 } == ["fast-agent"])
 
             let rows = try await client.query(
-                "SELECT state, accepted_token, accepted_by FROM tasks WHERE id = \(first.taskID)", logger: testLogger)
+                "SELECT state, accepted_token, accepted_by FROM tasks WHERE id = \(first.taskID)",
+                logger: testLogger
+            )
             for try await (state, token, agent) in rows.decode((String, Int64?, String?).self) {
                 #expect(state == "done")
                 #expect(token == retry.token)
                 #expect(agent == "fast-agent")
             }
             let segments = try await client.query(
-                "SELECT count(*) FROM segments WHERE task_id = \(first.taskID)", logger: testLogger)
+                "SELECT count(*) FROM segments WHERE task_id = \(first.taskID)",
+                logger: testLogger
+            )
             for try await count in segments.decode(Int64.self) { #expect(count == 1) }
         }
         await database.drop()
@@ -118,8 +157,12 @@ struct LeaseFencingTests {
                 lease = try #require(try await store.lease(agentID: 1, agentName: "gpu-3", leaseSeconds: 30))
             }
             let report = try await store.fail(
-                taskID: lease.taskID, token: lease.token, agentName: "gpu-3",
-                message: "Invalid data found when processing input", retryable: false)
+                taskID: lease.taskID,
+                token: lease.token,
+                agentName: "gpu-3",
+                message: "Invalid data found when processing input",
+                retryable: false
+            )
             let status = try #require(try await store.status(jobID: jobID))
             #expect(status.state == "failed")
             let error = try #require(status.error)

@@ -8,7 +8,10 @@ import Testing
 /// Random interleavings of lease, heartbeat, complete, fail, expire, reap and agent crash against the real store on a
 /// real PostgreSQL, checked after every step against a reference model: each task has at most one accepted result,
 /// and it carries the token that was current when it was accepted.
-@Suite("Lease properties", .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL"))
+@Suite(
+    "Lease properties",
+    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+)
 struct LeasePropertyTests {
     /// SplitMix64: a small seeded generator, so a failing sequence can be replayed from its seed.
     struct SeededGenerator: RandomNumberGenerator {
@@ -45,8 +48,17 @@ struct LeasePropertyTests {
             var log: [String] = []
             let output = [
                 OutputFile(
-                    rendition: "240p", role: .segment, segmentIndex: 0, path: "240p/segment_00000.m4s", bytes: 1,
-                    sha256: "00", startPTS: 0, duration: 1, frames: 1, timeBase: Rational(1, 25))
+                    rendition: "240p",
+                    role: .segment,
+                    segmentIndex: 0,
+                    path: "240p/segment_00000.m4s",
+                    bytes: 1,
+                    sha256: "00",
+                    startPTS: 0,
+                    duration: 1,
+                    frames: 1,
+                    timeBase: Rational(1, 25)
+                )
             ]
             for step in 0..<120 {
                 let agent = Self.agents.randomElement(using: &generator)!
@@ -63,7 +75,10 @@ struct LeasePropertyTests {
                     if let (task, token) = held.randomElement(using: &generator) {
                         let renewed = try await store.heartbeat(taskID: task, token: token, leaseSeconds: 30)
                         if renewed {
-                            #expect(model.latestToken[task] == token, "only the current lease renews (seed \(seed)): \(log.suffix(5))")
+                            #expect(
+                                model.latestToken[task] == token,
+                                "only the current lease renews (seed \(seed)): \(log.suffix(5))"
+                            )
                         }
                         log.append("\(step): \(agent) heartbeat task \(task) token \(token): \(renewed)")
                     }
@@ -72,15 +87,25 @@ struct LeasePropertyTests {
                         let (task, token) = held[index]
                         let wasCurrent = model.latestToken[task] == token
                         let verdict = try await store.complete(
-                            taskID: task, token: token, agentName: agent, coordinator: "property", outputs: task == 0 ? output : []
+                            taskID: task,
+                            token: token,
+                            agentName: agent,
+                            coordinator: "property",
+                            outputs: task == 0 ? output : []
                         ) {}
                         switch verdict {
                         case .accepted:
                             #expect(wasCurrent, "accepted a result with a stale token (seed \(seed)): \(log.suffix(8))")
-                            #expect(model.accepted[task] == nil, "accepted task \(task) twice (seed \(seed)): \(log.suffix(8))")
+                            #expect(
+                                model.accepted[task] == nil,
+                                "accepted task \(task) twice (seed \(seed)): \(log.suffix(8))"
+                            )
                             model.accepted[task] = token
                         case .alreadyAccepted:
-                            #expect(model.accepted[task] == token, "acknowledged a result that was not accepted (seed \(seed))")
+                            #expect(
+                                model.accepted[task] == token,
+                                "acknowledged a result that was not accepted (seed \(seed))"
+                            )
                         case .stale:
                             break
                         }
@@ -91,7 +116,13 @@ struct LeasePropertyTests {
                     if let index = held.indices.randomElement(using: &generator) {
                         let (task, token) = held[index]
                         let retryable = Bool.random(using: &generator)
-                        _ = try await store.fail(taskID: task, token: token, agentName: agent, message: "injected", retryable: retryable)
+                        _ = try await store.fail(
+                            taskID: task,
+                            token: token,
+                            agentName: agent,
+                            message: "injected",
+                            retryable: retryable
+                        )
                         model.held[agent]?.remove(at: index)
                         log.append("\(step): \(agent) failed task \(task) token \(token) retryable \(retryable)")
                     }
@@ -101,11 +132,16 @@ struct LeasePropertyTests {
                         """
                         UPDATE tasks SET lease_expires_at = now() - interval '1 second', run_after = now()
                         WHERE id = (SELECT id FROM tasks WHERE state = 'leased' ORDER BY random() LIMIT 1)
-                        """, logger: testLogger)
+                        """,
+                        logger: testLogger
+                    )
                     log.append("\(step): a lease expired")
                 case 80..<90:
                     let reaped = try await store.reapExpiredLeases()
-                    _ = try await client.query("UPDATE tasks SET run_after = now() WHERE state = 'queued'", logger: testLogger)
+                    _ = try await client.query(
+                        "UPDATE tasks SET run_after = now() WHERE state = 'queued'",
+                        logger: testLogger
+                    )
                     log.append("\(step): reaped \(reaped.map(\.taskID))")
                 default:
                     // The agent crashes: it forgets its leases; they run out on their own.
@@ -125,10 +161,17 @@ struct LeasePropertyTests {
             SELECT t.id, t.state, t.accepted_token, count(r.task_id), min(r.token)
             FROM tasks t LEFT JOIN task_results r ON r.task_id = t.id
             GROUP BY t.id, t.state, t.accepted_token
-            """, logger: testLogger)
-        for try await (task, state, acceptedToken, results, resultToken) in rows.decode((Int64, String, Int64?, Int64, Int64?).self) {
+            """,
+            logger: testLogger
+        )
+        for try await (task, state, acceptedToken, results, resultToken) in rows.decode(
+            (Int64, String, Int64?, Int64, Int64?).self
+        ) {
             #expect(results <= 1, "task \(task) has \(results) accepted results (seed \(seed)): \(log.suffix(8))")
-            #expect((state == "done") == (results == 1), "task \(task) is \(state) with \(results) results (seed \(seed))")
+            #expect(
+                (state == "done") == (results == 1),
+                "task \(task) is \(state) with \(results) results (seed \(seed))"
+            )
             if results == 1 {
                 #expect(resultToken == acceptedToken, "task \(task)'s result token differs from its accepted token")
                 #expect(model.accepted[task] == resultToken, "the database and the model disagree on task \(task)")

@@ -1,32 +1,39 @@
 import Foundation
 
 /// Runs a command and returns its standard output; throws with its standard error when it exits non-zero.
+///
+/// Output goes through temporary files, not pipes: a daemon the command starts (a PostgreSQL server) may inherit
+/// the descriptors, and a pipe it holds open would never reach its end.
 @discardableResult
 package func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
     process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
     if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-    let output = Pipe()
-    let error = Pipe()
+    let base = NSTemporaryDirectory() + "farm-run-\(UUID().uuidString)"
+    _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    defer {
+        try? FileManager.default.removeItem(atPath: base + ".out")
+        try? FileManager.default.removeItem(atPath: base + ".err")
+    }
+    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
+    let error = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
     process.standardOutput = output
     process.standardError = error
     try process.run()
-    // Read both pipes concurrently with the process, so a chatty child cannot block on a full pipe.
-    nonisolated(unsafe) var errorData = Data()
-    let errorReader = Thread { errorData = error.fileHandleForReading.readDataToEndOfFile() }
-    errorReader.start()
-    let outputData = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    while !errorReader.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+    try? output.close()
+    try? error.close()
+    let standardOutput = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
     guard process.terminationStatus == 0 else {
         throw CommandFailed(
             command: ([executable] + arguments).joined(separator: " "),
             status: process.terminationStatus,
-            standardError: String(decoding: errorData, as: UTF8.self)
+            standardError: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
         )
     }
-    return String(decoding: outputData, as: UTF8.self)
+    return standardOutput
 }
 
 package struct CommandFailed: Error, CustomStringConvertible {

@@ -7,6 +7,8 @@ import PostgresNIO
 package struct TestDatabase: Sendable {
     package let url: DatabaseURL
 
+    package init(url: DatabaseURL) { self.url = url }
+
     /// True when a server is configured, or when running in CI (where a missing server must fail, not skip).
     package static var isAvailable: Bool {
         ProcessInfo.processInfo.environment["FARM_TEST_DATABASE_URL"] != nil
