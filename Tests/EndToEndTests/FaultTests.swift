@@ -50,143 +50,137 @@ struct FaultTests {
         }
     }
 
-    @Test func anAgentKilledMidTaskLosesNothing() async throws {
-        let database = try await TestDatabase.create()
+    /// One coordinator and two slowed agents on `database`, a clean run for reference, then a second run of the same
+    /// job with `fault` injected while it runs: the job must end ready with an output byte-identical to the clean one.
+    /// `afterwards` runs last, with the farm still up.
+    static func runThroughFault(
+        database: TestDatabase,
+        leaseSeconds: Int = 4,
+        agents: [(name: String, extra: [String])] = [("agent-1", slow), ("agent-2", slow)],
+        fault: (ProcessFarm, _ job: Int64) async throws -> Void,
+        afterwards: (ProcessFarm, _ output: String) async throws -> Void = { _, _ in }
+    ) async throws {
         let directory = try TemporaryDirectory("farm-fault")
         defer { directory.remove() }
         let farm = ProcessFarm(database: database, directory: directory)
         defer { farm.stopAll() }
         let source = try Self.clip(directory)
-        let port = try await farm.startCoordinator()
-        try farm.startAgent("victim", port: port, extra: Self.slow)
-        try farm.startAgent("survivor", port: port, extra: Self.slow)
+        let port = try await farm.startCoordinator(leaseSeconds: leaseSeconds)
+        for agent in agents { try farm.startAgent(agent.name, port: port, extra: agent.extra) }
         let clean = try await Self.reference(farm, source: source)
 
         let output = directory.file("faulty")
         let job = try farm.submit(source, output: output, options: Self.jobOptions)
-        try await farm.waitUntil("the victim works on a chunk", Self.leasedVideoTask(by: "victim"))
-        let lease = try await Self.currentLease(farm, agent: "victim")
-        farm.agents["victim"]?.signal(SIGKILL)
-        let killedAt = ContinuousClock.now
-        try await farm.waitUntil(
-            "the victim's task is leased again",
-            "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = \(lease.task) AND lease_token > \(lease.token))"
-        )
-        let recovery = ContinuousClock.now - killedAt
-        #expect(recovery < .seconds(30), "leased again after \(recovery)")
-
+        try await fault(farm, job)
         let status = try await farm.waitForJob(job)
         #expect(status.state == "ready", "\(status.error ?? "")")
         #expect(try segmentHashes(output) == clean, "the output is byte-identical to the clean run's")
+        try await afterwards(farm, output)
+    }
+
+    @Test func anAgentKilledMidTaskLosesNothing() async throws {
+        let database = try await TestDatabase.create()
+        try await Self.runThroughFault(
+            database: database,
+            leaseSeconds: 6,
+            agents: [("victim", Self.slow), ("survivor", Self.slow)]
+        ) { farm, _ in
+            try await farm.waitUntil("the victim works on a chunk", Self.leasedVideoTask(by: "victim"))
+            let lease = try await Self.currentLease(farm, agent: "victim")
+            farm.agents["victim"]?.signal(SIGKILL)
+            let killedAt = ContinuousClock.now
+            try await farm.waitUntil(
+                "the victim's task is leased again",
+                "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = \(lease.task) AND lease_token > \(lease.token))"
+            )
+            let recovery = ContinuousClock.now - killedAt
+            #expect(recovery < .seconds(30), "leased again after \(recovery)")
+        }
         await database.drop()
     }
 
     @Test func aFrozenAgentsLateResultIsRefusedAsStale() async throws {
         let database = try await TestDatabase.create()
-        let directory = try TemporaryDirectory("farm-fault")
-        defer { directory.remove() }
-        let farm = ProcessFarm(database: database, directory: directory)
-        defer { farm.stopAll() }
-        let source = try Self.clip(directory)
-        let port = try await farm.startCoordinator(leaseSeconds: 3)
+        var frozenLease: (task: Int64, token: Int64)?
         // The frozen agent ignores the loss of its lease, as a paused or partitioned machine would: the coordinator's
         // fencing alone must keep its result out.
-        try farm.startAgent("frozen", port: port, extra: Self.slow + ["--debug-ignore-lease-loss"])
-        try farm.startAgent("healthy", port: port, extra: Self.slow)
-        let clean = try await Self.reference(farm, source: source)
-
-        let output = directory.file("faulty")
-        let job = try farm.submit(source, output: output, options: Self.jobOptions)
-        try await farm.waitUntil("the frozen agent works on a chunk", Self.leasedVideoTask(by: "frozen"))
-        let lease = try await Self.currentLease(farm, agent: "frozen")
-        farm.agents["frozen"]?.signal(SIGSTOP)
-        try await farm.waitUntil(
-            "another agent took the frozen agent's task",
-            "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = \(lease.task) AND lease_token > \(lease.token))"
-        )
-        let status = try await farm.waitForJob(job)
-        #expect(status.state == "ready", "\(status.error ?? "")")
-        let published = try segmentHashes(output)
-        farm.agents["frozen"]?.signal(SIGCONT)
-
-        // The resumed agent finishes and reports; the coordinator refuses the result as stale.
-        let coordinator = try #require(farm.coordinators.first)
-        let deadline = ContinuousClock.now + .seconds(60)
-        while !coordinator.log.contains("refused a stale result"), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        #expect(coordinator.log.contains("refused a stale result"), "coordinator log: \(coordinator.log.suffix(3000))")
-        try await farm.withStore { _, client in
-            let rows = try await client.query(
-                "SELECT accepted_token, (SELECT count(*) FROM task_results r WHERE r.task_id = t.id) FROM tasks t WHERE id = \(lease.task)",
-                logger: testLogger
-            )
-            for try await (accepted, results) in rows.decode((Int64?, Int64).self) {
-                #expect(accepted != nil && accepted != lease.token, "the kept result is the re-leased agent's")
-                #expect(results == 1, "one accepted result for the task")
+        try await Self.runThroughFault(
+            database: database,
+            leaseSeconds: 3,
+            agents: [("frozen", Self.slow + ["--debug-ignore-lease-loss"]), ("healthy", Self.slow)],
+            fault: { farm, _ in
+                try await farm.waitUntil("the frozen agent works on a chunk", Self.leasedVideoTask(by: "frozen"))
+                let lease = try await Self.currentLease(farm, agent: "frozen")
+                frozenLease = lease
+                farm.agents["frozen"]?.signal(SIGSTOP)
+                try await farm.waitUntil(
+                    "another agent took the frozen agent's task",
+                    "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = \(lease.task) AND lease_token > \(lease.token))"
+                )
+            },
+            afterwards: { farm, output in
+                let lease = try #require(frozenLease)
+                let published = try segmentHashes(output)
+                // The resumed agent finishes and reports; the coordinator refuses the result as stale.
+                farm.agents["frozen"]?.signal(SIGCONT)
+                let coordinator = try #require(farm.coordinators.first)
+                let deadline = ContinuousClock.now + .seconds(60)
+                while !coordinator.log.contains("refused a stale result"), ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                #expect(
+                    coordinator.log.contains("refused a stale result"),
+                    "coordinator log: \(coordinator.log.suffix(3000))"
+                )
+                try await farm.withStore { _, client in
+                    let rows = try await client.query(
+                        "SELECT accepted_token, (SELECT count(*) FROM task_results r WHERE r.task_id = t.id) FROM tasks t WHERE id = \(lease.task)",
+                        logger: testLogger
+                    )
+                    for try await (accepted, results) in rows.decode((Int64?, Int64).self) {
+                        #expect(accepted != nil && accepted != lease.token, "the kept result is the re-leased agent's")
+                        #expect(results == 1, "one accepted result for the task")
+                    }
+                }
+                #expect(try segmentHashes(output) == published, "the stale upload did not touch the output")
             }
-        }
-        #expect(try segmentHashes(output) == published, "the stale upload did not touch the output")
-        #expect(published == clean, "the output is byte-identical to the clean run's")
+        )
         await database.drop()
     }
 
     @Test func aCoordinatorKilledAndRestartedFinishesTheJob() async throws {
         let database = try await TestDatabase.create()
-        let directory = try TemporaryDirectory("farm-fault")
-        defer { directory.remove() }
-        let farm = ProcessFarm(database: database, directory: directory)
-        defer { farm.stopAll() }
-        let source = try Self.clip(directory)
-        let port = try await farm.startCoordinator(leaseSeconds: 4)
-        try farm.startAgent("agent-1", port: port, extra: Self.slow)
-        try farm.startAgent("agent-2", port: port, extra: Self.slow)
-        let clean = try await Self.reference(farm, source: source)
-
-        let output = directory.file("faulty")
-        let job = try farm.submit(source, output: output, options: Self.jobOptions)
-        try await farm.waitUntil(
-            "some tasks are done and some leased",
-            "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done') AND EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'leased')"
-        )
-        farm.coordinators[0].signal(SIGKILL)
-        try await Task.sleep(for: .milliseconds(500))
-        try await farm.startCoordinator(port: port, leaseSeconds: 4)
-        let status = try await farm.waitForJob(job)
-        #expect(status.state == "ready", "\(status.error ?? "")")
-        #expect(try segmentHashes(output) == clean, "the output is byte-identical to the clean run's")
+        try await Self.runThroughFault(database: database) { farm, job in
+            try await farm.waitUntil(
+                "some tasks are done and some leased",
+                "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done') AND EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'leased')"
+            )
+            let port = farm.coordinatorPorts[0]
+            farm.coordinators[0].signal(SIGKILL)
+            try await Task.sleep(for: .milliseconds(500))
+            try await farm.startCoordinator(port: port, leaseSeconds: 4)
+        }
         await database.drop()
     }
 
     @Test func theCoordinatorsDatabaseSessionsTerminatedMidJob() async throws {
         let database = try await TestDatabase.create()
-        let directory = try TemporaryDirectory("farm-fault")
-        defer { directory.remove() }
-        let farm = ProcessFarm(database: database, directory: directory)
-        defer { farm.stopAll() }
-        let source = try Self.clip(directory)
-        let port = try await farm.startCoordinator(leaseSeconds: 4)
-        try farm.startAgent("agent-1", port: port, extra: Self.slow)
-        try farm.startAgent("agent-2", port: port, extra: Self.slow)
-        let clean = try await Self.reference(farm, source: source)
-
-        let output = directory.file("faulty")
-        let job = try farm.submit(source, output: output, options: Self.jobOptions)
-        try await farm.waitUntil(
-            "a task is done",
-            "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done')"
-        )
-        let name = database.url.database
-        try await withPostgresClient(database.url.with(database: "postgres")) { client in
-            let rows = try await client.query(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = \(name) AND pid <> pg_backend_pid()",
-                logger: testLogger
+        try await Self.runThroughFault(database: database) { farm, job in
+            try await farm.waitUntil(
+                "a task is done",
+                "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done')"
             )
-            for try await count in rows.decode(Int64.self) { #expect(count > 0, "the coordinator had sessions to end") }
+            let name = database.url.database
+            try await withPostgresClient(database.url.with(database: "postgres")) { client in
+                let rows = try await client.query(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = \(name) AND pid <> pg_backend_pid()",
+                    logger: testLogger
+                )
+                for try await count in rows.decode(Int64.self) {
+                    #expect(count > 0, "the coordinator had sessions to end")
+                }
+            }
         }
-        let status = try await farm.waitForJob(job)
-        #expect(status.state == "ready", "\(status.error ?? "")")
-        #expect(try segmentHashes(output) == clean, "the output is byte-identical to the clean run's")
         await database.drop()
     }
 
@@ -198,7 +192,7 @@ struct FaultTests {
         let port = String(56_000 + Int.random(in: 0..<900))
         // system(3), not Process: the server this starts outlives the script, and Foundation's Process was seen
         // waiting on it here.
-        func postgres(_ command: String) throws -> String {
+        @Sendable func postgres(_ command: String) throws -> String {
             let output = server.file("\(command).out")
             let status = system(
                 "bash '\(script)' \(command) '\(server.path)/pg' \(port) > '\(output)' 2>&1 < /dev/null"
@@ -216,29 +210,15 @@ struct FaultTests {
         try await withPostgresClient(url) { client in
             _ = try await client.query("CREATE DATABASE restart_test", logger: testLogger)
         }
-        let database = TestDatabase(url: url.with(database: "restart_test"))
-        let directory = try TemporaryDirectory("farm-fault")
-        defer { directory.remove() }
-        let farm = ProcessFarm(database: database, directory: directory)
-        defer { farm.stopAll() }
-        let source = try Self.clip(directory)
-        let coordinatorPort = try await farm.startCoordinator(leaseSeconds: 4)
-        try farm.startAgent("agent-1", port: coordinatorPort, extra: Self.slow)
-        try farm.startAgent("agent-2", port: coordinatorPort, extra: Self.slow)
-        let clean = try await Self.reference(farm, source: source)
-
-        let output = directory.file("faulty")
-        let job = try farm.submit(source, output: output, options: Self.jobOptions)
-        try await farm.waitUntil(
-            "a task is done",
-            "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done')"
-        )
-        _ = try postgres("stop")
-        try await Task.sleep(for: .seconds(2))
-        _ = try postgres("start")
-        let status = try await farm.waitForJob(job)
-        #expect(status.state == "ready", "\(status.error ?? "")")
-        #expect(try segmentHashes(output) == clean, "the output is byte-identical to the clean run's")
+        try await Self.runThroughFault(database: TestDatabase(url: url.with(database: "restart_test"))) { farm, job in
+            try await farm.waitUntil(
+                "a task is done",
+                "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done')"
+            )
+            _ = try postgres("stop")
+            try await Task.sleep(for: .seconds(2))
+            _ = try postgres("start")
+        }
     }
 
     @Test func twoCoordinatorsShareTheWorkAndAcceptNothingTwice() async throws {

@@ -10,6 +10,7 @@ package final class ProcessFarm: @unchecked Sendable {
     package let directory: TemporaryDirectory
     package let secret = "fault-test-secret"
     package private(set) var coordinators: [ChildProcess] = []
+    package private(set) var coordinatorPorts: [Int] = []
     package private(set) var agents: [String: ChildProcess] = [:]
     private var started = 0
 
@@ -37,6 +38,7 @@ package final class ProcessFarm: @unchecked Sendable {
             if let text = try? String(contentsOfFile: portFile, encoding: .utf8),
                 let bound = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
             {
+                self.coordinatorPorts.append(bound)
                 return bound
             }
             guard process.process.isRunning else {
