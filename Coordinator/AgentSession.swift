@@ -11,6 +11,7 @@ import Synchronization
 package struct CoordinatorContext: Sendable {
     package var store: JobStore
     package var signal: WorkSignal
+    package var heartbeats: HeartbeatBatcher
     package var configuration: CoordinatorConfiguration
     package var logger: Logger
     /// Agent connections (slots) now authenticated: the planner makes at least this many chunks.
@@ -136,11 +137,7 @@ final class AgentSession {
             break  // done by leaseAndSend, which drives the machine itself
 
         case .extendLease(let taskID, let token):
-            let held = try await self.context.store.heartbeat(
-                taskID: taskID,
-                token: token,
-                leaseSeconds: self.context.configuration.leaseSeconds
-            )
+            let held = try await self.context.heartbeats.renew(taskID: taskID, token: token)
             if !held {
                 self.logger.warning(
                     "heartbeat for a lease no longer held; telling the agent to stop",

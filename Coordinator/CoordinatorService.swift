@@ -18,6 +18,7 @@ public final class CoordinatorService: Service, Sendable {
     private let logger: Logger
     private let onListening: @Sendable (Int) -> Void
     private let signal = WorkSignal()
+    private let heartbeats = HeartbeatBatcher()
     private let connectedSlots = Mutex<Int>.Reference(0)
 
     /// - Parameter onListening: called with the bound port once agents can connect.
@@ -40,6 +41,7 @@ public final class CoordinatorService: Service, Sendable {
         let context = CoordinatorContext(
             store: self.store,
             signal: self.signal,
+            heartbeats: self.heartbeats,
             configuration: self.configuration,
             logger: self.logger,
             connectedSlots: self.connectedSlots
@@ -90,6 +92,11 @@ public final class CoordinatorService: Service, Sendable {
                     }
                 }
                 group.addTask { await self.listenForWork() }
+                group.addTask {
+                    let store = self.store
+                    let leaseSeconds = self.configuration.leaseSeconds
+                    await self.heartbeats.run { batch in try await store.heartbeat(batch, leaseSeconds: leaseSeconds) }
+                }
                 group.addTask {
                     await self.loop(every: .seconds(2), name: "planner") { try await self.planPendingJobs() }
                 }

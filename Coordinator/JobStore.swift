@@ -286,16 +286,31 @@ package struct JobStore: Sendable {
 
     /// Extends a lease while its token is current. False tells the agent it lost the task and must stop.
     package func heartbeat(taskID: Int64, token: Int64, leaseSeconds: Double) async throws -> Bool {
+        let key = HeartbeatBatcher.Key(taskID: taskID, token: token)
+        return try await self.heartbeat([key], leaseSeconds: leaseSeconds).contains(key)
+    }
+
+    /// Extends many leases in one statement (see `HeartbeatBatcher`); returns the ones still held.
+    package func heartbeat(
+        _ batch: [HeartbeatBatcher.Key],
+        leaseSeconds: Double
+    ) async throws -> Set<HeartbeatBatcher.Key> {
+        let ids = batch.map(\.taskID)
+        let tokens = batch.map(\.token)
         let rows = try await self.client.query(
             """
-            UPDATE tasks SET lease_expires_at = least(now() + make_interval(secs => \(leaseSeconds)), lease_deadline)
-            WHERE id = \(taskID) AND lease_token = \(token) AND state = 'leased' AND lease_deadline > now()
-            RETURNING id
+            UPDATE tasks t SET lease_expires_at = least(now() + make_interval(secs => \(leaseSeconds)), t.lease_deadline)
+            FROM unnest(\(ids)::bigint[], \(tokens)::bigint[]) AS beat(id, token)
+            WHERE t.id = beat.id AND t.lease_token = beat.token AND t.state = 'leased' AND t.lease_deadline > now()
+            RETURNING t.id, t.lease_token
             """,
             logger: self.logger
         )
-        for try await _ in rows.decode(Int64.self) { return true }
-        return false
+        var renewed = Set<HeartbeatBatcher.Key>()
+        for try await (id, token) in rows.decode((Int64, Int64).self) {
+            renewed.insert(HeartbeatBatcher.Key(taskID: id, token: token))
+        }
+        return renewed
     }
 
     /// Accepts a result only while `token` is the task's current lease: a compare-and-swap on the token. The

@@ -145,6 +145,26 @@ struct LeaseFencingTests {
         await database.drop()
     }
 
+    @Test func oneBatchedHeartbeatRenewsOnlyTheCurrentLeases() async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await withPostgresClient(database.url) { client in
+            let store = JobStore(client: client, logger: testLogger)
+            _ = try await Self.plannedJob(store, directory: directory)
+            let first = try #require(try await store.lease(agentID: 1, agentName: "a", leaseSeconds: 30))
+            let second = try #require(try await store.lease(agentID: 2, agentName: "b", leaseSeconds: 30))
+            let current = [
+                HeartbeatBatcher.Key(taskID: first.taskID, token: first.token),
+                HeartbeatBatcher.Key(taskID: second.taskID, token: second.token),
+            ]
+            let stale = HeartbeatBatcher.Key(taskID: first.taskID, token: first.token - 1)
+            let renewed = try await store.heartbeat(current + [stale], leaseSeconds: 30)
+            #expect(renewed == Set(current))
+        }
+        await database.drop()
+    }
+
     @Test func aTaskOutOfAttemptsFailsItsJobWithAReportNamingTheChunk() async throws {
         let database = try await TestDatabase.create()
         let directory = try TemporaryDirectory()
