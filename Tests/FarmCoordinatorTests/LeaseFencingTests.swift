@@ -28,13 +28,20 @@ struct LeaseFencingTests {
         return jobID
     }
 
-    @Test func lateCompletionAfterReleaseIsRefusedAndTheNewLeaseIsKept() async throws {
+    /// A fresh database with one job planned from a real 6 s clip; the database is dropped afterwards.
+    static func withPlannedJob(_ body: @Sendable (JobStore, PostgresClient, Int64) async throws -> Void) async throws {
         let database = try await TestDatabase.create()
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         try await withPostgresClient(database.url) { client in
             let store = JobStore(client: client, logger: testLogger)
-            _ = try await Self.plannedJob(store, directory: directory)
+            try await body(store, client, try await Self.plannedJob(store, directory: directory))
+        }
+        await database.drop()
+    }
+
+    @Test func lateCompletionAfterReleaseIsRefusedAndTheNewLeaseIsKept() async throws {
+        try await Self.withPlannedJob { store, client, _ in
 
             let first = try #require(try await store.lease(agentID: 1, agentName: "slow-agent", leaseSeconds: 0.5))
             // The first agent goes quiet: its lease runs out and the reaper hands the task back.
@@ -128,30 +135,18 @@ struct LeaseFencingTests {
             )
             for try await count in segments.decode(Int64.self) { #expect(count == 1) }
         }
-        await database.drop()
     }
 
     @Test func heartbeatWithAStaleTokenTellsTheAgentToStop() async throws {
-        let database = try await TestDatabase.create()
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        try await withPostgresClient(database.url) { client in
-            let store = JobStore(client: client, logger: testLogger)
-            _ = try await Self.plannedJob(store, directory: directory)
+        try await Self.withPlannedJob { store, client, _ in
             let lease = try #require(try await store.lease(agentID: 1, agentName: "a", leaseSeconds: 30))
             #expect(try await store.heartbeat(taskID: lease.taskID, token: lease.token, leaseSeconds: 30))
             #expect(try await store.heartbeat(taskID: lease.taskID, token: lease.token - 1, leaseSeconds: 30) == false)
         }
-        await database.drop()
     }
 
     @Test func oneBatchedHeartbeatRenewsOnlyTheCurrentLeases() async throws {
-        let database = try await TestDatabase.create()
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        try await withPostgresClient(database.url) { client in
-            let store = JobStore(client: client, logger: testLogger)
-            _ = try await Self.plannedJob(store, directory: directory)
+        try await Self.withPlannedJob { store, client, _ in
             let first = try #require(try await store.lease(agentID: 1, agentName: "a", leaseSeconds: 30))
             let second = try #require(try await store.lease(agentID: 2, agentName: "b", leaseSeconds: 30))
             let current = [
@@ -162,16 +157,10 @@ struct LeaseFencingTests {
             let renewed = try await store.heartbeat(current + [stale], leaseSeconds: 30)
             #expect(renewed == Set(current))
         }
-        await database.drop()
     }
 
     @Test func aTaskOutOfAttemptsFailsItsJobWithAReportNamingTheChunk() async throws {
-        let database = try await TestDatabase.create()
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        try await withPostgresClient(database.url) { client in
-            let store = JobStore(client: client, logger: testLogger)
-            let jobID = try await Self.plannedJob(store, directory: directory)
+        try await Self.withPlannedJob { store, client, jobID in
             var lease = try #require(try await store.lease(agentID: 1, agentName: "gpu-3", leaseSeconds: 30))
             while lease.spec.kind != .video {
                 lease = try #require(try await store.lease(agentID: 1, agentName: "gpu-3", leaseSeconds: 30))
@@ -190,6 +179,5 @@ struct LeaseFencingTests {
             #expect(error.hasPrefix("chunk \(lease.spec.chunkIndex + 1)/\(lease.spec.chunkCount) ["))
             #expect(error.contains("Invalid data found when processing input (attempt 1/5, agent gpu-3)"))
         }
-        await database.drop()
     }
 }
