@@ -62,6 +62,8 @@ struct AgentWorker {
             } catch is CancellationError {
                 return
             } catch {
+                // Stopping anyway: a connection cut by the shutdown is not worth a warning.
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
                 self.logger.warning(
                     "connection to the coordinator failed; retrying",
                     metadata: [

@@ -89,7 +89,12 @@ struct Transcode: AsyncParsableCommand {
                 logger: logger
             )
         )
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            FileHandle.standardError.write(Data("farm: transcode failed: \(readable(error))\n".utf8))
+            throw ExitCode.failure
+        }
         guard let outcome = driver.outcome.withLock({ $0 }) else { throw ExitCode.failure }
         switch outcome {
         case .success(let summary):
@@ -248,7 +253,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
-        try await group.run()
+        try await withReadableErrors { try await group.run() }
     }
 }
 
@@ -347,23 +352,27 @@ struct Submit: AsyncParsableCommand {
         let outputDirectory = URL(fileURLWithPath: self.output).standardizedFileURL.path
         let url = try resolveDatabaseURL(self.databaseURL)
         let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            try await Migrations.migrate(client, logger: logger)
-            let store = JobStore(client: client, logger: logger)
-            let jobID = try await store.submit(
-                source: source,
-                outputDirectory: outputDirectory,
-                settings: settings,
-                priority: self.priority
-            )
-            print(jobID)
-            guard self.wait else { return }
-            let status = try await JobProgress(store: store, jobID: jobID).follow()
-            guard status.state == "ready" else {
-                FileHandle.standardError.write(Data("farm: job \(jobID) \(status.state): \(status.error ?? "")\n".utf8))
-                throw ExitCode.failure
+        try await withReadableErrors {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                defer { group.cancelAll() }
+                try await Migrations.migrate(client, logger: logger)
+                let store = JobStore(client: client, logger: logger)
+                let jobID = try await store.submit(
+                    source: source,
+                    outputDirectory: outputDirectory,
+                    settings: settings,
+                    priority: self.priority
+                )
+                print(jobID)
+                guard self.wait else { return }
+                let status = try await JobProgress(store: store, jobID: jobID).follow()
+                guard status.state == "ready" else {
+                    FileHandle.standardError.write(
+                        Data("farm: job \(jobID) \(status.state): \(status.error ?? "")\n".utf8)
+                    )
+                    throw ExitCode.failure
+                }
             }
         }
     }
@@ -384,15 +393,17 @@ struct Status: AsyncParsableCommand {
             configuration: try resolveDatabaseURL(self.databaseURL).clientConfiguration,
             backgroundLogger: logger
         )
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            guard let status = try await JobStore(client: client, logger: logger).status(jobID: self.job) else {
-                throw ValidationError("job \(self.job) does not exist")
+        try await withReadableErrors {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                defer { group.cancelAll() }
+                guard let status = try await JobStore(client: client, logger: logger).status(jobID: self.job) else {
+                    throw ValidationError("job \(self.job) does not exist")
+                }
+                print("job \(status.id): \(status.state), tasks \(status.tasksDone)/\(status.tasksTotal)")
+                if let error = status.error { print("error: \(error)") }
+                print("output: \(status.outputDirectory)")
             }
-            print("job \(status.id): \(status.state), tasks \(status.tasksDone)/\(status.tasksTotal)")
-            if let error = status.error { print("error: \(error)") }
-            print("output: \(status.outputDirectory)")
         }
     }
 }
@@ -425,13 +436,15 @@ struct Cancel: AsyncParsableCommand {
             configuration: try resolveDatabaseURL(self.databaseURL).clientConfiguration,
             backgroundLogger: logger
         )
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            if try await JobStore(client: client, logger: logger).cancel(jobID: self.job) {
-                print("job \(self.job) cancelled")
-            } else {
-                throw ValidationError("job \(self.job) does not exist or has already ended")
+        try await withReadableErrors {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                defer { group.cancelAll() }
+                if try await JobStore(client: client, logger: logger).cancel(jobID: self.job) {
+                    print("job \(self.job) cancelled")
+                } else {
+                    throw ValidationError("job \(self.job) does not exist or has already ended")
+                }
             }
         }
     }

@@ -101,6 +101,30 @@ struct JobOptions: ParsableArguments {
     }
 }
 
+/// An error as a user should read it. PostgresNIO's errors hide the server's message from `description` (it may
+/// carry data); the CLI runs on the operator's own machine, so it shows it.
+func readable(_ error: any Error) -> String {
+    let text = "\(error)"
+    return text.contains("Generic description to prevent accidental leakage") ? String(reflecting: error) : text
+}
+
+/// Runs `body`, turning any error into one that prints readably.
+func withReadableErrors<Result>(_ body: () async throws -> Result) async throws -> Result {
+    do {
+        return try await body()
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        throw ReadableError(description: readable(error))
+    }
+}
+
+struct ReadableError: Error, CustomStringConvertible {
+    var description: String
+}
+
 /// Parses `HOST:PORT`.
 func parseAddress(_ text: String, defaultPort: Int) throws -> (host: String, port: Int) {
     guard let colon = text.lastIndex(of: ":") else { return (text, defaultPort) }

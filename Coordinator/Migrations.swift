@@ -19,7 +19,6 @@ package enum Migrations {
                     output_dir text NOT NULL,
                     settings jsonb NOT NULL,
                     priority integer NOT NULL DEFAULT 0,
-                    max_in_flight integer NOT NULL DEFAULT 0,
                     source_info jsonb,
                     duration_seconds double precision,
                     error text,
@@ -62,7 +61,6 @@ package enum Migrations {
                     kind text NOT NULL CHECK (kind IN ('video', 'audio')),
                     chunk_index integer,
                     spec jsonb NOT NULL,
-                    extract jsonb NOT NULL,
                     state text NOT NULL DEFAULT 'queued'
                         CHECK (state IN ('queued', 'leased', 'done', 'failed', 'cancelled')),
                     priority integer NOT NULL DEFAULT 0,
@@ -72,8 +70,6 @@ package enum Migrations {
                     lease_agent_id bigint,
                     lease_token bigint,
                     lease_expires_at timestamptz,
-                    lease_deadline timestamptz,
-                    media_seconds double precision NOT NULL DEFAULT 0,
                     accepted_token bigint,
                     accepted_by text,
                     run_after timestamptz NOT NULL DEFAULT now(),
@@ -113,16 +109,6 @@ package enum Migrations {
                     PRIMARY KEY (job_id, rendition)
                 )
                 """,
-                // One row per accepted result, never updated: the audit trail that shows no task was accepted twice.
-                """
-                CREATE TABLE task_results (
-                    task_id bigint NOT NULL REFERENCES tasks ON DELETE CASCADE,
-                    token bigint NOT NULL,
-                    agent text NOT NULL,
-                    coordinator text NOT NULL,
-                    accepted_at timestamptz NOT NULL DEFAULT now()
-                )
-                """,
                 """
                 CREATE TABLE agents (
                     id bigserial PRIMARY KEY,
@@ -136,10 +122,32 @@ package enum Migrations {
                 )
                 """,
             ]
-        )
+        ),
+        (
+            // IF NOT EXISTS: databases made by development builds of version 1 may have some of these already.
+            2, "lease deadlines, in-flight cap, source extracts, accepted results audit",
+            [
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS max_in_flight integer NOT NULL DEFAULT 0",
+                "ALTER TABLE tasks ADD COLUMN IF NOT EXISTS extract jsonb NOT NULL DEFAULT '{}'::jsonb",
+                "ALTER TABLE tasks ADD COLUMN IF NOT EXISTS lease_deadline timestamptz",
+                "ALTER TABLE tasks ADD COLUMN IF NOT EXISTS media_seconds double precision NOT NULL DEFAULT 0",
+                // One row per accepted result, never updated: the audit trail that shows no task was accepted twice.
+                """
+                CREATE TABLE IF NOT EXISTS task_results (
+                    task_id bigint NOT NULL REFERENCES tasks ON DELETE CASCADE,
+                    token bigint NOT NULL,
+                    agent text NOT NULL,
+                    coordinator text NOT NULL,
+                    accepted_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+            ]
+        ),
     ]
 
-    package static func migrate(_ client: PostgresClient, logger: Logger) async throws {
+    /// Applies every migration not applied yet (up to `version`, for tests of upgrades). Refuses a database whose
+    /// schema is newer than this build knows.
+    package static func migrate(_ client: PostgresClient, logger: Logger, upTo version: Int = .max) async throws {
         try await self.checkReachable(client, logger: logger)
         try await client.withConnection { connection in
             // One coordinator migrates at a time; the lock is released when the session's connection returns.
@@ -157,7 +165,15 @@ package enum Migrations {
                 .decode(Int.self) {
                     applied.insert(version)
                 }
-                for migration in self.all where !applied.contains(migration.version) {
+                let known = self.all.map(\.version).max() ?? 0
+                if let newest = applied.max(), newest > known {
+                    throw DatabaseUnreachable(
+                        cause:
+                            "the database schema is at version \(newest), this farm knows up to \(known): upgrade farm "
+                            + "on this machine to the version the other coordinators run"
+                    )
+                }
+                for migration in self.all where !applied.contains(migration.version) && migration.version <= version {
                     logger.info(
                         "applying database migration",
                         metadata: ["version": "\(migration.version)", "name": "\(migration.name)"]
