@@ -243,7 +243,7 @@ struct FaultTests {
             )
         }
         for job in jobs {
-            let status = try await farm.waitForJob(job)
+            let status = try await farm.waitForJob(job, timeout: .seconds(420))
             #expect(status.state == "ready", "job \(job): \(status.error ?? "")")
         }
         try await farm.withStore { _, client in

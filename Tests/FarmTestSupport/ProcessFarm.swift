@@ -95,10 +95,12 @@ package final class ProcessFarm: @unchecked Sendable {
                 try await InProcessFarm.waitForJob(store, jobID, timeout: timeout)
             }
         } catch {
+            let diagnosis = try await self.diagnosis()
+            FileHandle.standardError.write(Data("==== job \(jobID) did not finish; diagnosis:\n\(diagnosis)\n====\n".utf8))
             throw CommandFailed(
-                command: "wait for job \(jobID)",
+                command: "wait for job \(jobID): \(error)",
                 status: -1,
-                standardError: "\(error)\n" + (try await self.diagnosis())
+                standardError: String(diagnosis.prefix(1500)) + "\n(full diagnosis on standard error)"
             )
         }
     }
@@ -122,7 +124,7 @@ package final class ProcessFarm: @unchecked Sendable {
             return found
         }.forEach { lines.append($0) }
         for (index, coordinator) in self.coordinators.enumerated() {
-            lines.append("coordinator \(index + 1) log:\n" + coordinator.log.suffix(2500))
+            lines.append("coordinator \(index + 1) log:\n" + coordinator.log.suffix(8000))
         }
         return lines.joined(separator: "\n")
     }
