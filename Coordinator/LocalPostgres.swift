@@ -101,22 +101,25 @@ public struct LocalPostgres: Sendable {
         }
     }
 
+    /// Runs a tool through system(3), its output captured in a file. Not Foundation's Process: `pg_ctl start` leaves
+    /// a server running that inherits the tool's descriptors, and `Process.waitUntilExit` was seen waiting on it
+    /// forever.
     private static func run(_ executable: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: "/")
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let outputPath = NSTemporaryDirectory() + "farm-postgres-\(UUID().uuidString).log"
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        let command = ([executable] + arguments).map(self.shellQuoted).joined(separator: " ")
+        let status = system("cd / && \(command) > \(self.shellQuoted(outputPath)) 2>&1 < /dev/null")
+        guard status == 0 else {
+            let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
             throw ConfigurationError(
                 "\((executable as NSString).lastPathComponent) \(arguments.joined(separator: " ")) failed: "
-                    + String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                    + text.trimmingCharacters(in: .whitespacesAndNewlines)
             )
         }
+    }
+
+    /// One shell word: single-quoted, with embedded single quotes closed, escaped and reopened.
+    static func shellQuoted(_ word: String) -> String {
+        "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }
