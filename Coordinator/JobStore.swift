@@ -326,6 +326,16 @@ package struct JobStore: Sendable {
         publish: @Sendable () async throws -> Void
     ) async throws -> CompletionVerdict {
         try await self.client.withTransaction(logger: self.logger) { connection -> CompletionVerdict in
+            // Completions of one job take turns on its row. Without this, two last tasks completed at once through
+            // two connections each count the other as still leased, and nobody hands the job to the stitcher. The
+            // job row comes first, as in `cancel` and `failJob`, so the lock order is always job, then tasks.
+            _ = try await connection.query(
+                """
+                SELECT j.id FROM jobs j JOIN tasks t ON t.job_id = j.id WHERE t.id = \(taskID)
+                FOR NO KEY UPDATE OF j
+                """,
+                logger: self.logger
+            )
             let rows = try await connection.query(
                 """
                 UPDATE tasks SET state = 'done', accepted_token = lease_token, accepted_by = \(agentName),

@@ -137,6 +137,63 @@ struct LeaseFencingTests {
         }
     }
 
+    /// Two agents finish a job's last two tasks at the same moment, through different connections (two
+    /// coordinators, or two sessions of one). Each completion counts the tasks left; unless the job row serialises
+    /// them, each sees the other's task still leased and nobody hands the job to the stitcher.
+    @Test func theLastTwoTasksCompletedAtOnceHandTheJobToTheStitcher() async throws {
+        try await Self.withPlannedJob { store, client, jobID in
+            var leases: [LeasedTask] = []
+            while let lease = try await store.lease(agentID: 1, agentName: "a", leaseSeconds: 60) {
+                leases.append(lease)
+            }
+            try #require(leases.count >= 2)
+            for lease in leases.dropLast(2) {
+                _ = try await store.complete(
+                    taskID: lease.taskID,
+                    token: lease.token,
+                    agentName: "a",
+                    coordinator: "test",
+                    outputs: [],
+                    publish: {}
+                )
+            }
+            // Each publish waits (up to a second) for the other to be inside its transaction too: completions of one
+            // job must take turns, so the second may only arrive after the first committed.
+            let arrived = Mutex<Int>.Reference(0)
+            let mostInside = Mutex<Int>.Reference(0)
+            let verdicts = try await withThrowingTaskGroup(of: CompletionVerdict.self) { group in
+                for lease in leases.suffix(2) {
+                    group.addTask {
+                        try await store.complete(
+                            taskID: lease.taskID,
+                            token: lease.token,
+                            agentName: "a",
+                            coordinator: "test",
+                            outputs: []
+                        ) {
+                            let inside = arrived.mutex.withLock {
+                                $0 += 1
+                                return $0
+                            }
+                            mostInside.mutex.withLock { $0 = max($0, inside) }
+                            let deadline = ContinuousClock.now + .seconds(1)
+                            while arrived.mutex.withLock({ $0 }) < 2, ContinuousClock.now < deadline {
+                                try await Task.sleep(for: .milliseconds(10))
+                            }
+                            arrived.mutex.withLock { $0 -= 1 }
+                        }
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(mostInside.mutex.withLock { $0 } == 1)
+            #expect(verdicts.count == 2)
+            #expect(verdicts.contains(.accepted(remainingTasks: 0)))
+            let status = try #require(try await store.status(jobID: jobID))
+            #expect(status.state == "stitching")
+        }
+    }
+
     @Test func heartbeatWithAStaleTokenTellsTheAgentToStop() async throws {
         try await Self.withPlannedJob { store, client, _ in
             let lease = try #require(try await store.lease(agentID: 1, agentName: "a", leaseSeconds: 30))

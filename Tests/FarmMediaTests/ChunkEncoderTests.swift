@@ -16,8 +16,10 @@ struct ChunkEncoderTests {
         let info = try SourceProbe.probe(path: source)
         #expect(info.packets.count == 200)
         let plan = try ChunkPlanner.plan(
-            packets: info.packets, timeBase: info.video.timeBase,
-            options: .init(segmentDuration: 2, minimumChunks: 3))
+            packets: info.packets,
+            timeBase: info.video.timeBase,
+            options: .init(segmentDuration: 2, minimumChunks: 3)
+        )
         #expect(plan.chunks.count >= 3)
         let renditions = Ladder.renditions(displayWidth: info.displayWidth, displayHeight: info.video.height)
         #expect(renditions.map(\.name) == ["240p", "360p"])
@@ -26,16 +28,30 @@ struct ChunkEncoderTests {
         for chunk in plan.chunks {
             let chunkPath = directory.file("chunk\(chunk.index).nut")
             try ChunkExtractor.extractVideo(
-                source: source, streamIndex: info.video.index, firstPacket: chunk.firstPacket,
-                lastPacket: chunk.lastPacket, output: chunkPath)
+                source: source,
+                streamIndex: info.video.index,
+                firstPacket: chunk.firstPacket,
+                lastPacket: chunk.lastPacket,
+                output: chunkPath
+            )
             let work = directory.file("work\(chunk.index)")
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
             let spec = TaskSpec(
-                kind: .video, jobID: 1, chunkIndex: chunk.index, chunkCount: plan.chunks.count,
-                timeBase: info.video.timeBase, frameRate: info.video.frameRate, originPTS: plan.originPTS,
-                startPTS: chunk.startPTS, endPTS: chunk.endPTS, segmentStarts: chunk.segmentStarts,
-                firstSegmentIndex: chunk.firstSegmentIndex, frameCount: chunk.frameCount, renditions: renditions,
-                settings: .default)
+                kind: .video,
+                jobID: 1,
+                chunkIndex: chunk.index,
+                chunkCount: plan.chunks.count,
+                timeBase: info.video.timeBase,
+                frameRate: info.video.frameRate,
+                originPTS: plan.originPTS,
+                startPTS: chunk.startPTS,
+                endPTS: chunk.endPTS,
+                segmentStarts: chunk.segmentStarts,
+                firstSegmentIndex: chunk.firstSegmentIndex,
+                frameCount: chunk.frameCount,
+                renditions: renditions,
+                settings: .default
+            )
             let outputs = try ChunkEncoder(spec: spec, sourcePath: chunkPath, workDirectory: work).run { _ in true }
             for output in outputs {
                 files[output.description.path] = try Data(contentsOf: URL(fileURLWithPath: output.localPath))

@@ -96,7 +96,9 @@ package final class ProcessFarm: @unchecked Sendable {
             }
         } catch {
             let diagnosis = try await self.diagnosis()
-            FileHandle.standardError.write(Data("==== job \(jobID) did not finish; diagnosis:\n\(diagnosis)\n====\n".utf8))
+            FileHandle.standardError.write(
+                Data("==== job \(jobID) did not finish; diagnosis:\n\(diagnosis)\n====\n".utf8)
+            )
             throw CommandFailed(
                 command: "wait for job \(jobID): \(error)",
                 status: -1,
