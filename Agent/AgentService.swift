@@ -103,7 +103,13 @@ struct AgentWorker {
                             for try await message in inbound {
                                 switch message {
                                 case .heartbeatAck(let ack): leaseWatch.acknowledged(ack)
-                                case .revoke(let revoke): leaseWatch.revoked(taskID: revoke.taskID)
+                                case .revoke(let revoke):
+                                    if leaseWatch.revoked(taskID: revoke.taskID) {
+                                        logger.warning(
+                                            "the coordinator revoked the task; stopping it",
+                                            metadata: ["task": "\(revoke.taskID)", "reason": "\(revoke.reason)"]
+                                        )
+                                    }
                                 case .drain:
                                     // The coordinator asks this agent to stop after its current task.
                                     if leaseWatch.markDraining() { channel.channel.close(promise: nil) }
@@ -167,8 +173,13 @@ final class LeaseWatch: Sendable {
         }
     }
 
-    func revoked(taskID: Int64) {
-        self.state.withLock { if $0.taskID == taskID { $0.lost = true } }
+    /// Marks the task in hand as lost; false when the revoke names another task (one already given up).
+    func revoked(taskID: Int64) -> Bool {
+        self.state.withLock {
+            guard $0.taskID == taskID else { return false }
+            $0.lost = true
+            return true
+        }
     }
 
     /// True while the lease is this agent's. The agent fences itself: if no renewal came within the lease's length

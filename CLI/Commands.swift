@@ -421,7 +421,7 @@ func resolveDatabaseURL(_ given: String?) throws -> DatabaseURL {
 
 struct Cancel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Cancel a job; agents working on it stop at their next heartbeat."
+        abstract: "Cancel a job; the agents working on it are told to stop at once."
     )
 
     @Argument(help: "The job id.")

@@ -12,6 +12,7 @@ package struct CoordinatorContext: Sendable {
     package var store: JobStore
     package var signal: WorkSignal
     package var heartbeats: HeartbeatBatcher
+    package var leases: ActiveLeases
     package var configuration: CoordinatorConfiguration
     package var logger: Logger
     /// Agent connections (slots) now authenticated: the planner makes at least this many chunks.
@@ -36,11 +37,14 @@ final class AgentSession {
     /// The task this connection last leased: where its results go.
     private var leasedTask: LeasedTask?
     private var countedSlot = false
+    /// This session's key in `context.leases`.
+    private let sessionKey: UInt64
 
     init(channel: NIOAsyncChannel<FarmMessage, FarmMessage>, context: CoordinatorContext) {
         self.channel = channel
         self.context = context
         self.logger = context.logger
+        self.sessionKey = context.leases.makeSessionKey()
         self.logger[metadataKey: "peer"] = "\(channel.channel.remoteAddress?.description ?? "?")"
     }
 
@@ -53,6 +57,7 @@ final class AgentSession {
         do {
             try await self.channel.executeThenClose { inbound, outbound in
                 for try await message in inbound {
+                    self.forgetRevokedLease()
                     let action = self.machine.received(message, nonce: ClusterSecret.makeNonce()) {
                         authenticate,
                         nonce,
@@ -64,6 +69,7 @@ final class AgentSession {
                         )
                     }
                     try await self.perform(action, message: message, outbound: outbound)
+                    if self.machine.currentLease == nil { self.context.leases.release(session: self.sessionKey) }
                     if self.machine.isAuthenticated { handshakeDeadline.cancel() }
                     if self.machine.state == .closed { break }
                 }
@@ -77,7 +83,19 @@ final class AgentSession {
         await self.connectionEnded()
     }
 
+    /// A lease revoked since the last message (its job ended) is over: what the agent sends for it now is refused.
+    private func forgetRevokedLease() {
+        guard let revoked = self.context.leases.takeRevoked(session: self.sessionKey),
+            self.machine.currentLease?.token == revoked.token
+        else { return }
+        self.logger.info("lease revoked: its job ended", metadata: ["task": "\(revoked.taskID)"])
+        self.machine.leaseEnded()
+        self.staged?.discard()
+        self.staged = nil
+    }
+
     private func connectionEnded() async {
+        self.context.leases.release(session: self.sessionKey)
         if self.countedSlot { self.context.connectedSlots.mutex.withLock { $0 -= 1 } }
         self.staged?.discard()
         guard let lease = self.machine.currentLease, case .working(_, let agentName, _) = self.machine.state else {
@@ -271,6 +289,13 @@ final class AgentSession {
             }
             _ = self.machine.leased(taskID: task.taskID, token: task.token, spec: task.spec)
             self.leasedTask = task
+            self.context.leases.hold(
+                session: self.sessionKey,
+                jobID: task.jobID,
+                taskID: task.taskID,
+                token: task.token,
+                channel: self.channel.channel
+            )
             do {
                 try await self.sendSource(task, path: scratch, outbound: outbound)
             } catch {

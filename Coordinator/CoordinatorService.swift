@@ -19,6 +19,7 @@ public final class CoordinatorService: Service, Sendable {
     private let onListening: @Sendable (Int) -> Void
     private let signal = WorkSignal()
     private let heartbeats = HeartbeatBatcher()
+    private let leases = ActiveLeases()
     private let connectedSlots = Mutex<Int>.Reference(0)
 
     /// - Parameter onListening: called with the bound port once agents can connect.
@@ -42,6 +43,7 @@ public final class CoordinatorService: Service, Sendable {
             store: self.store,
             signal: self.signal,
             heartbeats: self.heartbeats,
+            leases: self.leases,
             configuration: self.configuration,
             logger: self.logger,
             connectedSlots: self.connectedSlots
@@ -146,13 +148,17 @@ public final class CoordinatorService: Service, Sendable {
         }
     }
 
-    /// Holds one connection in LISTEN on the work channel and wakes waiting sessions on every notification.
+    /// Holds one connection in LISTEN on the work channel: every notification wakes the waiting sessions, and a
+    /// `revoke:<job>` one also revokes that job's leases held through this coordinator.
     private func listenForWork() async {
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             do {
                 try await self.client.withConnection { connection in
                     try await connection.listen(on: JobStore.workChannel) { notifications in
-                        for try await _ in notifications { self.signal.notifyAll() }
+                        for try await notification in notifications {
+                            self.revokeIfAsked(notification.payload)
+                            self.signal.notifyAll()
+                        }
                     }
                 }
             } catch is CancellationError {
@@ -162,6 +168,19 @@ public final class CoordinatorService: Service, Sendable {
                 self.logger.warning("LISTEN connection lost; reconnecting", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
             }
+        }
+    }
+
+    private func revokeIfAsked(_ payload: String) {
+        guard payload.hasPrefix(JobStore.revokePrefix),
+            let jobID = Int64(payload.dropFirst(JobStore.revokePrefix.count))
+        else { return }
+        let revoked = self.leases.revoke(jobID: jobID, reason: "job \(jobID) ended (cancelled or failed)")
+        if revoked > 0 {
+            self.logger.info(
+                "revoked the leases of an ended job",
+                metadata: ["job": "\(jobID)", "leases": "\(revoked)"]
+            )
         }
     }
 

@@ -148,26 +148,11 @@ package struct JobStore: Sendable {
         }
     }
 
-    /// Cancels a job: its queued and leased tasks are cancelled, so agents working on them learn at their next
-    /// heartbeat that the lease is gone and stop. Returns false when the job had already ended.
+    /// Cancels a job: its queued and leased tasks are cancelled and the agents working on them are told to stop.
+    /// Returns false when the job had already ended.
     package func cancel(jobID: Int64) async throws -> Bool {
         try await self.client.withTransaction(logger: self.logger) { connection in
-            let rows = try await connection.query(
-                """
-                UPDATE jobs SET state = 'cancelled', error = 'cancelled by request', updated_at = now(), finished_at = now()
-                WHERE id = \(jobID) AND state IN ('submitted', 'running', 'stitching') RETURNING id
-                """,
-                logger: self.logger
-            )
-            var cancelled = false
-            for try await _ in rows.decode(Int64.self) { cancelled = true }
-            if cancelled {
-                _ = try await connection.query(
-                    "UPDATE tasks SET state = 'cancelled', lease_expires_at = NULL WHERE job_id = \(jobID) AND state IN ('queued', 'leased')",
-                    logger: self.logger
-                )
-            }
-            return cancelled
+            try await self.endJob(jobID, state: "cancelled", error: "cancelled by request", on: connection)
         }
     }
 
@@ -205,23 +190,41 @@ package struct JobStore: Sendable {
     /// Fails a job with a report, cancelling its other tasks. Returns false when it had already ended.
     @discardableResult
     package func failJob(_ jobID: Int64, error: String, on connection: PostgresConnection) async throws -> Bool {
+        try await self.endJob(jobID, state: "failed", error: error, on: connection)
+    }
+
+    /// Ends a job that has not ended yet: its queued and leased tasks are cancelled, and a `revoke:<job>`
+    /// notification (delivered at commit) makes every coordinator revoke the job's leases on its agents.
+    private func endJob(
+        _ jobID: Int64,
+        state: String,
+        error: String,
+        on connection: PostgresConnection
+    ) async throws -> Bool {
         let rows = try await connection.query(
             """
-            UPDATE jobs SET state = 'failed', error = \(error), updated_at = now(), finished_at = now()
+            UPDATE jobs SET state = \(state), error = \(error), updated_at = now(), finished_at = now()
             WHERE id = \(jobID) AND state IN ('submitted', 'running', 'stitching') RETURNING id
             """,
             logger: self.logger
         )
-        var failed = false
-        for try await _ in rows.decode(Int64.self) { failed = true }
-        if failed {
+        var ended = false
+        for try await _ in rows.decode(Int64.self) { ended = true }
+        if ended {
             _ = try await connection.query(
                 "UPDATE tasks SET state = 'cancelled', lease_expires_at = NULL WHERE job_id = \(jobID) AND state IN ('queued', 'leased')",
                 logger: self.logger
             )
+            _ = try await connection.query(
+                "SELECT pg_notify(\(Self.workChannel), \(Self.revokePrefix + String(jobID)))",
+                logger: self.logger
+            )
         }
-        return failed
+        return ended
     }
+
+    /// The payload prefix of a work-channel notification that revokes a job's leases: `revoke:<job id>`.
+    package static let revokePrefix = "revoke:"
 
     // MARK: Leases
 

@@ -270,6 +270,43 @@ struct FaultTests {
         await database.drop()
     }
 
+    /// Heartbeats are 10 s apart here, so an agent that stops within 5 s of the cancel was told by the coordinator's
+    /// revoke, not by a refused heartbeat. Afterwards the agent takes the next job as usual.
+    @Test func cancellingAJobRevokesItsLeasesOnTheAgentsAtOnce() async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory("farm-fault")
+        defer { directory.remove() }
+        let farm = ProcessFarm(database: database, directory: directory)
+        defer { farm.stopAll() }
+        let source = try Self.clip(directory)
+        let port = try await farm.startCoordinator(leaseSeconds: 30, extra: ["--heartbeat-seconds", "10"])
+        try farm.startAgent("agent-1", port: port, extra: ["--debug-frame-delay-ms", "100"])
+        let job = try farm.submit(source, output: directory.file("cancelled"), options: Self.jobOptions)
+        try await farm.waitUntil("agent-1 encodes a chunk", Self.leasedVideoTask(by: "agent-1"))
+
+        let printed = try run(
+            FarmBinary.path,
+            ["cancel", "\(job)", "--database-url", database.url.description]
+        )
+        #expect(printed.contains("job \(job) cancelled"))
+        let deadline = ContinuousClock.now + .seconds(5)
+        let agentLog = { farm.agents["agent-1"]?.log ?? "" }
+        while !agentLog().contains("lease lost; abandoned the task"), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(agentLog().contains("the coordinator revoked the task"), "\(agentLog().suffix(1500))")
+        #expect(agentLog().contains("lease lost; abandoned the task"), "stopped within 5 s")
+        let status = try await farm.withStore { store, _ in try await store.status(jobID: job) }
+        #expect(status?.state == "cancelled")
+
+        let short = directory.file("short.mp4")
+        try Fixtures.makeClip(at: short, seconds: 2, width: 320, height: 240)
+        let next = try farm.submit(short, output: directory.file("next"), options: ["--segment-duration", "2"])
+        let nextStatus = try await farm.waitForJob(next)
+        #expect(nextStatus.state == "ready", "the agent goes on working: \(nextStatus.error ?? "")")
+        await database.drop()
+    }
+
     @Test func aCorruptChunkFailsOnItsFirstAttemptWithItsMessage() async throws {
         let database = try await TestDatabase.create()
         let directory = try TemporaryDirectory("farm-fault")
