@@ -114,6 +114,11 @@ public final class CoordinatorService: Service, Sendable {
                 group.addTask {
                     await self.loop(every: .seconds(2), name: "stitcher") { try await self.stitchFinishedJobs() }
                 }
+                group.addTask {
+                    await self.loop(every: .seconds(60), name: "janitor") {
+                        try await self.cleanUp()
+                    }
+                }
             }
         } onCancel: {
             self.logger.info("coordinator shutting down")
@@ -207,6 +212,23 @@ public final class CoordinatorService: Service, Sendable {
             )
         }
         if !reaped.isEmpty { self.signal.notifyAll() }
+    }
+
+    /// Removes the partial output of failed and cancelled jobs, and chunk sources orphaned by a crash.
+    private func cleanUp() async throws {
+        let store = self.store
+        while let jobID = try await store.cleanNextEndedJob({ output, files in
+            try await NIOThreadPool.singleton.runIfActive {
+                try Stitcher.removePartialOutput(outputDirectory: output, publishedFiles: files)
+            }
+        }) {
+            self.logger.info("removed the partial output of an ended job", metadata: ["job": "\(jobID)"])
+        }
+        let scratch = self.configuration.scratchDirectory
+        let orphans = try await NIOThreadPool.singleton.runIfActive {
+            Stitcher.removeOrphanedSources(scratchDirectory: scratch, olderThan: 3600)
+        }
+        if orphans > 0 { self.logger.info("removed orphaned chunk sources", metadata: ["files": "\(orphans)"]) }
     }
 
     private func stitchFinishedJobs() async throws {

@@ -632,6 +632,44 @@ package struct JobStore: Sendable {
         }
     }
 
+    // MARK: Cleanup
+
+    /// Claims one failed or cancelled job whose partial output is still on disk, runs `remove` with its output
+    /// folder and the files its accepted results published, and marks it cleaned. Nothing can publish into a job
+    /// once it has ended (completion requires a leased task), so the files listed are all there will be.
+    package func cleanNextEndedJob(
+        _ remove: @Sendable (_ outputDirectory: String, _ publishedFiles: [String]) async throws -> Void
+    ) async throws -> Int64? {
+        try await self.client.withTransaction(logger: self.logger) { connection -> Int64? in
+            let rows = try await connection.query(
+                """
+                SELECT id, output_dir FROM jobs WHERE state IN ('failed', 'cancelled') AND cleaned_at IS NULL
+                ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1
+                """,
+                logger: self.logger
+            )
+            var claimed: (Int64, String)?
+            for try await row in rows.decode((Int64, String).self) { claimed = row }
+            guard let (jobID, output) = claimed else { return nil }
+            var files: [String] = []
+            for try await path in try await connection.query(
+                """
+                SELECT path FROM segments WHERE job_id = \(jobID)
+                UNION SELECT path FROM init_segments WHERE job_id = \(jobID)
+                """,
+                logger: self.logger
+            ).decode(String.self) {
+                files.append(path)
+            }
+            try await remove(output, files)
+            _ = try await connection.query(
+                "UPDATE jobs SET cleaned_at = now() WHERE id = \(jobID)",
+                logger: self.logger
+            )
+            return jobID
+        }
+    }
+
     // MARK: Agents
 
     package func registerAgent(

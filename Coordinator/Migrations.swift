@@ -143,6 +143,13 @@ package enum Migrations {
                 """,
             ]
         ),
+        (
+            3, "cleanup of ended jobs",
+            [
+                // Set once the partial output of a failed or cancelled job has been removed.
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS cleaned_at timestamptz"
+            ]
+        ),
     ]
 
     /// Applies every migration not applied yet (up to `version`, for tests of upgrades). Refuses a database whose

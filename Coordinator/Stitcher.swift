@@ -126,3 +126,41 @@ package enum Stitcher {
         try Data(text.utf8).write(to: url, options: .atomic)
     }
 }
+
+extension Stitcher {
+    /// Removes what a failed or cancelled job left in its output folder: the files its accepted results published
+    /// (paths relative to the folder), uploads still staged, then the folders this left empty. Files the farm did
+    /// not write are left alone.
+    package static func removePartialOutput(outputDirectory: String, publishedFiles: [String]) throws {
+        let output = URL(fileURLWithPath: outputDirectory)
+        let fileManager = FileManager.default
+        try? fileManager.removeItem(at: output.appendingPathComponent(".staging"))
+        var folders = Set<String>()
+        for path in publishedFiles {
+            let file = output.appendingPathComponent(path)
+            if fileManager.fileExists(atPath: file.path) { try fileManager.removeItem(at: file) }
+            folders.insert(file.deletingLastPathComponent().path)
+        }
+        for folder in folders.sorted(by: >) + [output.path] {
+            if let contents = try? fileManager.contentsOfDirectory(atPath: folder), contents.isEmpty {
+                try fileManager.removeItem(atPath: folder)
+            }
+        }
+    }
+
+    /// Removes chunk sources a coordinator extracted but never deleted (it died while sending them) from
+    /// `scratchDirectory`; a live extraction is minutes old at most, so only files older than `age` go.
+    package static func removeOrphanedSources(scratchDirectory: String, olderThan age: TimeInterval) -> Int {
+        let fileManager = FileManager.default
+        guard let names = try? fileManager.contentsOfDirectory(atPath: scratchDirectory) else { return 0 }
+        var removed = 0
+        for name in names where name.hasPrefix("farm-source-") && name.hasSuffix(".nut") {
+            let path = (scratchDirectory as NSString).appendingPathComponent(name)
+            guard let modified = (try? fileManager.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                Date().timeIntervalSince(modified) > age
+            else { continue }
+            if (try? fileManager.removeItem(atPath: path)) != nil { removed += 1 }
+        }
+        return removed
+    }
+}

@@ -50,6 +50,17 @@ struct FaultTests {
         }
     }
 
+    /// A fresh database and folder for one test's farm; the processes are stopped and the database dropped after.
+    static func withFarm(_ body: (ProcessFarm, TemporaryDirectory) async throws -> Void) async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory("farm-fault")
+        defer { directory.remove() }
+        let farm = ProcessFarm(database: database, directory: directory)
+        defer { farm.stopAll() }
+        try await body(farm, directory)
+        await database.drop()
+    }
+
     /// One coordinator and two slowed agents on `database`, a clean run for reference, then a second run of the same
     /// job with `fault` injected while it runs: the job must end ready with an output byte-identical to the clean one.
     /// `afterwards` runs last, with the farm still up.
@@ -222,147 +233,146 @@ struct FaultTests {
     }
 
     @Test func twoCoordinatorsShareTheWorkAndAcceptNothingTwice() async throws {
-        let database = try await TestDatabase.create()
-        let directory = try TemporaryDirectory("farm-fault")
-        defer { directory.remove() }
-        let farm = ProcessFarm(database: database, directory: directory)
-        defer { farm.stopAll() }
-        let source = directory.file("short.mp4")
-        try Fixtures.makeClip(at: source, seconds: 4, width: 320, height: 240)
-        let first = try await farm.startCoordinator()
-        let second = try await farm.startCoordinator()
-        try farm.startAgent("a1", port: first)
-        try farm.startAgent("a2", port: first)
-        try farm.startAgent("b1", port: second)
-        try farm.startAgent("b2", port: second)
-        let jobs = try (0..<10).map { index in
-            try farm.submit(
-                source,
-                output: directory.file("out-\(index)"),
-                options: ["--segment-duration", "2", "--minimum-chunks", "2"]
-            )
-        }
-        for job in jobs {
-            let status = try await farm.waitForJob(job, timeout: .seconds(420))
-            #expect(status.state == "ready", "job \(job): \(status.error ?? "")")
-        }
-        try await farm.withStore { _, client in
-            let rows = try await client.query(
-                """
-                SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM tasks WHERE state = 'done'),
-                       (SELECT count(*) FROM task_results), (SELECT count(DISTINCT task_id) FROM task_results),
-                       (SELECT count(DISTINCT coordinator) FROM task_results)
-                """,
-                logger: testLogger
-            )
-            for try await (tasks, done, results, distinct, coordinators) in rows.decode(
-                (Int64, Int64, Int64, Int64, Int64).self
-            ) {
-                #expect(done == tasks)
-                #expect(results == tasks, "one accepted result per task, none twice")
-                #expect(distinct == tasks)
-                #expect(
-                    coordinators == 2,
-                    "both coordinators accepted work; b1: \(farm.agents["b1"]?.log.suffix(1500) ?? "")"
+        try await Self.withFarm { farm, directory in
+            let source = directory.file("short.mp4")
+            try Fixtures.makeClip(at: source, seconds: 4, width: 320, height: 240)
+            let first = try await farm.startCoordinator()
+            let second = try await farm.startCoordinator()
+            try farm.startAgent("a1", port: first)
+            try farm.startAgent("a2", port: first)
+            try farm.startAgent("b1", port: second)
+            try farm.startAgent("b2", port: second)
+            let jobs = try (0..<10).map { index in
+                try farm.submit(
+                    source,
+                    output: directory.file("out-\(index)"),
+                    options: ["--segment-duration", "2", "--minimum-chunks", "2"]
                 )
             }
+            for job in jobs {
+                let status = try await farm.waitForJob(job, timeout: .seconds(420))
+                #expect(status.state == "ready", "job \(job): \(status.error ?? "")")
+            }
+            try await farm.withStore { _, client in
+                let rows = try await client.query(
+                    """
+                    SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM tasks WHERE state = 'done'),
+                           (SELECT count(*) FROM task_results), (SELECT count(DISTINCT task_id) FROM task_results),
+                           (SELECT count(DISTINCT coordinator) FROM task_results)
+                    """,
+                    logger: testLogger
+                )
+                for try await (tasks, done, results, distinct, coordinators) in rows.decode(
+                    (Int64, Int64, Int64, Int64, Int64).self
+                ) {
+                    #expect(done == tasks)
+                    #expect(results == tasks, "one accepted result per task, none twice")
+                    #expect(distinct == tasks)
+                    #expect(
+                        coordinators == 2,
+                        "both coordinators accepted work; b1: \(farm.agents["b1"]?.log.suffix(1500) ?? "")"
+                    )
+                }
+            }
         }
-        await database.drop()
     }
 
     /// Heartbeats are 10 s apart here, so an agent that stops within 5 s of the cancel was told by the coordinator's
     /// revoke, not by a refused heartbeat. Afterwards the agent takes the next job as usual.
     @Test func cancellingAJobRevokesItsLeasesOnTheAgentsAtOnce() async throws {
-        let database = try await TestDatabase.create()
-        let directory = try TemporaryDirectory("farm-fault")
-        defer { directory.remove() }
-        let farm = ProcessFarm(database: database, directory: directory)
-        defer { farm.stopAll() }
-        let source = try Self.clip(directory)
-        let port = try await farm.startCoordinator(leaseSeconds: 30, extra: ["--heartbeat-seconds", "10"])
-        try farm.startAgent("agent-1", port: port, extra: ["--debug-frame-delay-ms", "100"])
-        let job = try farm.submit(source, output: directory.file("cancelled"), options: Self.jobOptions)
-        try await farm.waitUntil("agent-1 encodes a chunk", Self.leasedVideoTask(by: "agent-1"))
+        try await Self.withFarm { farm, directory in
+            let source = try Self.clip(directory)
+            let port = try await farm.startCoordinator(leaseSeconds: 30, extra: ["--heartbeat-seconds", "10"])
+            try farm.startAgent("agent-1", port: port, extra: ["--debug-frame-delay-ms", "100"])
+            let job = try farm.submit(source, output: directory.file("cancelled"), options: Self.jobOptions)
+            try await farm.waitUntil(
+                "a task is done and agent-1 encodes a chunk",
+                """
+                SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done')
+                   AND EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'leased' AND kind = 'video')
+                """
+            )
+            let published = FileManager.default.enumerator(atPath: directory.file("cancelled"))?.allObjects ?? []
+            #expect(!published.isEmpty, "the done task published its files")
 
-        let printed = try run(
-            FarmBinary.path,
-            ["cancel", "\(job)", "--database-url", database.url.description]
-        )
-        #expect(printed.contains("job \(job) cancelled"))
-        let deadline = ContinuousClock.now + .seconds(5)
-        let agentLog = { farm.agents["agent-1"]?.log ?? "" }
-        while !agentLog().contains("lease lost; abandoned the task"), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(100))
+            let printed = try run(
+                FarmBinary.path,
+                ["cancel", "\(job)", "--database-url", farm.database.url.description]
+            )
+            #expect(printed.contains("job \(job) cancelled"))
+            let deadline = ContinuousClock.now + .seconds(5)
+            let agentLog = { farm.agents["agent-1"]?.log ?? "" }
+            while !agentLog().contains("lease lost; abandoned the task"), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(agentLog().contains("the coordinator revoked the task"), "\(agentLog().suffix(1500))")
+            #expect(agentLog().contains("lease lost; abandoned the task"), "stopped within 5 s")
+            let status = try await farm.withStore { store, _ in try await store.status(jobID: job) }
+            #expect(status?.state == "cancelled")
+            // What the job had published already is removed; nothing half-made is left in its folder.
+            try await farm.waitUntil(
+                "the cancelled job's output is cleaned",
+                "SELECT cleaned_at IS NOT NULL FROM jobs WHERE id = \(job)"
+            )
+            let left = FileManager.default.enumerator(atPath: directory.file("cancelled"))?.allObjects ?? []
+            #expect(left.isEmpty, "\(left)")
+
+            let short = directory.file("short.mp4")
+            try Fixtures.makeClip(at: short, seconds: 2, width: 320, height: 240)
+            let next = try farm.submit(short, output: directory.file("next"), options: ["--segment-duration", "2"])
+            let nextStatus = try await farm.waitForJob(next)
+            #expect(nextStatus.state == "ready", "the agent goes on working: \(nextStatus.error ?? "")")
         }
-        #expect(agentLog().contains("the coordinator revoked the task"), "\(agentLog().suffix(1500))")
-        #expect(agentLog().contains("lease lost; abandoned the task"), "stopped within 5 s")
-        let status = try await farm.withStore { store, _ in try await store.status(jobID: job) }
-        #expect(status?.state == "cancelled")
-
-        let short = directory.file("short.mp4")
-        try Fixtures.makeClip(at: short, seconds: 2, width: 320, height: 240)
-        let next = try farm.submit(short, output: directory.file("next"), options: ["--segment-duration", "2"])
-        let nextStatus = try await farm.waitForJob(next)
-        #expect(nextStatus.state == "ready", "the agent goes on working: \(nextStatus.error ?? "")")
-        await database.drop()
     }
 
     @Test func aCorruptChunkFailsOnItsFirstAttemptWithItsMessage() async throws {
-        let database = try await TestDatabase.create()
-        let directory = try TemporaryDirectory("farm-fault")
-        defer { directory.remove() }
-        let farm = ProcessFarm(database: database, directory: directory)
-        defer { farm.stopAll() }
-        let source = directory.file("damaged.mp4")
-        try Fixtures.makeClip(at: source, seconds: 8, width: 640, height: 360, audio: false)
-        // Damage the middle of the media data; the index (moov) stays readable, so planning succeeds.
-        var bytes = try Data(contentsOf: URL(fileURLWithPath: source))
-        let start = bytes.count * 6 / 10
-        var generator = SystemRandomNumberGenerator()
-        for offset in start..<(start + 4000) { bytes[offset] = UInt8.random(in: 0...255, using: &generator) }
-        try bytes.write(to: URL(fileURLWithPath: source))
-        let port = try await farm.startCoordinator()
-        try farm.startAgent("agent-1", port: port)
-        let job = try farm.submit(source, output: directory.file("out"), options: ["--segment-duration", "2"])
-        let status = try await farm.waitForJob(job)
-        #expect(status.state == "failed")
-        let error = status.error ?? ""
-        #expect(error.hasPrefix("chunk "), "\(error)")
-        #expect(error.contains("(attempt 1/5, agent agent-1)"), "failed on the first attempt: \(error)")
-        #expect(!FileManager.default.fileExists(atPath: directory.file("out/master.m3u8")))
-        await database.drop()
+        try await Self.withFarm { farm, directory in
+            let source = directory.file("damaged.mp4")
+            try Fixtures.makeClip(at: source, seconds: 8, width: 640, height: 360, audio: false)
+            // Damage the middle of the media data; the index (moov) stays readable, so planning succeeds.
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: source))
+            let start = bytes.count * 6 / 10
+            var generator = SystemRandomNumberGenerator()
+            for offset in start..<(start + 4000) { bytes[offset] = UInt8.random(in: 0...255, using: &generator) }
+            try bytes.write(to: URL(fileURLWithPath: source))
+            let port = try await farm.startCoordinator()
+            try farm.startAgent("agent-1", port: port)
+            let job = try farm.submit(source, output: directory.file("out"), options: ["--segment-duration", "2"])
+            let status = try await farm.waitForJob(job)
+            #expect(status.state == "failed")
+            let error = status.error ?? ""
+            #expect(error.hasPrefix("chunk "), "\(error)")
+            #expect(error.contains("(attempt 1/5, agent agent-1)"), "failed on the first attempt: \(error)")
+            #expect(!FileManager.default.fileExists(atPath: directory.file("out/master.m3u8")))
+        }
     }
 
     @Test func anAgentThatAlwaysDiesOnAChunkFailsTheJobAfterTheAttemptLimit() async throws {
-        let database = try await TestDatabase.create()
-        let directory = try TemporaryDirectory("farm-fault")
-        defer { directory.remove() }
-        let farm = ProcessFarm(database: database, directory: directory)
-        defer { farm.stopAll() }
-        let source = directory.file("clip.mp4")
-        try Fixtures.makeClip(at: source, seconds: 8, width: 320, height: 240)
-        let port = try await farm.startCoordinator()
-        let crash = ["--debug-crash-on-chunk", "1"]
-        try farm.startAgent("crashy", port: port, extra: crash)
-        let job = try farm.submit(
-            source,
-            output: directory.file("out"),
-            options: ["--segment-duration", "2", "--max-attempts", "3"]
-        )
-        // Like a supervisor (systemd), bring the agent back each time it dies.
-        let deadline = ContinuousClock.now + .seconds(120)
-        var status = try await farm.withStore { store, _ in try await store.status(jobID: job) }
-        while status?.state == "running" || status?.state == "submitted", ContinuousClock.now < deadline {
-            if farm.agents["crashy"]?.process.isRunning == false {
-                try farm.startAgent("crashy", port: port, extra: crash)
+        try await Self.withFarm { farm, directory in
+            let source = directory.file("clip.mp4")
+            try Fixtures.makeClip(at: source, seconds: 8, width: 320, height: 240)
+            let port = try await farm.startCoordinator()
+            let crash = ["--debug-crash-on-chunk", "1"]
+            try farm.startAgent("crashy", port: port, extra: crash)
+            let job = try farm.submit(
+                source,
+                output: directory.file("out"),
+                options: ["--segment-duration", "2", "--max-attempts", "3"]
+            )
+            // Like a supervisor (systemd), bring the agent back each time it dies.
+            let deadline = ContinuousClock.now + .seconds(120)
+            var status = try await farm.withStore { store, _ in try await store.status(jobID: job) }
+            while status?.state == "running" || status?.state == "submitted", ContinuousClock.now < deadline {
+                if farm.agents["crashy"]?.process.isRunning == false {
+                    try farm.startAgent("crashy", port: port, extra: crash)
+                }
+                try await Task.sleep(for: .milliseconds(200))
+                status = try await farm.withStore { store, _ in try await store.status(jobID: job) }
             }
-            try await Task.sleep(for: .milliseconds(200))
-            status = try await farm.withStore { store, _ in try await store.status(jobID: job) }
+            #expect(status?.state == "failed")
+            let error = status?.error ?? ""
+            #expect(error.hasPrefix("chunk 2/4 [2.0 s–4.0 s]: "), "the report names the chunk: \(error)")
+            #expect(error.contains("(attempt 3/3, agent crashy)"), "\(error)")
         }
-        #expect(status?.state == "failed")
-        let error = status?.error ?? ""
-        #expect(error.hasPrefix("chunk 2/4 [2.0 s–4.0 s]: "), "the report names the chunk: \(error)")
-        #expect(error.contains("(attempt 3/3, agent crashy)"), "\(error)")
-        await database.drop()
     }
 }
