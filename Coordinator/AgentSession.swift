@@ -15,8 +15,6 @@ package struct CoordinatorContext: Sendable {
     package var leases: ActiveLeases
     package var configuration: CoordinatorConfiguration
     package var logger: Logger
-    /// Agent connections (slots) now authenticated: the planner makes at least this many chunks.
-    package var connectedSlots: Mutex<Int>.Reference
 }
 
 extension Mutex {
@@ -36,7 +34,6 @@ final class AgentSession {
     private var staged: StagedResult?
     /// The task this connection last leased: where its results go.
     private var leasedTask: LeasedTask?
-    private var countedSlot = false
     /// This session's key in `context.leases`.
     private let sessionKey: UInt64
 
@@ -96,7 +93,6 @@ final class AgentSession {
 
     private func connectionEnded() async {
         self.context.leases.release(session: self.sessionKey)
-        if self.countedSlot { self.context.connectedSlots.mutex.withLock { $0 -= 1 } }
         self.staged?.discard()
         guard let lease = self.machine.currentLease, case .working(_, let agentName, _) = self.machine.state else {
             return
@@ -135,8 +131,6 @@ final class AgentSession {
             try await self.perform(self.machine.registered(agentID: agentID), message: message, outbound: outbound)
 
         case .sendWelcome(let agentID):
-            self.context.connectedSlots.mutex.withLock { $0 += 1 }
-            self.countedSlot = true
             self.context.signal.notifyAll()
             self.logger.info("agent joined", metadata: ["agentID": "\(agentID)"])
             try await outbound.write(

@@ -20,7 +20,6 @@ public final class CoordinatorService: Service, Sendable {
     private let signal = WorkSignal()
     private let heartbeats = HeartbeatBatcher()
     private let leases = ActiveLeases()
-    private let connectedSlots = Mutex<Int>.Reference(0)
 
     /// - Parameter onListening: called with the bound port once agents can connect.
     public init(
@@ -45,8 +44,7 @@ public final class CoordinatorService: Service, Sendable {
             heartbeats: self.heartbeats,
             leases: self.leases,
             configuration: self.configuration,
-            logger: self.logger,
-            connectedSlots: self.connectedSlots
+            logger: self.logger
         )
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -190,9 +188,8 @@ public final class CoordinatorService: Service, Sendable {
     }
 
     private func planPendingJobs() async throws {
-        let freeSlots = self.connectedSlots.mutex.withLock { $0 }
         while let (jobID, error) = try await self.store.planNextJob({ job in
-            try await JobPlanning.plan(job, freeSlots: freeSlots)
+            try await JobPlanning.plan(job)
         }) {
             if let error {
                 self.logger.error("job failed while planning", metadata: ["job": "\(jobID)", "error": "\(error)"])

@@ -5,14 +5,15 @@ import NIOPosix
 
 /// Turns a submitted job into renditions, chunks and tasks (libavformat only: probing and indexing, no decoding).
 package enum JobPlanning {
-    package static func plan(_ job: JobStore.JobToPlan, freeSlots: Int) async throws -> JobStore.PlannedJob {
+    /// The plan depends on the source and the job's settings only, never on how many agents are connected: the
+    /// same job makes the same tasks, so its segments are byte-identical whichever agents encode them.
+    package static func plan(_ job: JobStore.JobToPlan) async throws -> JobStore.PlannedJob {
         let source = job.source
         let info = try await NIOThreadPool.singleton.runIfActive { try SourceProbe.probe(path: source) }
-        return try self.plan(job, info: info, freeSlots: freeSlots)
+        return try self.plan(job, info: info)
     }
 
-    package static func plan(_ job: JobStore.JobToPlan, info: SourceInfo, freeSlots: Int) throws -> JobStore.PlannedJob
-    {
+    package static func plan(_ job: JobStore.JobToPlan, info: SourceInfo) throws -> JobStore.PlannedJob {
         let settings = job.settings
         let rungs = try settings.rungs.map { try Ladder.rungs(named: $0) } ?? Ladder.standard
         let renditions = Ladder.renditions(
@@ -25,7 +26,7 @@ package enum JobPlanning {
             timeBase: info.video.timeBase,
             options: .init(
                 segmentDuration: settings.segmentDuration,
-                minimumChunks: max(settings.minimumChunks, freeSlots)
+                minimumChunks: settings.minimumChunks
             )
         )
         func spec(kind: TaskSpec.Kind, chunk: PlannedChunk?) -> TaskSpec {

@@ -22,7 +22,7 @@ struct LeaseFencingTests {
             outputDirectory: directory.file("out"),
             settings: JobSettings(segmentDuration: 2, rungs: ["240p"])
         )
-        let planned = try await store.planNextJob { try await JobPlanning.plan($0, freeSlots: 1) }
+        let planned = try await store.planNextJob { try await JobPlanning.plan($0) }
         #expect(planned?.id == jobID)
         #expect(planned?.error == nil)
         return jobID

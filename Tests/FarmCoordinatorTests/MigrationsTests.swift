@@ -35,7 +35,7 @@ struct MigrationsTests {
                 outputDirectory: directory.file("out"),
                 settings: JobSettings(segmentDuration: 2)
             )
-            let planned = try await store.planNextJob { try await JobPlanning.plan($0, freeSlots: 1) }
+            let planned = try await store.planNextJob { try await JobPlanning.plan($0) }
             #expect(planned?.error == nil)
             #expect(try await store.lease(agentID: 1, agentName: "a", leaseSeconds: 30) != nil)
         }
