@@ -18,7 +18,7 @@ package enum JobPlanning {
         let rungs = try settings.rungs.map { try Ladder.rungs(named: $0) } ?? Ladder.standard
         let renditions = Ladder.renditions(
             displayWidth: info.displayWidth,
-            displayHeight: info.video.height,
+            displayHeight: info.displayHeight,
             rungs: rungs
         )
         let plan = try ChunkPlanner.plan(
@@ -44,7 +44,8 @@ package enum JobPlanning {
                 firstSegmentIndex: chunk?.firstSegmentIndex ?? 0,
                 frameCount: chunk?.frameCount ?? 0,
                 renditions: kind == .video ? renditions : [],
-                settings: settings.encoder
+                settings: settings.encoder,
+                rotation: kind == .video && info.video.rotation != 0 ? info.video.rotation : nil
             )
         }
         var tasks: [(spec: TaskSpec, extract: SourceExtract, priority: Int)] = plan.chunks.map { chunk in

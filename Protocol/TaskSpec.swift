@@ -102,6 +102,8 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     public var frameCount: Int
     public var renditions: [RenditionSpec]
     public var settings: EncoderSettings
+    /// Clockwise turn (90, 180 or 270 degrees) that makes the source's pictures upright; nil when they are.
+    public var rotation: Int?
 
     public init(
         kind: Kind,
@@ -117,7 +119,8 @@ public struct TaskSpec: Codable, Sendable, Equatable {
         firstSegmentIndex: Int,
         frameCount: Int,
         renditions: [RenditionSpec],
-        settings: EncoderSettings
+        settings: EncoderSettings,
+        rotation: Int? = nil
     ) {
         self.kind = kind
         self.jobID = jobID
@@ -133,5 +136,6 @@ public struct TaskSpec: Codable, Sendable, Equatable {
         self.frameCount = frameCount
         self.renditions = renditions
         self.settings = settings
+        self.rotation = rotation
     }
 }

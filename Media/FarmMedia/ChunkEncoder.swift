@@ -209,15 +209,24 @@ private struct VideoChunkEncode {
             segmentTimes[segmentTimes.count - 1].duration += duration
             segmentTimes[segmentTimes.count - 1].frames += 1
             for rung in rungs {
+                let rotation = self.spec.rotation ?? 0
                 if rung.scaler == nil {
+                    // Scaled first (to the rung's size before the turn), turned upright after: the turn then
+                    // moves the fewest pixels.
+                    let size = Rotation.turned(
+                        width: rung.rendition.width,
+                        height: rung.rendition.height,
+                        clockwise: rotation
+                    )
                     rung.scaler = try Scaler(
                         from: frame.pointer,
-                        width: Int32(rung.rendition.width),
-                        height: Int32(rung.rendition.height),
+                        width: Int32(size.width),
+                        height: Int32(size.height),
                         format: AV_PIX_FMT_YUV420P
                     )
                 }
-                let scaled = try rung.scaler!.scale(frame)
+                var scaled = try rung.scaler!.scale(frame)
+                if rotation != 0 { scaled = try scaled.rotated(clockwise: rotation) }
                 scaled.pointer.pointee.pts = pts - origin
                 scaled.pointer.pointee.pict_type =
                     segmentStarts.contains(pts) ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
@@ -256,9 +265,18 @@ private struct VideoChunkEncode {
 
         let packet = Packet()
         let frame = Frame()
+        // The chunk starts at a keyframe. In an open GOP, the pictures after it in decode order but before it in
+        // presentation (leading pictures) reference the previous GOP, which this chunk does not have; they belong
+        // to the previous chunk, which decodes them, so they are not sent to the decoder here.
+        var keyframePTS: Int64?
         while try input.read(into: packet) {
             defer { packet.unref() }
             guard Int(packet.pointer.pointee.stream_index) == videoIndex else { continue }
+            let packetPTS = packet.pointer.pointee.pts
+            if packetPTS != farm_nopts_value() {
+                if let keyframePTS, packetPTS < keyframePTS { continue }
+                if keyframePTS == nil { keyframePTS = packetPTS }
+            }
             try decoder.send(packet)
             while try decoder.receive(into: frame) { try accept(frame) }
         }

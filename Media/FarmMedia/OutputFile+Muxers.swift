@@ -153,7 +153,9 @@ public enum ChunkExtractor {
             case .skip: continue
             case .stop: break reading
             case .copy:
-                if packet.pointer.pointee.dts == farm_nopts_value() {
+                // Matroska and WebM carry no decode timestamps. With reordered frames (B-frames) the muxer derives them
+                // from the presentation timestamps and the stream's reorder delay; without, they are the same.
+                if packet.pointer.pointee.dts == farm_nopts_value(), stream.pointee.codecpar.pointee.video_delay == 0 {
                     packet.pointer.pointee.dts = packet.pointer.pointee.pts
                 }
                 if packet.pointer.pointee.pts == farm_nopts_value() {

@@ -25,6 +25,8 @@ public struct VideoStreamInfo: Sendable, Equatable {
     public var sampleAspectRatio: Rational
     public var timeBase: Rational
     public var frameRate: Rational
+    /// The clockwise turn (0, 90, 180 or 270 degrees) that shows the pictures upright (phones' display matrix).
+    public var rotation: Int
 }
 
 public struct AudioStreamInfo: Sendable, Equatable {
@@ -52,11 +54,18 @@ public struct SourceInfo: Sendable {
         return self.video.timeBase.seconds(last.pts + max(last.duration, 0) - first)
     }
 
-    /// Width of the picture as displayed, honouring non-square pixels.
-    public var displayWidth: Int {
+    /// Width of the picture as displayed, honouring non-square pixels and rotation.
+    public var displayWidth: Int { self.uprightSize.width }
+
+    /// Height of the picture as displayed, honouring rotation.
+    public var displayHeight: Int { self.uprightSize.height }
+
+    private var uprightSize: (width: Int, height: Int) {
         let sar = self.video.sampleAspectRatio
-        guard sar.num > 0, sar.den > 0 else { return self.video.width }
-        return Int((Double(self.video.width) * sar.doubleValue).rounded())
+        let width =
+            sar.num > 0 && sar.den > 0
+            ? Int((Double(self.video.width) * sar.doubleValue).rounded()) : self.video.width
+        return Rotation.turned(width: width, height: self.video.height, clockwise: self.video.rotation)
     }
 }
 
@@ -86,7 +95,8 @@ public enum SourceProbe {
             height: Int(parameters.height),
             sampleAspectRatio: Rational(parameters.sample_aspect_ratio),
             timeBase: Rational(videoStream.pointee.time_base),
-            frameRate: Rational(frameRate)
+            frameRate: Rational(frameRate),
+            rotation: Rotation.clockwiseDegrees(of: videoStream)
         )
         var audio: AudioStreamInfo?
         if let audioIndex = input.bestStream(AVMEDIA_TYPE_AUDIO) {

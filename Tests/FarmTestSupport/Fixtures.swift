@@ -114,6 +114,19 @@ package enum Probe {
         return count
     }
 
+    /// Width and height of the first video stream's pictures.
+    package static func videoSize(_ path: String) throws -> (width: Int, height: Int) {
+        let output = try run(
+            "ffprobe",
+            ["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0", path]
+        )
+        let fields = (output.split(separator: "\n").first ?? "").split(separator: ",").compactMap { Int($0) }
+        guard fields.count == 2 else {
+            throw CommandFailed(command: "ffprobe \(path)", status: 0, standardError: "no picture size in: \(output)")
+        }
+        return (fields[0], fields[1])
+    }
+
     /// Presentation times (seconds) of the keyframes of the first video stream.
     package static func keyframeTimes(_ path: String) throws -> [Double] {
         let output = try run(

@@ -1,0 +1,61 @@
+import CFFmpeg
+
+/// Turning pictures upright: phones store them sideways with a display matrix saying how to show them, and the
+/// output must look the same in players that ignore it.
+package enum Rotation {
+    /// The clockwise turn (0, 90, 180 or 270 degrees) that shows a stream's pictures upright, from its display
+    /// matrix. The matrix's angle is counterclockwise, as ffmpeg's own autorotation reads it.
+    static func clockwiseDegrees(of stream: UnsafeMutablePointer<AVStream>) -> Int {
+        guard let matrix = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nil) else { return 0 }
+        let counterclockwise = av_display_rotation_get(UnsafeRawPointer(matrix).assumingMemoryBound(to: Int32.self))
+        guard counterclockwise.isFinite else { return 0 }
+        let quarterTurns = Int((-counterclockwise / 90).rounded())
+        return ((quarterTurns % 4) + 4) % 4 * 90
+    }
+
+    /// Width and height of a picture after turning it clockwise by `degrees`.
+    package static func turned(width: Int, height: Int, clockwise degrees: Int) -> (width: Int, height: Int) {
+        degrees == 90 || degrees == 270 ? (height, width) : (width, height)
+    }
+}
+
+extension Frame {
+    /// This 8-bit planar 4:2:0 frame turned clockwise by `degrees` (90, 180 or 270), as a new frame.
+    func rotated(clockwise degrees: Int) throws -> Frame {
+        let source = self.pointer
+        let (width, height) = Rotation.turned(
+            width: Int(source.pointee.width),
+            height: Int(source.pointee.height),
+            clockwise: degrees
+        )
+        let output = Frame()
+        output.pointer.pointee.width = Int32(width)
+        output.pointer.pointee.height = Int32(height)
+        output.pointer.pointee.format = source.pointee.format
+        try check(av_frame_get_buffer(output.pointer, 0), "av_frame_get_buffer", file: "rotation")
+        for plane in 0..<3 {
+            let shift = plane == 0 ? 0 : 1
+            let sourceWidth = (Int(source.pointee.width) + shift) >> shift
+            let sourceHeight = (Int(source.pointee.height) + shift) >> shift
+            guard let from = farm_frame_data(source, Int32(plane)),
+                let to = farm_frame_data(output.pointer, Int32(plane))
+            else { continue }
+            let fromStride = Int(farm_frame_linesize(source, Int32(plane)))
+            let toStride = Int(farm_frame_linesize(output.pointer, Int32(plane)))
+            for y in 0..<sourceHeight {
+                let row = from + y * fromStride
+                for x in 0..<sourceWidth {
+                    let target: Int
+                    switch degrees {
+                    case 90: target = x * toStride + (sourceHeight - 1 - y)
+                    case 180: target = (sourceHeight - 1 - y) * toStride + (sourceWidth - 1 - x)
+                    default: target = (sourceWidth - 1 - x) * toStride + y
+                    }
+                    to[target] = row[x]
+                }
+            }
+        }
+        output.pointer.pointee.pts = source.pointee.pts
+        return output
+    }
+}

@@ -1,0 +1,138 @@
+import FarmCoordinator
+import FarmTestSupport
+import Foundation
+import Testing
+
+/// Sources as phones, cameras and screen recorders write them, generated with ffmpeg at test time. Each one goes
+/// through a real farm (coordinator and two agents in process, real PostgreSQL and TCP) and must come out with
+/// exactly the source's frames at the source's times in every rung, upright, at the source's display aspect.
+@Suite(
+    "Hard sources",
+    .serialized,
+    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+)
+struct HardSourcesTests {
+    struct Source: CustomTestStringConvertible, Sendable {
+        var name: String
+        /// ffmpeg arguments after the inputs (a 6 s 320x240 25 fps pattern, and a 6 s tone unless `audio` is false).
+        var arguments: [String]
+        var audio = true
+        /// Remuxes the first result with these arguments (for metadata ffmpeg writes only when copying).
+        var remux: [String]? = nil
+        /// The upright display size the output must have (width / height).
+        var displayAspect = 320.0 / 240.0
+        var testDescription: String { self.name }
+    }
+
+    static let h264 = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"]
+    static let aac = ["-c:a", "aac"]
+
+    static let sources: [Source] = [
+        Source(
+            name: "variable-frame-rate.mp4",
+            arguments: ["-vf", "setpts='if(lt(N,50),N*0.04,2+(N-50)*0.08)/TB'", "-fps_mode", "vfr"] + h264 + aac
+        ),
+        Source(
+            name: "open-gop-b-pyramid.mp4",
+            arguments: [
+                "-c:v", "libx264", "-x264-params", "open-gop=1:keyint=50:bframes=3:b-pyramid=normal",
+            ] + aac
+        ),
+        Source(name: "one-keyframe.mp4", arguments: ["-c:v", "libx264", "-g", "600"] + aac),
+        Source(
+            name: "non-square-pixels.mp4",
+            arguments: ["-vf", "setsar=4/3"] + h264 + aac,
+            displayAspect: 320.0 * 4 / 3 / 240
+        ),
+        Source(name: "ten-bit.mp4", arguments: h264 + ["-pix_fmt", "yuv420p10le"] + aac),
+        Source(name: "four-two-two.mp4", arguments: h264 + ["-pix_fmt", "yuv422p"] + aac),
+        Source(name: "far-from-zero.mp4", arguments: h264 + aac + ["-output_ts_offset", "1000"]),
+        Source(name: "late-audio.mp4", arguments: h264 + aac + ["-af", "adelay=1000:all=1"]),
+        Source(name: "surround.mp4", arguments: h264 + aac + ["-ac", "6"]),
+        Source(name: "no-audio.mp4", arguments: h264, audio: false),
+        Source(name: "quicktime.mov", arguments: h264 + aac),
+        Source(name: "matroska.mkv", arguments: ["-c:v", "libx264", "-g", "25"] + aac),
+        Source(
+            name: "vp9.webm",
+            arguments: ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-g", "25", "-c:a", "libopus"]
+        ),
+        Source(name: "mpeg2.ts", arguments: ["-c:v", "mpeg2video", "-g", "12", "-c:a", "mp2"]),
+        Source(name: "h264.ts", arguments: h264 + aac + ["-f", "mpegts"]),
+        Source(
+            name: "hevc.mp4",
+            arguments: ["-c:v", "libx265", "-x265-params", "log-level=error:keyint=25", "-tag:v", "hvc1"] + aac
+        ),
+        Source(name: "mjpeg.avi", arguments: ["-c:v", "mjpeg", "-q:v", "5", "-c:a", "pcm_s16le"]),
+        Source(
+            name: "rotated.mp4",
+            arguments: h264 + aac,
+            remux: ["-c", "copy", "-metadata:s:v:0", "rotate=90"],
+            displayAspect: 240.0 / 320.0
+        ),
+    ]
+
+    static func make(_ source: Source, in directory: TemporaryDirectory) throws -> String {
+        let path = directory.file(source.name)
+        var arguments = [
+            "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=6",
+        ]
+        if source.audio { arguments += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=6"] }
+        guard let remux = source.remux else {
+            try run("ffmpeg", arguments + source.arguments + [path])
+            return path
+        }
+        let first = directory.file("plain-" + source.name)
+        try run("ffmpeg", arguments + source.arguments + [first])
+        try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-i", first] + remux + [path])
+        return path
+    }
+
+    @Test(arguments: Self.sources)
+    func transcodesFrameExactly(_ source: Source) async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory("farm-hard")
+        defer { directory.remove() }
+        let path = try Self.make(source, in: directory)
+        let output = directory.file("out")
+        try await InProcessFarm.run(database: database, agents: 2) { store, _ in
+            let job = try await store.submit(
+                source: path,
+                outputDirectory: output,
+                settings: JobSettings(segmentDuration: 2, minimumChunks: 3)
+            )
+            let status = try await InProcessFarm.waitForJob(store, job)
+            try #require(status.state == "ready", "\(source.name): \(status.error ?? "")")
+        }
+        await database.drop()
+
+        let sourceTimes = try Probe.framePresentationTimes(path)
+        let renditions = try FileManager.default.contentsOfDirectory(atPath: output).filter {
+            FileManager.default.fileExists(atPath: "\(output)/\($0)/playlist.m3u8") && $0 != "audio"
+        }
+        #expect(!renditions.isEmpty)
+        for rendition in renditions {
+            let playlist = "\(output)/\(rendition)/playlist.m3u8"
+            let times = try Probe.framePresentationTimes(playlist)
+            #expect(
+                times.count == sourceTimes.count,
+                "\(rendition): \(times.count) frames, the source has \(sourceTimes.count)"
+            )
+            let shifted = zip(times, sourceTimes).map { ($0 - times[0], $1 - sourceTimes[0]) }
+            let firstMismatch = shifted.firstIndex { abs($0.0 - $0.1) > 0.02 }
+            #expect(firstMismatch == nil, "\(rendition): frame \(firstMismatch ?? 0) is at a different time")
+            let size = try Probe.videoSize(playlist)
+            #expect(
+                abs(Double(size.width) / Double(size.height) - source.displayAspect) < 0.02,
+                "\(rendition) is \(size.width)x\(size.height)"
+            )
+        }
+        let hasAudio = FileManager.default.fileExists(atPath: "\(output)/audio/playlist.m3u8")
+        #expect(hasAudio == source.audio)
+        if source.audio {
+            let expected = try Probe.streamDuration(path, stream: "a:0")
+            let produced = try Probe.streamDuration("\(output)/audio/playlist.m3u8")
+            #expect(abs(produced - expected) < 0.1, "audio lasts \(produced) s, the source's \(expected) s")
+        }
+    }
+}
