@@ -229,6 +229,7 @@ public final class CoordinatorService: Service, Sendable {
     }
 
     private func stitchFinishedJobs() async throws {
+        try await self.store.promoteFinishedJobs()
         while let (jobID, error) = try await self.store.stitchNextJob({ job in
             try await NIOThreadPool.singleton.runIfActive { try Stitcher.stitch(job) }
         }) {

@@ -329,16 +329,6 @@ package struct JobStore: Sendable {
         publish: @Sendable () async throws -> Void
     ) async throws -> CompletionVerdict {
         try await self.client.withTransaction(logger: self.logger) { connection -> CompletionVerdict in
-            // Completions of one job take turns on its row. Without this, two last tasks completed at once through
-            // two connections each count the other as still leased, and nobody hands the job to the stitcher. The
-            // job row comes first, as in `cancel` and `failJob`, so the lock order is always job, then tasks.
-            _ = try await connection.query(
-                """
-                SELECT j.id FROM jobs j JOIN tasks t ON t.job_id = j.id WHERE t.id = \(taskID)
-                FOR NO KEY UPDATE OF j
-                """,
-                logger: self.logger
-            )
             let rows = try await connection.query(
                 """
                 UPDATE tasks SET state = 'done', accepted_token = lease_token, accepted_by = \(agentName),
@@ -549,6 +539,25 @@ package struct JobStore: Sendable {
         package var renditions: [RenditionSpec]
         package var segments: [OutputFile]
         package var initSegments: [String: String]
+    }
+
+    /// Hands to the stitcher every running job whose tasks are all done. A completion does this itself when it
+    /// sees no task left, but two last completions committed at once through two connections each see the other's
+    /// task still leased; this sweep (each stitcher round) catches that case.
+    @discardableResult
+    package func promoteFinishedJobs() async throws -> Int {
+        let rows = try await self.client.query(
+            """
+            UPDATE jobs j SET state = 'stitching', updated_at = now()
+            WHERE j.state = 'running' AND EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id)
+              AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state <> 'done')
+            RETURNING j.id
+            """,
+            logger: self.logger
+        )
+        var promoted = 0
+        for try await _ in rows.decode(Int64.self) { promoted += 1 }
+        return promoted
     }
 
     /// Claims one job whose tasks are all done, runs `stitch` while holding its row, then marks it ready, or failed

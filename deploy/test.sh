@@ -42,7 +42,20 @@ phase "swift test ${build_flags[*]} ${test_flags[*]}"
 status=0
 # --no-parallel: the fault tests time leases and heartbeats against real processes; other suites encoding on the
 # same two cores at once stretch those timings (seen as a stalled job under load).
-swift test --no-parallel "${build_flags[@]}" "${test_flags[@]}" || status=$?
+# One test target per process, each under a time limit. A test process has been seen to stall (every task
+# suspended, no thread busy) between two in-process farm tests; until that is understood, a stalled target is
+# stopped and run once more, and the retry is printed so it is never silent.
+for target in FarmProtocolTests FarmMediaTests FarmCoordinatorTests EndToEndTests; do
+    for attempt in 1 2; do
+        target_status=0
+        timeout -k 10 1500 swift test --no-parallel --skip-build "${build_flags[@]}" "${test_flags[@]}" \
+            --filter "$target" || target_status=$?
+        pkill -9 -f farmPackageTests.xctest 2>/dev/null || true
+        [ "$target_status" -eq 124 ] || [ "$target_status" -eq 137 ] || break
+        phase "STALLED: $target did not finish within 25 minutes (attempt $attempt)"
+    done
+    [ "$target_status" -eq 0 ] || status=$target_status
+done
 if [ "$status" -eq 0 ]; then
     phase "passed"
 else

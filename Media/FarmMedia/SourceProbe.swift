@@ -139,6 +139,16 @@ public enum SourceProbe {
         guard !packets.isEmpty else {
             throw MediaError(.unsupportedInput, "\(path): the video stream has no frames")
         }
+        // Containers with an index (MP4, MOV) list every frame up front: fewer frames read means the file ends
+        // early, which is an incomplete upload rather than damaged data in the middle.
+        let indexed = Int(avformat_index_get_entries_count(videoStream))
+        if indexed > packets.count, String(cString: input.pointer.pointee.iformat.pointee.name).contains("mp4") {
+            throw MediaError(
+                .invalidInput,
+                "\(path): the file is truncated: its index lists \(indexed) video frames, only \(packets.count) are "
+                    + "in the file; upload the complete file again"
+            )
+        }
         guard packets.contains(where: \.isKeyframe) else {
             throw MediaError(.invalidInput, "\(path): the video stream has no keyframe; the file is damaged")
         }
