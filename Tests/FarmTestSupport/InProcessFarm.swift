@@ -30,10 +30,33 @@ package enum InProcessFarm {
             logger: testLogger,
             onListening: { portContinuation.yield($0) }
         )
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            group.addTask { try await coordinator.run() }
-            defer { group.cancelAll() }
+        let watch = TeardownWatch("in-process farm")
+        defer { watch.ended() }
+        // The farm stops before its database client, as `ServiceGroup` does in `farm coordinator`: a query started
+        // while the pool shuts down can wait forever for a connection (PostgresNIO 1.33), hanging the teardown.
+        return try await withThrowingTaskGroup(of: Void.self) { database in
+            database.addTask { await watch.track("postgres client") { await client.run() } }
+            defer { database.cancelAll() }
+            return try await Self.runFarm(coordinator, agents: agents, secret: secret, ports: ports, watch: watch) {
+                try await body(JobStore(client: client, logger: testLogger), $0)
+            }
+        }
+    }
+
+    private static func runFarm<Result: Sendable>(
+        _ coordinator: CoordinatorService,
+        agents: Int,
+        secret: ClusterSecret,
+        ports: AsyncStream<Int>,
+        watch: TeardownWatch,
+        body: @Sendable (Int) async throws -> Result
+    ) async throws -> Result {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await watch.track("coordinator") { try await coordinator.run() } }
+            defer {
+                group.cancelAll()
+                watch.cancelled()
+            }
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next() else { throw ConfigurationError("the coordinator did not start") }
             for index in 0..<agents {
@@ -46,9 +69,9 @@ package enum InProcessFarm {
                     ),
                     logger: testLogger
                 )
-                group.addTask { try await agent.run() }
+                group.addTask { try await watch.track("agent \(index + 1)") { try await agent.run() } }
             }
-            return try await body(JobStore(client: client, logger: testLogger), port)
+            return try await body(port)
         }
     }
 

@@ -58,9 +58,14 @@ package func withPostgresClient<Result: Sendable>(
     _ body: @Sendable (PostgresClient) async throws -> Result
 ) async throws -> Result {
     let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: testLogger)
+    let watch = TeardownWatch("postgres client for \(url.database)")
+    defer { watch.ended() }
     return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { await client.run() }
-        defer { group.cancelAll() }
+        group.addTask { await watch.track("postgres client") { await client.run() } }
+        defer {
+            group.cancelAll()
+            watch.cancelled()
+        }
         return try await body(client)
     }
 }
