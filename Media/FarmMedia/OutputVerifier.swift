@@ -1,0 +1,623 @@
+import CFFmpeg
+import FarmProtocol
+import Foundation
+
+/// Proves that an HLS output is a faithful transcode of its source (`farm verify`): reads the playlists, decodes
+/// the source and every rendition (each as its init segment followed by its segments in playlist order) in one
+/// pass, and runs the pure checks of `VerificationChecks` on what it measured.
+///
+/// Never throws: a missing file, an unreadable playlist or a segment that does not decode becomes a failure line in
+/// the report, and the other checks still run where they can.
+package enum OutputVerifier {
+    package static func verify(
+        source: String,
+        hlsDirectory: String,
+        options: VerificationOptions = .init()
+    ) -> VerificationReport {
+        MediaLogging.quiet()
+        var report = VerificationReport(source: source, hlsDirectory: hlsDirectory)
+        let directory = URL(fileURLWithPath: hlsDirectory)
+        let masterPath = directory.appendingPathComponent("master.m3u8").path
+
+        guard
+            let master = self.readPlaylist(
+                masterPath,
+                as: "master playlist",
+                report: &report,
+                HLSPlaylistParser.parseMaster
+            )
+        else { return report }
+        report.failures += VerificationChecks.masterFailures(master)
+
+        let work: TemporaryFolder
+        do {
+            work = try TemporaryFolder()
+        } catch {
+            report.failures.append("cannot create a temporary folder to join segments in: \(error)")
+            return report
+        }
+        defer { work.remove() }
+
+        // Video renditions: playlist, joined file, and a reader over it.
+        var rungs: [RungState] = []
+        for (index, variant) in master.variants.enumerated() {
+            let playlistURL = directory.appendingPathComponent(variant.uri)
+            let name = self.renditionName(variant.uri)
+            guard
+                let playlist = self.readPlaylist(
+                    playlistURL.path,
+                    as: "\(name) media playlist",
+                    report: &report,
+                    HLSPlaylistParser.parseMedia
+                )
+            else { continue }
+            let joined = self.join(
+                playlist,
+                in: playlistURL.deletingLastPathComponent(),
+                name: name,
+                to: work.file("video\(index).mp4"),
+                report: &report
+            )
+            let state = RungState(name: name, variant: variant, playlist: playlist, joined: joined)
+            if let joined {
+                do {
+                    state.reader = try StreamReader(path: joined.path, type: AVMEDIA_TYPE_VIDEO)
+                    if state.reader == nil { report.failures.append("\(name): the segments hold no video stream") }
+                } catch {
+                    report.failures.append("\(name): cannot read the joined segments: \(error)")
+                }
+            }
+            rungs.append(state)
+        }
+
+        // The source, decoded once; every rendition decoded in step with it.
+        let sourceVideo: SourceVideo
+        do {
+            guard let measured = try self.decodeInStep(source: source, rungs: rungs, options: options) else {
+                report.failures.append("source: \(source) has no video stream")
+                return report
+            }
+            sourceVideo = measured
+        } catch {
+            report.failures.append("source: cannot decode \(source): \(error)")
+            return report
+        }
+        report.sourceFrames = sourceVideo.times.count
+        report.sourceFrameRate = sourceVideo.frameDuration > 0 ? 1 / sourceVideo.frameDuration : nil
+        if sourceVideo.times.isEmpty { report.failures.append("source: \(source) has no decodable video frame") }
+        let frameDuration = sourceVideo.frameDuration
+
+        // Audio: the source's and the group named by the variants.
+        let audioGroup = master.variants.lazy.compactMap(\.audioGroup).first
+        var sourceAudio: VerificationChecks.AudioMeasurement?
+        do {
+            sourceAudio = try self.measureAudio(path: source)?.measurement
+        } catch {
+            report.failures.append("source: cannot decode the audio of \(source): \(error)")
+        }
+        report.sourceAudioDuration = sourceAudio?.duration
+        var outputAudio: AudioState?
+        if let audioGroup, let uri = master.audioRendition(group: audioGroup)?.uri {
+            outputAudio = self.readAudioRendition(uri: uri, directory: directory, work: work, report: &report)
+        }
+        report.outputAudioDuration = outputAudio?.measurement?.duration
+        report.failures += VerificationChecks.audioFailures(
+            source: sourceAudio,
+            sourceVideoStart: sourceVideo.start,
+            output: outputAudio?.measurement,
+            outputVideoStart: rungs.lazy.compactMap(\.firstSeconds).first,
+            outputHasAudioGroup: audioGroup != nil
+        )
+        var audioPeak = 0
+        var audioAverage = 0
+        if let outputAudio {
+            let segments = self.sizedSegments(outputAudio.playlist, joined: outputAudio.joined)
+            audioPeak = VerificationChecks.peakBitrate(
+                segments,
+                targetDuration: Double(outputAudio.playlist.targetDuration ?? 0)
+            )
+            audioAverage = VerificationChecks.averageBitrate(segments)
+            report.failures += VerificationChecks.mediaPlaylistFailures(
+                name: "audio",
+                playlist: outputAudio.playlist,
+                measuredDurations: outputAudio.segmentDurations,
+                tolerance: outputAudio.frameDuration
+            )
+        }
+
+        // Per-rendition checks.
+        var alignment: [(name: String, segmentStarts: [Double?])] = []
+        for rung in rungs {
+            var summary = VerificationReport.Rung(name: rung.name)
+            summary.declaredBandwidth = rung.variant.bandwidth
+            summary.width = rung.width
+            summary.height = rung.height
+            summary.segments = rung.playlist.segments.count
+            summary.frames = rung.times.count
+            if let resolution = rung.variant.resolution, rung.width > 0,
+                resolution.width != rung.width || resolution.height != rung.height
+            {
+                report.failures.append(
+                    "master: \(rung.variant.uri) says RESOLUTION=\(resolution.width)x\(resolution.height), the "
+                        + "frames are \(rung.width)x\(rung.height)"
+                )
+            }
+            if let error = rung.error { report.failures.append("\(rung.name): \(error)") }
+            let segments = rung.segmentMeasurements()
+            if rung.reader != nil {
+                report.failures += VerificationChecks.frameTimeFailures(
+                    rendition: rung.name,
+                    source: sourceVideo.times,
+                    output: rung.times,
+                    frameDuration: frameDuration
+                )
+                report.failures += VerificationChecks.seamFailures(
+                    rendition: rung.name,
+                    segments: segments.filter { $0.present }.map(\.measurement),
+                    frameDuration: frameDuration
+                )
+                report.failures += VerificationChecks.idrFailures(
+                    rendition: rung.name,
+                    segments: segments.filter { $0.present }.map(\.measurement)
+                )
+                let keyframes = rung.keyframeTimes()
+                summary.largestKeyframeInterval = VerificationChecks.largestInterval(keyframes)?.seconds
+                report.failures += VerificationChecks.keyframeIntervalFailures(
+                    rendition: rung.name,
+                    keyframeTimes: keyframes,
+                    maximum: options.maxKeyframeInterval
+                )
+                alignment.append((rung.name, segments.map { $0.measurement.frameTimes.first }))
+            }
+            report.failures += VerificationChecks.mediaPlaylistFailures(
+                name: rung.name,
+                playlist: rung.playlist,
+                measuredDurations: segments.map { segment in
+                    guard let first = segment.measurement.frameTimes.first,
+                        let last = segment.measurement.frameTimes.last
+                    else { return nil }
+                    return last - first + frameDuration
+                },
+                tolerance: frameDuration
+            )
+            let sized = self.sizedSegments(rung.playlist, joined: rung.joined)
+            let peak =
+                VerificationChecks.peakBitrate(sized, targetDuration: Double(rung.playlist.targetDuration ?? 0))
+                + audioPeak
+            let average = VerificationChecks.averageBitrate(sized) + audioAverage
+            summary.measuredPeakBitrate = peak
+            summary.measuredAverageBitrate = average
+            let bandwidth = VerificationChecks.bandwidthFailures(
+                variant: rung.variant,
+                measuredPeak: peak,
+                measuredAverage: average
+            )
+            report.failures += bandwidth.failures
+            report.notes += bandwidth.notes
+            if options.measureQuality {
+                summary.psnrY = rung.quality.psnrY
+                summary.psnrYUV = rung.quality.psnrYUV
+                summary.ssimY = rung.quality.ssimY
+                report.failures += VerificationChecks.qualityFailures(
+                    rendition: rung.name,
+                    psnrY: rung.quality.psnrY,
+                    minimum: options.minimumPSNR
+                )
+                if rung.quality.frames > 0, rung.quality.frames < sourceVideo.times.count {
+                    report.notes.append(
+                        "\(rung.name): quality measured on the \(rung.quality.frames) frames that match a source "
+                            + "frame in time"
+                    )
+                }
+            }
+            report.rungs.append(summary)
+        }
+        report.failures += VerificationChecks.alignmentFailures(alignment)
+        return report
+    }
+
+    // MARK: Reading playlists and segments
+
+    private static func readPlaylist<Playlist>(
+        _ path: String,
+        as label: String,
+        report: inout VerificationReport,
+        _ parse: (String) throws -> Playlist
+    ) -> Playlist? {
+        guard FileManager.default.fileExists(atPath: path) else {
+            report.failures.append("\(label): \(path) does not exist; pass the job's output folder")
+            return nil
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            report.failures.append("\(label): \(path) is not readable")
+            return nil
+        }
+        do {
+            return try parse(String(decoding: data, as: UTF8.self))
+        } catch {
+            report.failures.append("\(label): \(path) is not a valid playlist: \(error)")
+            return nil
+        }
+    }
+
+    /// "240p/playlist.m3u8" → "240p".
+    private static func renditionName(_ uri: String) -> String {
+        let components = uri.split(separator: "/")
+        return components.count >= 2 ? String(components[components.count - 2]) : uri
+    }
+
+    /// The init segment followed by every segment the playlist lists, in one file, with each segment's byte range
+    /// in it. A missing segment is reported and left out (the frame and seam checks then name the hole).
+    private static func join(
+        _ playlist: HLSMediaPlaylist,
+        in folder: URL,
+        name: String,
+        to path: String,
+        report: inout VerificationReport
+    ) -> JoinedSegments? {
+        guard let mapURI = playlist.mapURI else {
+            report.failures.append("\(name): the playlist has no #EXT-X-MAP init segment; farm writes fMP4 only")
+            return nil
+        }
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+            let output = FileHandle(forWritingAtPath: path)
+        else {
+            report.failures.append("\(name): cannot write the temporary file \(path)")
+            return nil
+        }
+        defer { try? output.close() }
+        var joined = JoinedSegments(path: path, ranges: Array(repeating: nil, count: playlist.segments.count))
+        let initPath = folder.appendingPathComponent(mapURI).path
+        guard let initData = FileManager.default.contents(atPath: initPath) else {
+            report.failures.append("\(name): the init segment \(initPath) is missing or unreadable")
+            return nil
+        }
+        var offset = Int64(initData.count)
+        do {
+            try output.write(contentsOf: initData)
+            for (index, segment) in playlist.segments.enumerated() {
+                let segmentPath = folder.appendingPathComponent(segment.uri).path
+                guard let data = FileManager.default.contents(atPath: segmentPath) else {
+                    report.failures.append(
+                        "\(name): \(segment.uri) is listed in the playlist but \(segmentPath) is missing or unreadable"
+                    )
+                    continue
+                }
+                try output.write(contentsOf: data)
+                joined.ranges[index] = offset..<(offset + Int64(data.count))
+                offset += Int64(data.count)
+            }
+        } catch {
+            report.failures.append("\(name): cannot write the temporary file \(path): \(error)")
+            return nil
+        }
+        return joined
+    }
+
+    /// EXTINF durations with file sizes (segments that could not be read count as empty).
+    private static func sizedSegments(
+        _ playlist: HLSMediaPlaylist,
+        joined: JoinedSegments?
+    ) -> [(duration: Double, bytes: Int)] {
+        playlist.segments.enumerated().map { index, segment in
+            let range = joined?.ranges[index]
+            return (segment.duration, range.map { Int($0.upperBound - $0.lowerBound) } ?? 0)
+        }
+    }
+
+    // MARK: Decoding
+
+    private struct SourceVideo {
+        /// Presentation times relative to the first frame.
+        var times: [Double]
+        /// First frame's time on the file's timeline.
+        var start: Double?
+        var frameDuration: Double
+    }
+
+    /// Decodes the source and, in step, every rendition: each rendition frame is paired with the source frame at
+    /// the same relative time (within half a frame) for PSNR/SSIM; every frame's time is recorded.
+    private static func decodeInStep(
+        source: String,
+        rungs: [RungState],
+        options: VerificationOptions
+    ) throws -> SourceVideo? {
+        guard let reader = try StreamReader(path: source, type: AVMEDIA_TYPE_VIDEO) else { return nil }
+        let rate = reader.frameRate.doubleValue
+        var frameDuration = rate > 0 ? 1 / rate : 0
+        var times: [Double] = []
+        var firstTimestamp: Int64?
+        while try reader.next() {
+            guard let timestamp = reader.frameTimestamp else { continue }
+            let first = firstTimestamp ?? timestamp
+            firstTimestamp = first
+            let time = reader.seconds(timestamp - first)
+            times.append(time)
+            if frameDuration <= 0 { continue }
+            var scaled: [Int: YUVPicture] = [:]
+            for rung in rungs {
+                guard let pending = rung.pendingFrame(before: time, tolerance: frameDuration / 2, options: options)
+                else { continue }
+                guard abs(pending.time - time) <= frameDuration / 2 else { continue }
+                rung.pending = nil
+                guard options.measureQuality, let picture = pending.picture else { continue }
+                let key = rung.width << 32 | rung.height
+                if scaled[key] == nil {
+                    scaled[key] = try rung.scaleSource(reader.frame)
+                }
+                if let reference = scaled[key] { rung.quality.add(reference: reference, distorted: picture) }
+            }
+        }
+        if frameDuration <= 0 {
+            // No nominal frame rate: the median distance between frames.
+            let differences = zip(times, times.dropFirst()).map { $1 - $0 }.sorted()
+            frameDuration = differences.isEmpty ? 0.04 : differences[differences.count / 2]
+        }
+        for rung in rungs { rung.drain(options: options) }
+        return SourceVideo(
+            times: times,
+            start: firstTimestamp.map { reader.seconds($0) },
+            frameDuration: frameDuration
+        )
+    }
+
+    private struct AudioState {
+        var playlist: HLSMediaPlaylist
+        var joined: JoinedSegments?
+        var measurement: VerificationChecks.AudioMeasurement?
+        var segmentDurations: [Double?]
+        var frameDuration: Double
+    }
+
+    private static func readAudioRendition(
+        uri: String,
+        directory: URL,
+        work: TemporaryFolder,
+        report: inout VerificationReport
+    ) -> AudioState? {
+        let playlistURL = directory.appendingPathComponent(uri)
+        guard
+            let playlist = self.readPlaylist(
+                playlistURL.path,
+                as: "audio media playlist",
+                report: &report,
+                HLSPlaylistParser.parseMedia
+            )
+        else { return nil }
+        var state = AudioState(
+            playlist: playlist,
+            joined: nil,
+            measurement: nil,
+            segmentDurations: Array(repeating: nil, count: playlist.segments.count),
+            frameDuration: 1024.0 / 48000
+        )
+        guard
+            let joined = self.join(
+                playlist,
+                in: playlistURL.deletingLastPathComponent(),
+                name: "audio",
+                to: work.file("audio.mp4"),
+                report: &report
+            )
+        else { return state }
+        state.joined = joined
+        do {
+            guard let audio = try self.measureAudio(path: joined.path) else {
+                report.failures.append("audio: the audio segments hold no audio stream")
+                return state
+            }
+            state.measurement = audio.measurement
+            var durations = Array(repeating: 0.0, count: playlist.segments.count)
+            var longestPacket = 0.0
+            // A packet without a duration (libavformat leaves the first one of an fMP4 without) lasts as long as
+            // the most common one.
+            let known = audio.packets.map(\.duration).filter { $0 > 0 }
+            let usual = Dictionary(known.map { ($0, 1) }, uniquingKeysWith: +).max { $0.value < $1.value }?.key ?? 0
+            for packet in audio.packets {
+                guard let segment = joined.segment(containing: packet.position) else { continue }
+                let duration = audio.timeBase.seconds(packet.duration > 0 ? packet.duration : usual)
+                durations[segment] += duration
+                longestPacket = max(longestPacket, duration)
+            }
+            if longestPacket > 0 { state.frameDuration = longestPacket }
+            state.segmentDurations = durations.enumerated().map { joined.ranges[$0.offset] == nil ? nil : $0.element }
+        } catch {
+            report.failures.append("audio: cannot decode the audio segments: \(error)")
+        }
+        return state
+    }
+
+    /// Decodes a file's audio: the first sample's time and the total decoded duration.
+    private static func measureAudio(
+        path: String
+    ) throws -> (
+        measurement: VerificationChecks.AudioMeasurement, packets: [StreamReader.PacketRecord], timeBase: Rational
+    )? {
+        guard let reader = try StreamReader(path: path, type: AVMEDIA_TYPE_AUDIO) else { return nil }
+        var start: Double?
+        var duration = 0.0
+        while try reader.next() {
+            let frame = reader.frame.pointer.pointee
+            if start == nil, let timestamp = reader.frameTimestamp { start = reader.seconds(timestamp) }
+            if frame.sample_rate > 0 { duration += Double(frame.nb_samples) / Double(frame.sample_rate) }
+        }
+        return (.init(start: start ?? 0, duration: duration), reader.packets, reader.timeBase)
+    }
+}
+
+/// Where each listed segment landed in the joined file.
+struct JoinedSegments {
+    var path: String
+    /// Byte range per playlist segment; nil for a segment that could not be read.
+    var ranges: [Range<Int64>?]
+
+    func segment(containing position: Int64) -> Int? {
+        guard position >= 0 else { return nil }
+        return self.ranges.firstIndex { $0?.contains(position) ?? false }
+    }
+}
+
+/// A video rendition being decoded in step with the source.
+private final class RungState {
+    struct SegmentState {
+        var present: Bool
+        var measurement: VerificationChecks.SegmentMeasurement
+    }
+
+    let name: String
+    let variant: HLSMasterPlaylist.Variant
+    let playlist: HLSMediaPlaylist
+    let joined: JoinedSegments?
+    var reader: StreamReader?
+    /// Relative presentation times of every decoded frame, and their raw timestamps.
+    var times: [Double] = []
+    var timestamps: [Int64] = []
+    var firstTimestamp: Int64?
+    var width = 0
+    var height = 0
+    var error: String?
+    var finished = false
+    var pending: (time: Double, picture: YUVPicture?)?
+    var quality = QualityAccumulator()
+    private var sourceScaler: Scaler?
+    private var converter: Scaler?
+
+    init(name: String, variant: HLSMasterPlaylist.Variant, playlist: HLSMediaPlaylist, joined: JoinedSegments?) {
+        self.name = name
+        self.variant = variant
+        self.playlist = playlist
+        self.joined = joined
+    }
+
+    var firstSeconds: Double? {
+        guard let reader = self.reader, let first = self.firstTimestamp else { return nil }
+        return reader.seconds(first)
+    }
+
+    /// Decodes up to the first frame not earlier than `time - tolerance` and returns it (kept as pending); frames
+    /// before it have no source frame at their time and are only recorded.
+    func pendingFrame(
+        before time: Double,
+        tolerance: Double,
+        options: VerificationOptions
+    ) -> (time: Double, picture: YUVPicture?)? {
+        while true {
+            if let pending = self.pending {
+                if pending.time >= time - tolerance { return pending }
+                self.pending = nil
+            }
+            guard self.decodeOne(options: options) else { return nil }
+        }
+    }
+
+    func drain(options: VerificationOptions) {
+        self.pending = nil
+        while self.decodeOne(options: options) { self.pending = nil }
+    }
+
+    /// Decodes one frame into `pending`; false at the end or after an error (kept in `error`).
+    private func decodeOne(options: VerificationOptions) -> Bool {
+        guard !self.finished, let reader = self.reader else { return false }
+        do {
+            guard try reader.next() else {
+                self.finished = true
+                return false
+            }
+            guard let timestamp = reader.frameTimestamp else {
+                self.error = "frame \(self.times.count) has no timestamp"
+                self.finished = true
+                return false
+            }
+            let first = self.firstTimestamp ?? timestamp
+            self.firstTimestamp = first
+            if self.width == 0 {
+                self.width = reader.frame.width
+                self.height = reader.frame.height
+            }
+            let time = reader.seconds(timestamp - first)
+            self.times.append(time)
+            self.timestamps.append(timestamp)
+            var picture: YUVPicture?
+            if options.measureQuality {
+                if reader.frame.isYUV420P8 {
+                    picture = reader.frame.yuvPicture()
+                } else {
+                    if self.converter == nil {
+                        self.converter = try Scaler(
+                            from: reader.frame.pointer,
+                            width: Int32(self.width),
+                            height: Int32(self.height),
+                            format: AV_PIX_FMT_YUV420P
+                        )
+                    }
+                    picture = try self.converter?.scale(reader.frame).yuvPicture()
+                }
+            }
+            self.pending = (time, picture)
+            return true
+        } catch {
+            self.error = "decoding stopped after \(self.times.count) frames: \(error)"
+            self.finished = true
+            return false
+        }
+    }
+
+    /// The source frame scaled to this rendition's size, yuv420p.
+    func scaleSource(_ frame: Frame) throws -> YUVPicture? {
+        guard self.width > 0, self.height > 0 else { return nil }
+        if self.sourceScaler == nil {
+            self.sourceScaler = try Scaler(
+                from: frame.pointer,
+                width: Int32(self.width),
+                height: Int32(self.height),
+                format: AV_PIX_FMT_YUV420P
+            )
+        }
+        return try self.sourceScaler?.scale(frame).yuvPicture()
+    }
+
+    /// Per playlist segment: its frames' relative times (sorted) and whether its first packet is an IDR.
+    func segmentMeasurements() -> [SegmentState] {
+        var states = self.playlist.segments.enumerated().map { index, segment in
+            SegmentState(
+                present: self.joined?.ranges[index] != nil,
+                measurement: .init(uri: segment.uri, frameTimes: [], startsWithIDR: nil)
+            )
+        }
+        guard let reader = self.reader, let joined = self.joined else { return states }
+        var segmentOfTimestamp: [Int64: Int] = [:]
+        for packet in reader.packets {
+            guard let segment = joined.segment(containing: packet.position) else { continue }
+            segmentOfTimestamp[packet.pts] = segment
+            if states[segment].measurement.startsWithIDR == nil {
+                states[segment].measurement.startsWithIDR = packet.isIDR ?? packet.isKeyframe
+            }
+        }
+        for (time, timestamp) in zip(self.times, self.timestamps) {
+            guard let segment = segmentOfTimestamp[timestamp] else { continue }
+            states[segment].measurement.frameTimes.append(time)
+        }
+        for index in states.indices { states[index].measurement.frameTimes.sort() }
+        return states
+    }
+
+    /// Relative times of the IDR frames (keyframes for codecs whose NAL units are not read).
+    func keyframeTimes() -> [Double] {
+        guard let reader = self.reader, let first = self.firstTimestamp else { return [] }
+        return reader.packets.filter { $0.isIDR ?? $0.isKeyframe }.map { reader.seconds($0.pts - first) }
+    }
+}
+
+/// A temporary folder for joined segments, removed by `remove()`.
+private struct TemporaryFolder {
+    let path: String
+
+    init() throws {
+        self.path = NSTemporaryDirectory() + "farm-verify-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true)
+    }
+
+    func file(_ name: String) -> String { (self.path as NSString).appendingPathComponent(name) }
+
+    func remove() { try? FileManager.default.removeItem(atPath: self.path) }
+}

@@ -1,0 +1,222 @@
+import FarmMedia
+import FarmTestSupport
+import Foundation
+import Testing
+
+/// `farm verify` on real files: an HLS output made by ffmpeg's fMP4 segmenter, with the playlists rewritten in the
+/// form farm's Stitcher writes (Coordinator/Playlists.swift), then damaged in the ways the checks must catch.
+@Suite("Output verifier, real libav")
+struct OutputVerifierTests {
+    struct Rung {
+        var name: String
+        var width: Int
+        var height: Int
+        var gop = 25
+    }
+
+    static let rungs = [Rung(name: "240p", width: 320, height: 240), Rung(name: "120p", width: 160, height: 120)]
+
+    /// A 4 s, 320x240, 25 fps source with keyframes every second and (optionally) AAC audio.
+    static func makeSource(_ directory: TemporaryDirectory, audio: Bool = true) throws -> String {
+        let source = directory.file(audio ? "source.mp4" : "silent.mp4")
+        try Fixtures.makeClip(at: source, seconds: 4, width: 320, height: 240, frameRate: 25, gop: 25, audio: audio)
+        return source
+    }
+
+    /// Segments one stream of `source` into `folder` with ffmpeg's HLS muxer (fMP4, 1 s segments), then rewrites its
+    /// playlist as farm writes it. Video without B-frames: ffmpeg's HLS muxer writes no edit list, so B-frames
+    /// would start the video two frames late against the audio (a real desync `farm verify` reports).
+    static func segment(source: String, into folder: String, rung: Rung?) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var arguments = ["-hide_banner", "-loglevel", "error", "-y", "-i", source]
+        if let rung {
+            arguments += [
+                "-map", "0:v", "-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", "\(rung.gop)",
+                "-keyint_min", "\(rung.gop)", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+                "-s", "\(rung.width)x\(rung.height)",
+            ]
+        } else {
+            arguments += ["-map", "0:a", "-c:a", "aac", "-b:a", "128k"]
+        }
+        arguments += [
+            "-f", "hls", "-hls_time", "1", "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4",
+            "-hls_segment_filename", folder + "/segment_%05d.m4s", "-hls_playlist_type", "vod",
+            folder + "/ffmpeg.m3u8",
+        ]
+        try run("ffmpeg", arguments)
+        let parsed = try HLSPlaylistParser.parseMedia(String(contentsOfFile: folder + "/ffmpeg.m3u8", encoding: .utf8))
+        try FileManager.default.removeItem(atPath: folder + "/ffmpeg.m3u8")
+        try self.writeMediaPlaylist(parsed.segments, to: folder + "/playlist.m3u8")
+    }
+
+    static func writeMediaPlaylist(_ segments: [HLSMediaPlaylist.Segment], to path: String) throws {
+        let target = Int((segments.map(\.duration).max() ?? 1).rounded(.up))
+        var lines = [
+            "#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-TARGETDURATION:\(target)", "#EXT-X-MEDIA-SEQUENCE:0",
+            "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS", "#EXT-X-MAP:URI=\"init.mp4\"",
+        ]
+        for segment in segments {
+            lines.append(String(format: "#EXTINF:%.6f,", segment.duration))
+            lines.append(segment.uri)
+        }
+        lines.append("#EXT-X-ENDLIST")
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// master.m3u8 with every rung and the audio group. BANDWIDTH is deliberately generous (only a value below the
+    /// measured peak fails), AVERAGE-BANDWIDTH left out.
+    static func makeOutput(source: String, at output: String, rungs: [Rung] = Self.rungs, audio: Bool = true) throws {
+        var master = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+        if audio {
+            try self.segment(source: source, into: output + "/audio", rung: nil)
+            master.append(
+                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\","
+                    + "URI=\"audio/playlist.m3u8\""
+            )
+        }
+        for rung in rungs {
+            try self.segment(source: source, into: output + "/" + rung.name, rung: rung)
+            master.append(
+                "#EXT-X-STREAM-INF:BANDWIDTH=5000000,CODECS=\"avc1.64000d\(audio ? ",mp4a.40.2" : "")\","
+                    + "RESOLUTION=\(rung.width)x\(rung.height),FRAME-RATE=25.000\(audio ? ",AUDIO=\"audio\"" : "")"
+            )
+            master.append("\(rung.name)/playlist.m3u8")
+        }
+        try (master.joined(separator: "\n") + "\n").write(
+            toFile: output + "/master.m3u8",
+            atomically: true,
+            encoding: .utf8
+        )
+    }
+
+    @Test func aFaithfulOutputPasses() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let source = try Self.makeSource(directory)
+        let output = directory.file("hls")
+        try Self.makeOutput(source: source, at: output)
+
+        let report = OutputVerifier.verify(source: source, hlsDirectory: output)
+        #expect(report.failures == [], "\(report.text)")
+        #expect(report.passed)
+        #expect(report.sourceFrames == 100)
+        #expect(report.rungs.map(\.name) == ["240p", "120p"])
+        for rung in report.rungs {
+            #expect(rung.frames == 100)
+            #expect(rung.segments == 4)
+            #expect(abs((rung.largestKeyframeInterval ?? 0) - 1) < 0.001)
+            #expect((rung.psnrY ?? 0) > 30 && (rung.psnrY ?? 0) < 80, "a lossy encode is close but not identical")
+            #expect((rung.ssimY ?? 0) > 0.9 && (rung.ssimY ?? 1) < 1)
+            #expect((rung.measuredPeakBitrate ?? 0) > 0)
+        }
+        #expect(abs((report.outputAudioDuration ?? 0) - 4) < 0.05)
+        #expect(report.text.contains("PASSED"))
+
+        // The same output against stricter limits.
+        let strict = OutputVerifier.verify(
+            source: source,
+            hlsDirectory: output,
+            options: .init(maxKeyframeInterval: 0.5, minimumPSNR: 99)
+        )
+        #expect(!strict.passed)
+        #expect(strict.failures.contains { $0.hasPrefix("240p: keyframe interval of 1.000 s") })
+        #expect(strict.failures.contains { $0.hasPrefix("120p: PSNR-Y") && $0.contains("below --min-psnr 99") })
+    }
+
+    @Test func aSegmentMissingFromPlaylistAndDiskIsNamed() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let source = try Self.makeSource(directory)
+        let output = directory.file("hls")
+        try Self.makeOutput(source: source, at: output)
+        // Drop 240p's third segment (1 s to 2 s... the frames 50 to 74) from the playlist and the disk.
+        let playlistPath = output + "/240p/playlist.m3u8"
+        let playlist = try HLSPlaylistParser.parseMedia(String(contentsOfFile: playlistPath, encoding: .utf8))
+        try Self.writeMediaPlaylist(playlist.segments.filter { $0.uri != "segment_00002.m4s" }, to: playlistPath)
+        try FileManager.default.removeItem(atPath: output + "/240p/segment_00002.m4s")
+
+        let report = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(measureQuality: false))
+        #expect(!report.passed)
+        #expect(report.failures.contains("240p: 75 frames decoded, the source has 100 (25 missing)"), "\(report.text)")
+        #expect(
+            report.failures.contains { $0.hasPrefix("240p: frame 50 is at 3.000 s, the source's frame 50 at 2.000 s") }
+        )
+        #expect(
+            report.failures.contains {
+                $0.hasPrefix("240p: gap of 1.000 s (about 25 frame(s) missing) between segment_00001.m4s")
+                    && $0.contains("and segment_00003.m4s")
+            }
+        )
+        #expect(report.failures.contains("120p has 4 segments, 240p has 3"))
+        #expect(report.failures.contains { $0.contains("120p starts a segment at 2.000 s, 240p does not") })
+        #expect(!report.failures.contains { $0.hasPrefix("120p:") }, "the intact rung passes its own checks")
+        #expect(report.text.contains("FAILED"))
+    }
+
+    @Test func aListedSegmentThatIsGoneIsNamed() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let source = try Self.makeSource(directory)
+        let output = directory.file("hls")
+        try Self.makeOutput(source: source, at: output)
+        try FileManager.default.removeItem(atPath: output + "/120p/segment_00001.m4s")
+
+        let report = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(measureQuality: false))
+        #expect(report.failures.contains { $0.hasPrefix("120p: segment_00001.m4s is listed in the playlist but") })
+        #expect(report.failures.contains("120p: 75 frames decoded, the source has 100 (25 missing)"))
+        #expect(report.failures.contains { $0.hasPrefix("120p: gap of 1.000 s") })
+    }
+
+    @Test func misalignedKeyframesAreNamed() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let source = try Self.makeSource(directory)
+        let output = directory.file("hls")
+        // 120p with a keyframe every 30 frames: its segments start at 0, 1.2, 2.4, 3.6 s.
+        try Self.makeOutput(
+            source: source,
+            at: output,
+            rungs: [Self.rungs[0], Rung(name: "120p", width: 160, height: 120, gop: 30)],
+            audio: false
+        )
+        let report = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(measureQuality: false))
+        #expect(
+            report.failures.contains { $0.contains("240p starts a segment at 1.000 s, 120p does not") },
+            "\(report.text)"
+        )
+        #expect(report.failures.contains { $0.contains("the master playlist names no audio group") })
+        #expect(report.rungs.last.map { abs(($0.largestKeyframeInterval ?? 0) - 1.2) < 0.001 } == true)
+    }
+
+    @Test func audioOutputForASilentSourceFails() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let withAudio = try Self.makeSource(directory)
+        let silent = try Self.makeSource(directory, audio: false)
+        let output = directory.file("hls")
+        try Self.makeOutput(source: withAudio, at: output, rungs: [Self.rungs[1]])
+        let report = OutputVerifier.verify(source: silent, hlsDirectory: output, options: .init(measureQuality: false))
+        #expect(report.failures == ["audio: the source has no audio but the output has an audio rendition"])
+    }
+
+    @Test func aMissingOrBrokenFolderIsAFailureLine() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let source = try Self.makeSource(directory, audio: false)
+        let missing = OutputVerifier.verify(source: source, hlsDirectory: directory.file("nothing"))
+        #expect(missing.failures.count == 1)
+        #expect(missing.failures.first?.contains("master.m3u8 does not exist; pass the job's output folder") == true)
+
+        let output = directory.file("hls")
+        try Self.makeOutput(source: source, at: output, rungs: [Self.rungs[1]], audio: false)
+        // A segment overwritten with garbage: decoding stops there, the report says so, nothing crashes.
+        try Fixtures.makeGarbage(at: output + "/120p/segment_00002.m4s", bytes: 5000)
+        let broken = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(measureQuality: false))
+        #expect(!broken.passed)
+        #expect(broken.failures.contains { $0.hasPrefix("120p:") }, "\(broken.text)")
+        let garbageSource = directory.file("garbage.mp4")
+        try Fixtures.makeGarbage(at: garbageSource)
+        let badSource = OutputVerifier.verify(source: garbageSource, hlsDirectory: output)
+        #expect(badSource.failures.contains { $0.hasPrefix("source: cannot decode") })
+    }
+}
