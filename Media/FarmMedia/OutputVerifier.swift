@@ -101,11 +101,16 @@ package enum OutputVerifier {
             outputAudio = self.readAudioRendition(uri: uri, directory: directory, work: work, report: &report)
         }
         report.outputAudioDuration = outputAudio?.measurement?.duration
+        let outputVideoStart = rungs.lazy.compactMap(\.firstSeconds).first
+        if let audio = sourceAudio, let video = sourceVideo.start { report.sourceAudioOffset = audio.start - video }
+        if let audio = outputAudio?.measurement, let video = outputVideoStart {
+            report.outputAudioOffset = audio.start - video
+        }
         report.failures += VerificationChecks.audioFailures(
             source: sourceAudio,
             sourceVideoStart: sourceVideo.start,
             output: outputAudio?.measurement,
-            outputVideoStart: rungs.lazy.compactMap(\.firstSeconds).first,
+            outputVideoStart: outputVideoStart,
             outputHasAudioGroup: audioGroup != nil
         )
         var audioPeak = 0

@@ -48,6 +48,9 @@ package struct VerificationReport: Sendable, Equatable {
     package var sourceFrameRate: Double?
     package var sourceAudioDuration: Double?
     package var outputAudioDuration: Double?
+    /// First audio sample's time minus the first video frame's, in the source and in the output.
+    package var sourceAudioOffset: Double?
+    package var outputAudioOffset: Double?
     package var rungs: [Rung] = []
     /// One line per failed check, naming the rendition, the segment or frame, and the measured values.
     package var failures: [String] = []
@@ -100,7 +103,13 @@ package struct VerificationReport: Sendable, Equatable {
             )
         }
         if let audio = self.outputAudioDuration {
-            lines.append(String(format: "audio: %.3f s", audio))
+            var line = String(format: "audio: %.3f s", audio)
+            if let source = self.sourceAudioDuration { line += String(format: " (source %.3f s)", source) }
+            if let offset = self.outputAudioOffset {
+                line += String(format: ", starts %+.3f s from the video", offset)
+                if let source = self.sourceAudioOffset { line += String(format: " (source %+.3f s)", source) }
+            }
+            lines.append(line)
         }
         for note in self.notes { lines.append("note: \(note)") }
         if self.failures.isEmpty {
