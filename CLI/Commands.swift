@@ -475,11 +475,15 @@ struct Verify: ParsableCommand {
     @Option(name: .customLong("min-psnr"), help: "Fail a rung whose PSNR-Y (dB) against the source is below this.")
     var minPSNR: Double?
 
+    @Option(help: "Largest allowed difference of audio duration and of audio start against the video, in seconds.")
+    var audioTolerance: Double = 0.05
+
     @Flag(help: "Skip PSNR/SSIM (faster; --min-psnr then cannot be used).")
     var noQuality = false
 
     func validate() throws {
         guard self.maxKeyframeInterval > 0 else { throw ValidationError("--max-keyframe-interval must be above 0") }
+        guard self.audioTolerance >= 0 else { throw ValidationError("--audio-tolerance must be 0 or more") }
         if self.noQuality, self.minPSNR != nil { throw ValidationError("--min-psnr needs the quality measurement") }
     }
 
@@ -497,7 +501,8 @@ struct Verify: ParsableCommand {
             options: VerificationOptions(
                 maxKeyframeInterval: self.maxKeyframeInterval,
                 minimumPSNR: self.minPSNR,
-                measureQuality: !self.noQuality
+                measureQuality: !self.noQuality,
+                audioTolerance: self.audioTolerance
             )
         )
         print(report.text)

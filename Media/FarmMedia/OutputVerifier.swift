@@ -111,7 +111,8 @@ package enum OutputVerifier {
             sourceVideoStart: sourceVideo.start,
             output: outputAudio?.measurement,
             outputVideoStart: outputVideoStart,
-            outputHasAudioGroup: audioGroup != nil
+            outputHasAudioGroup: audioGroup != nil,
+            tolerance: options.audioTolerance
         )
         var audioPeak = 0
         var audioAverage = 0
@@ -166,10 +167,13 @@ package enum OutputVerifier {
                     segments: segments.filter { $0.present }.map(\.measurement)
                 )
                 let keyframes = rung.keyframeTimes()
-                summary.largestKeyframeInterval = VerificationChecks.largestInterval(keyframes)?.seconds
+                let end = rung.times.max().map { $0 + frameDuration }
+                summary.largestKeyframeInterval =
+                    VerificationChecks.largestInterval(keyframes, streamEnd: end)?.seconds
                 report.failures += VerificationChecks.keyframeIntervalFailures(
                     rendition: rung.name,
                     keyframeTimes: keyframes,
+                    streamEnd: end,
                     maximum: options.maxKeyframeInterval
                 )
                 alignment.append((rung.name, segments.map { $0.measurement.frameTimes.first }))

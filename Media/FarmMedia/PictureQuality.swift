@@ -79,13 +79,7 @@ package enum PictureQuality {
             return self.windowSSIM(self.sums(a, b, x: 0, y: 0, width: a.width, height: a.height))
         }
         // Sums of each 4x4 block, so every 8x8 window adds four blocks instead of 64 samples.
-        var blocks: [WindowSums] = []
-        blocks.reserveCapacity(blocksWide * blocksHigh)
-        for blockY in 0..<blocksHigh {
-            for blockX in 0..<blocksWide {
-                blocks.append(self.sums(a, b, x: blockX * 4, y: blockY * 4, width: 4, height: 4))
-            }
-        }
+        let blocks = self.blockSums(a, b, blocksWide: blocksWide, blocksHigh: blocksHigh)
         var total = 0.0
         for blockY in 0..<(blocksHigh - 1) {
             for blockX in 0..<(blocksWide - 1) {
@@ -106,6 +100,14 @@ package enum PictureQuality {
         var bb: Int
         var ab: Int
 
+        mutating func add(_ first: Int, _ second: Int) {
+            self.a += first
+            self.b += second
+            self.aa += first * first
+            self.bb += second * second
+            self.ab += first * second
+        }
+
         static func + (left: WindowSums, right: WindowSums) -> WindowSums {
             WindowSums(
                 count: left.count + right.count,
@@ -120,19 +122,40 @@ package enum PictureQuality {
 
     private static func sums(_ a: Plane, _ b: Plane, x: Int, y: Int, width: Int, height: Int) -> WindowSums {
         var result = WindowSums(count: width * height, a: 0, b: 0, aa: 0, bb: 0, ab: 0)
-        for row in y..<(y + height) {
-            let base = row * a.width
-            for column in x..<(x + width) {
-                let first = Int(a.samples[base + column])
-                let second = Int(b.samples[base + column])
-                result.a += first
-                result.b += second
-                result.aa += first * first
-                result.bb += second * second
-                result.ab += first * second
+        a.samples.withUnsafeBufferPointer { first in
+            b.samples.withUnsafeBufferPointer { second in
+                for row in y..<(y + height) {
+                    let base = row * a.width
+                    for column in x..<(x + width) {
+                        result.add(Int(first[base + column]), Int(second[base + column]))
+                    }
+                }
             }
         }
         return result
+    }
+
+    /// Sums of every whole 4x4 block, row by row.
+    private static func blockSums(_ a: Plane, _ b: Plane, blocksWide: Int, blocksHigh: Int) -> [WindowSums] {
+        var blocks = [WindowSums](
+            repeating: WindowSums(count: 16, a: 0, b: 0, aa: 0, bb: 0, ab: 0),
+            count: blocksWide * blocksHigh
+        )
+        let width = a.width
+        a.samples.withUnsafeBufferPointer { first in
+            b.samples.withUnsafeBufferPointer { second in
+                blocks.withUnsafeMutableBufferPointer { blocks in
+                    for row in 0..<(blocksHigh * 4) {
+                        let base = row * width
+                        let blockRow = (row / 4) * blocksWide
+                        for column in 0..<(blocksWide * 4) {
+                            blocks[blockRow + column / 4].add(Int(first[base + column]), Int(second[base + column]))
+                        }
+                    }
+                }
+            }
+        }
+        return blocks
     }
 
     private static func windowSSIM(_ sums: WindowSums) -> Double {

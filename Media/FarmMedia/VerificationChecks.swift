@@ -97,9 +97,14 @@ package enum VerificationChecks {
         }
     }
 
-    /// The largest distance between consecutive keyframe times, nil with fewer than two keyframes.
-    package static func largestInterval(_ keyframeTimes: [Double]) -> (seconds: Double, from: Double)? {
-        let sorted = keyframeTimes.sorted()
+    /// The largest distance between consecutive keyframe times, counting the last GOP up to `streamEnd` (the end of
+    /// the last frame) when given; nil without an interval.
+    package static func largestInterval(
+        _ keyframeTimes: [Double],
+        streamEnd: Double? = nil
+    ) -> (seconds: Double, from: Double)? {
+        var sorted = keyframeTimes.sorted()
+        if let streamEnd, let last = sorted.last, streamEnd > last { sorted.append(streamEnd) }
         var largest: (seconds: Double, from: Double)?
         for (previous, next) in zip(sorted, sorted.dropFirst()) where next - previous > (largest?.seconds ?? -1) {
             largest = (next - previous, previous)
@@ -110,9 +115,12 @@ package enum VerificationChecks {
     package static func keyframeIntervalFailures(
         rendition: String,
         keyframeTimes: [Double],
+        streamEnd: Double? = nil,
         maximum: Double
     ) -> [String] {
-        guard let largest = self.largestInterval(keyframeTimes), largest.seconds > maximum + 0.0005 else { return [] }
+        guard let largest = self.largestInterval(keyframeTimes, streamEnd: streamEnd),
+            largest.seconds > maximum + 0.0005
+        else { return [] }
         return [
             "\(rendition): keyframe interval of \(self.seconds(largest.seconds)) from \(self.seconds(largest.from)) "
                 + "exceeds the maximum \(self.seconds(maximum)) (--max-keyframe-interval)"

@@ -8,11 +8,19 @@ package struct VerificationOptions: Sendable, Equatable {
     package var minimumPSNR: Double?
     /// Computing PSNR/SSIM costs a scale of every source frame per rung; tests of the other checks may skip it.
     package var measureQuality: Bool
+    /// Largest allowed difference of audio duration, and of audio start relative to the video, in seconds.
+    package var audioTolerance: Double
 
-    package init(maxKeyframeInterval: Double = 2.0, minimumPSNR: Double? = nil, measureQuality: Bool = true) {
+    package init(
+        maxKeyframeInterval: Double = 2.0,
+        minimumPSNR: Double? = nil,
+        measureQuality: Bool = true,
+        audioTolerance: Double = 0.05
+    ) {
         self.maxKeyframeInterval = maxKeyframeInterval
         self.minimumPSNR = minimumPSNR
         self.measureQuality = measureQuality
+        self.audioTolerance = audioTolerance
     }
 }
 

@@ -122,6 +122,31 @@ struct OutputVerifierTests {
         #expect(report.rungs.last.map { abs(($0.largestKeyframeInterval ?? 0) - 1.2) < 0.001 } == true)
     }
 
+    @Test func openGOPKeyframesAreNotIDRs() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let source = try Self.makeSource(directory, audio: false)
+        let output = directory.file("hls")
+        try Self.makeOutput(
+            source: source,
+            at: output,
+            rungs: [Rung(name: "240p", width: 320, height: 240, openGOP: true)],
+            audio: false
+        )
+        let report = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(measureQuality: false))
+        // The segmenter cut at every keyframe, but only the first is an IDR: a player cannot start at the others.
+        #expect(report.failures.count == 4, "\(report.text)")
+        for segment in 1...3 {
+            #expect(
+                report.failures.contains {
+                    $0.hasPrefix(String(format: "240p: segment_%05d.m4s does not start with an IDR frame", segment))
+                }
+            )
+        }
+        #expect(report.failures.contains { $0.hasPrefix("240p: keyframe interval of 4.000 s from 0.000 s") })
+        #expect(report.rungs.first?.frames == 100, "B-frames and open GOPs still decode to every frame")
+    }
+
     @Test func audioOutputForASilentSourceFails() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -97,6 +97,10 @@ struct VerificationChecksTests {
         #expect(abs((largest?.seconds ?? 0) - 2.4) < 1e-9)
         #expect(largest?.from == 2)
         #expect(VerificationChecks.largestInterval([1]) == nil)
+        // The last GOP counts up to the end of the stream.
+        #expect(VerificationChecks.largestInterval([0], streamEnd: 4)?.seconds == 4)
+        #expect(VerificationChecks.largestInterval([0, 1, 2], streamEnd: 5.5)?.from == 2)
+        #expect(VerificationChecks.largestInterval([0, 2], streamEnd: 2.5)?.seconds == 2)
         let failures = VerificationChecks.keyframeIntervalFailures(
             rendition: "240p",
             keyframeTimes: keyframes,

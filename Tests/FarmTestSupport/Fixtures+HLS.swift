@@ -9,12 +9,15 @@ package enum HLSFixture {
         package var width: Int
         package var height: Int
         package var gop: Int
+        /// x264 open GOPs (with B-frames): keyframes after the first are I frames but not IDRs.
+        package var openGOP: Bool
 
-        package init(name: String, width: Int, height: Int, gop: Int = 25) {
+        package init(name: String, width: Int, height: Int, gop: Int = 25, openGOP: Bool = false) {
             self.name = name
             self.width = width
             self.height = height
             self.gop = gop
+            self.openGOP = openGOP
         }
     }
 
@@ -70,10 +73,11 @@ package enum HLSFixture {
         var arguments = ["-hide_banner", "-loglevel", "error", "-y", "-i", source]
         if let rung {
             arguments += [
-                "-map", "0:v", "-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", "\(rung.gop)",
+                "-map", "0:v", "-c:v", "libx264", "-preset", "veryfast", "-g", "\(rung.gop)",
                 "-keyint_min", "\(rung.gop)", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
                 "-s", "\(rung.width)x\(rung.height)",
             ]
+            arguments += rung.openGOP ? ["-bf", "3", "-x264-params", "open-gop=1"] : ["-bf", "0"]
         } else {
             arguments += ["-map", "0:a", "-c:a", "aac", "-b:a", "128k"]
         }
