@@ -62,7 +62,12 @@ package enum OutputVerifier {
             if let joined {
                 do {
                     state.reader = try StreamReader(path: joined.path, type: AVMEDIA_TYPE_VIDEO)
-                    if state.reader == nil { report.failures.append("\(name): the segments hold no video stream") }
+                    if state.reader == nil {
+                        report.failures.append(
+                            "\(name): no video stream in \(playlist.mapURI ?? "the init segment") and its segments; "
+                                + "the init segment is damaged or not video"
+                        )
+                    }
                 } catch {
                     report.failures.append("\(name): cannot read the joined segments: \(error)")
                 }
@@ -234,7 +239,11 @@ package enum OutputVerifier {
         _ parse: (String) throws -> Playlist
     ) -> Playlist? {
         guard FileManager.default.fileExists(atPath: path) else {
-            report.failures.append("\(label): \(path) does not exist; pass the job's output folder")
+            let hint =
+                label == "master playlist"
+                ? "pass the job's output folder (the one holding master.m3u8)"
+                : "the output is incomplete; transcode it again"
+            report.failures.append("\(label): \(path) does not exist; \(hint)")
             return nil
         }
         guard let data = FileManager.default.contents(atPath: path) else {

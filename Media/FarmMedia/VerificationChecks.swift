@@ -59,7 +59,9 @@ package enum VerificationChecks {
         var previous: SegmentMeasurement?
         for segment in segments {
             guard let first = segment.frameTimes.first else {
-                failures.append("\(rendition): \(segment.uri) has no video frames")
+                failures.append(
+                    "\(rendition): \(segment.uri) has no video frames (it, or a segment before it, is damaged)"
+                )
                 continue
             }
             if let previous, let last = previous.frameTimes.last {

@@ -164,7 +164,11 @@ struct OutputVerifierTests {
         let source = try Self.makeSource(directory, audio: false)
         let missing = OutputVerifier.verify(source: source, hlsDirectory: directory.file("nothing"))
         #expect(missing.failures.count == 1)
-        #expect(missing.failures.first?.contains("master.m3u8 does not exist; pass the job's output folder") == true)
+        #expect(
+            missing.failures.first?.contains(
+                "master.m3u8 does not exist; pass the job's output folder (the one holding master.m3u8)"
+            ) == true
+        )
 
         let output = directory.file("hls")
         try Self.makeOutput(source: source, at: output, rungs: [Self.rungs[1]], audio: false)
@@ -172,7 +176,34 @@ struct OutputVerifierTests {
         try Fixtures.makeGarbage(at: output + "/120p/segment_00002.m4s", bytes: 5000)
         let broken = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(measureQuality: false))
         #expect(!broken.passed)
-        #expect(broken.failures.contains { $0.hasPrefix("120p:") }, "\(broken.text)")
+        #expect(
+            broken.failures.contains { $0.hasPrefix("120p: segment_00002.m4s has no video frames") },
+            "\(broken.text)"
+        )
+        #expect(broken.failures.contains("120p: 50 frames decoded, the source has 100 (50 missing)"))
+        // A truncated init segment.
+        let initURL = URL(fileURLWithPath: output + "/120p/init.mp4")
+        try Data(try Data(contentsOf: initURL).prefix(100)).write(to: initURL)
+        let noInit = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(measureQuality: false))
+        #expect(
+            noInit.failures.contains {
+                $0.hasPrefix("120p: no video stream in init.mp4") || $0.hasPrefix("120p: cannot read")
+            },
+            "\(noInit.text)"
+        )
+        // A media playlist that is gone.
+        try FileManager.default.removeItem(atPath: output + "/120p/playlist.m3u8")
+        let noPlaylist = OutputVerifier.verify(
+            source: source,
+            hlsDirectory: output,
+            options: .init(measureQuality: false)
+        )
+        #expect(
+            noPlaylist.failures.contains {
+                $0.hasPrefix("120p media playlist:")
+                    && $0.hasSuffix("does not exist; the output is incomplete; transcode it again")
+            }
+        )
         let garbageSource = directory.file("garbage.mp4")
         try Fixtures.makeGarbage(at: garbageSource)
         let badSource = OutputVerifier.verify(source: garbageSource, hlsDirectory: output)
