@@ -105,10 +105,12 @@ package struct VerificationReport: Sendable, Equatable {
                         + quality[1].padding(toLength: 8, withPad: " ", startingAt: 0) + "  " + quality[2]
                 )
             }
-            lines.append(
-                "quality: PSNR-Y and (6Y+U+V)/8 PSNR-YUV from the MSE over all frames; SSIM-Y with 8x8 box windows "
-                    + "every 4 samples; against the source scaled bicubic bit-exact to each rung's size"
-            )
+            if self.rungs.contains(where: { $0.psnrY != nil }) {
+                lines.append(
+                    "quality: PSNR-Y and (6Y+U+V)/8 PSNR-YUV from the MSE over all frames; SSIM-Y with 8x8 box windows "
+                        + "every 4 samples; against the source scaled bicubic bit-exact to each rung's size"
+                )
+            }
         }
         if let audio = self.outputAudioDuration {
             var line = String(format: "audio: %.3f s", audio)
