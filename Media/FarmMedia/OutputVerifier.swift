@@ -3,8 +3,13 @@ import FarmProtocol
 import Foundation
 
 /// Proves that an HLS output is a faithful transcode of its source (`farm verify`): reads the playlists, decodes
-/// the source and every rendition (each as its init segment followed by its segments in playlist order) in one
-/// pass, and runs the pure checks of `VerificationChecks` on what it measured.
+/// the source and every rendition in one pass, and runs the pure checks of `VerificationChecks` on what it measured.
+///
+/// A video rendition is read as a player reads it: segment after segment in playlist order, each demuxed as its
+/// init segment followed by that segment (one small temporary file at a time), all fed to one decoder; so every
+/// frame is known to come from its segment, and a damaged segment costs only its own frames. The audio rendition,
+/// small, is read as the init segment followed by all its segments in one temporary file, so AAC priming and
+/// padding are handled once as a player would.
 ///
 /// Never throws: a missing file, an unreadable playlist or a segment that does not decode becomes a failure line in
 /// the report, and the other checks still run where they can.
@@ -38,7 +43,7 @@ package enum OutputVerifier {
         }
         defer { work.remove() }
 
-        // Video renditions: playlist, joined file, and a reader over it.
+        // Video renditions: playlist, segment files, and a reader over them.
         var rungs: [RungState] = []
         for (index, variant) in master.variants.enumerated() {
             let playlistURL = directory.appendingPathComponent(variant.uri)
@@ -51,25 +56,23 @@ package enum OutputVerifier {
                     HLSPlaylistParser.parseMedia
                 )
             else { continue }
-            let joined = self.join(
-                playlist,
-                in: playlistURL.deletingLastPathComponent(),
-                name: name,
-                to: work.file("video\(index).mp4"),
-                report: &report
-            )
-            let state = RungState(name: name, variant: variant, playlist: playlist, joined: joined)
-            if let joined {
-                do {
-                    state.reader = try StreamReader(path: joined.path, type: AVMEDIA_TYPE_VIDEO)
-                    if state.reader == nil {
-                        report.failures.append(
-                            "\(name): no video stream in \(playlist.mapURI ?? "the init segment") and its segments; "
-                                + "the init segment is damaged or not video"
-                        )
-                    }
-                } catch {
-                    report.failures.append("\(name): cannot read the joined segments: \(error)")
+            let files = self.locate(playlist, in: playlistURL.deletingLastPathComponent(), name: name, report: &report)
+            let state = RungState(name: name, variant: variant, playlist: playlist, files: files)
+            if let initData = files.initData {
+                let temporary = work.file("video\(index).mp4")
+                let opened = StreamReader.sequence(count: playlist.segments.count, type: AVMEDIA_TYPE_VIDEO) {
+                    segment in
+                    guard let segmentPath = files.segmentPaths[segment] else { return nil }
+                    try Self.write([initData, try Data(contentsOf: URL(fileURLWithPath: segmentPath))], to: temporary)
+                    return temporary
+                }
+                state.reader = opened.reader
+                if opened.reader == nil {
+                    report.failures.append(
+                        "\(name): no segment could be read as video with \(playlist.mapURI ?? "the init segment")"
+                            + (opened.errors.first.map { " (first error: \($0.message))" } ?? "")
+                            + "; the init segment or the segments are damaged"
+                    )
                 }
             }
             rungs.append(state)
@@ -122,7 +125,7 @@ package enum OutputVerifier {
         var audioPeak = 0
         var audioAverage = 0
         if let outputAudio {
-            let segments = self.sizedSegments(outputAudio.playlist, joined: outputAudio.joined)
+            let segments = self.sizedSegments(outputAudio.playlist, files: outputAudio.files)
             audioPeak = VerificationChecks.peakBitrate(
                 segments,
                 targetDuration: Double(outputAudio.playlist.targetDuration ?? 0)
@@ -154,6 +157,11 @@ package enum OutputVerifier {
                 )
             }
             if let error = rung.error { report.failures.append("\(rung.name): \(error)") }
+            for (segment, message) in rung.reader?.inputErrors ?? [] where segment < rung.playlist.segments.count {
+                report.failures.append(
+                    "\(rung.name): \(rung.playlist.segments[segment].uri) cannot be read completely: \(message)"
+                )
+            }
             let segments = rung.segmentMeasurements()
             if rung.reader != nil {
                 report.failures += VerificationChecks.frameTimeFailures(
@@ -194,7 +202,7 @@ package enum OutputVerifier {
                 },
                 tolerance: frameDuration
             )
-            let sized = self.sizedSegments(rung.playlist, joined: rung.joined)
+            let sized = self.sizedSegments(rung.playlist, files: rung.files)
             let peak =
                 VerificationChecks.peakBitrate(sized, targetDuration: Double(rung.playlist.targetDuration ?? 0))
                 + audioPeak
@@ -264,63 +272,76 @@ package enum OutputVerifier {
         return components.count >= 2 ? String(components[components.count - 2]) : uri
     }
 
-    /// The init segment followed by every segment the playlist lists, in one file, with each segment's byte range
-    /// in it. A missing segment is reported and left out (the frame and seam checks then name the hole).
-    private static func join(
+    /// The init segment's bytes and each listed segment's path and size. A missing or unreadable file is reported
+    /// and left out (the frame and seam checks then name the hole).
+    private static func locate(
         _ playlist: HLSMediaPlaylist,
         in folder: URL,
         name: String,
-        to path: String,
         report: inout VerificationReport
-    ) -> JoinedSegments? {
-        guard let mapURI = playlist.mapURI else {
-            report.failures.append("\(name): the playlist has no #EXT-X-MAP init segment; farm writes fMP4 only")
-            return nil
-        }
-        guard FileManager.default.createFile(atPath: path, contents: nil),
-            let output = FileHandle(forWritingAtPath: path)
-        else {
-            report.failures.append("\(name): cannot write the temporary file \(path)")
-            return nil
-        }
-        defer { try? output.close() }
-        var joined = JoinedSegments(path: path, ranges: Array(repeating: nil, count: playlist.segments.count))
-        let initPath = folder.appendingPathComponent(mapURI).path
-        guard let initData = FileManager.default.contents(atPath: initPath) else {
-            report.failures.append("\(name): the init segment \(initPath) is missing or unreadable")
-            return nil
-        }
-        var offset = Int64(initData.count)
-        do {
-            try output.write(contentsOf: initData)
-            for (index, segment) in playlist.segments.enumerated() {
-                let segmentPath = folder.appendingPathComponent(segment.uri).path
-                guard let data = FileManager.default.contents(atPath: segmentPath) else {
-                    report.failures.append(
-                        "\(name): \(segment.uri) is listed in the playlist but \(segmentPath) is missing or unreadable"
-                    )
-                    continue
-                }
-                try output.write(contentsOf: data)
-                joined.ranges[index] = offset..<(offset + Int64(data.count))
-                offset += Int64(data.count)
+    ) -> PlaylistFiles {
+        var files = PlaylistFiles(
+            initData: nil,
+            segmentPaths: Array(repeating: nil, count: playlist.segments.count),
+            segmentSizes: Array(repeating: nil, count: playlist.segments.count)
+        )
+        if let mapURI = playlist.mapURI {
+            let initPath = folder.appendingPathComponent(mapURI).path
+            files.initData = FileManager.default.contents(atPath: initPath)
+            if files.initData == nil {
+                report.failures.append("\(name): the init segment \(initPath) is missing or unreadable")
             }
-        } catch {
-            report.failures.append("\(name): cannot write the temporary file \(path): \(error)")
-            return nil
+        } else {
+            report.failures.append("\(name): the playlist has no #EXT-X-MAP init segment; farm writes fMP4 only")
         }
+        for (index, segment) in playlist.segments.enumerated() {
+            let path = folder.appendingPathComponent(segment.uri).path
+            guard FileManager.default.isReadableFile(atPath: path),
+                let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
+            else {
+                report.failures.append(
+                    "\(name): \(segment.uri) is listed in the playlist but \(path) is missing or unreadable"
+                )
+                continue
+            }
+            files.segmentPaths[index] = path
+            files.segmentSizes[index] = size
+        }
+        return files
+    }
+
+    /// The init segment followed by every readable segment, in one file, with each segment's byte range in it.
+    private static func join(_ files: PlaylistFiles, to path: String) throws -> JoinedSegments? {
+        guard let initData = files.initData else { return nil }
+        var joined = JoinedSegments(path: path, ranges: Array(repeating: nil, count: files.segmentPaths.count))
+        var parts = [initData]
+        var offset = Int64(initData.count)
+        for (index, segmentPath) in files.segmentPaths.enumerated() {
+            guard let segmentPath else { continue }
+            let data = try Data(contentsOf: URL(fileURLWithPath: segmentPath))
+            parts.append(data)
+            joined.ranges[index] = offset..<(offset + Int64(data.count))
+            offset += Int64(data.count)
+        }
+        try self.write(parts, to: path)
         return joined
+    }
+
+    private static func write(_ parts: [Data], to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw MediaError(.io, "cannot create the temporary file \(path); check the free space in the temp folder")
+        }
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? output.close() }
+        for part in parts { try output.write(contentsOf: part) }
     }
 
     /// EXTINF durations with file sizes (segments that could not be read count as empty).
     private static func sizedSegments(
         _ playlist: HLSMediaPlaylist,
-        joined: JoinedSegments?
+        files: PlaylistFiles
     ) -> [(duration: Double, bytes: Int)] {
-        playlist.segments.enumerated().map { index, segment in
-            let range = joined?.ranges[index]
-            return (segment.duration, range.map { Int($0.upperBound - $0.lowerBound) } ?? 0)
-        }
+        playlist.segments.enumerated().map { index, segment in (segment.duration, files.segmentSizes[index] ?? 0) }
     }
 
     // MARK: Decoding
@@ -381,7 +402,7 @@ package enum OutputVerifier {
 
     private struct AudioState {
         var playlist: HLSMediaPlaylist
-        var joined: JoinedSegments?
+        var files: PlaylistFiles
         var measurement: VerificationChecks.AudioMeasurement?
         var segmentDurations: [Double?]
         var frameDuration: Double
@@ -402,24 +423,16 @@ package enum OutputVerifier {
                 HLSPlaylistParser.parseMedia
             )
         else { return nil }
+        let files = self.locate(playlist, in: playlistURL.deletingLastPathComponent(), name: "audio", report: &report)
         var state = AudioState(
             playlist: playlist,
-            joined: nil,
+            files: files,
             measurement: nil,
             segmentDurations: Array(repeating: nil, count: playlist.segments.count),
             frameDuration: 1024.0 / 48000
         )
-        guard
-            let joined = self.join(
-                playlist,
-                in: playlistURL.deletingLastPathComponent(),
-                name: "audio",
-                to: work.file("audio.mp4"),
-                report: &report
-            )
-        else { return state }
-        state.joined = joined
         do {
+            guard let joined = try self.join(files, to: work.file("audio.mp4")) else { return state }
             guard let audio = try self.measureAudio(path: joined.path) else {
                 report.failures.append("audio: the audio segments hold no audio stream")
                 return state
@@ -463,7 +476,16 @@ package enum OutputVerifier {
     }
 }
 
-/// Where each listed segment landed in the joined file.
+/// The files of one media playlist.
+struct PlaylistFiles {
+    /// The init segment's bytes, nil when missing or unreadable.
+    var initData: Data?
+    /// Per playlist segment: its path and size, nil when missing or unreadable.
+    var segmentPaths: [String?]
+    var segmentSizes: [Int?]
+}
+
+/// Where each listed segment landed in a joined file.
 struct JoinedSegments {
     var path: String
     /// Byte range per playlist segment; nil for a segment that could not be read.
@@ -485,7 +507,7 @@ private final class RungState {
     let name: String
     let variant: HLSMasterPlaylist.Variant
     let playlist: HLSMediaPlaylist
-    let joined: JoinedSegments?
+    let files: PlaylistFiles
     var reader: StreamReader?
     /// Relative presentation times of every decoded frame, and their raw timestamps.
     var times: [Double] = []
@@ -500,11 +522,11 @@ private final class RungState {
     private var sourceScaler: Scaler?
     private var converter: Scaler?
 
-    init(name: String, variant: HLSMasterPlaylist.Variant, playlist: HLSMediaPlaylist, joined: JoinedSegments?) {
+    init(name: String, variant: HLSMasterPlaylist.Variant, playlist: HLSMediaPlaylist, files: PlaylistFiles) {
         self.name = name
         self.variant = variant
         self.playlist = playlist
-        self.joined = joined
+        self.files = files
     }
 
     var firstSeconds: Double? {
@@ -598,14 +620,15 @@ private final class RungState {
     func segmentMeasurements() -> [SegmentState] {
         var states = self.playlist.segments.enumerated().map { index, segment in
             SegmentState(
-                present: self.joined?.ranges[index] != nil,
+                present: self.files.segmentPaths[index] != nil,
                 measurement: .init(uri: segment.uri, frameTimes: [], startsWithIDR: nil)
             )
         }
-        guard let reader = self.reader, let joined = self.joined else { return states }
+        guard let reader = self.reader else { return states }
         var segmentOfTimestamp: [Int64: Int] = [:]
         for packet in reader.packets {
-            guard let segment = joined.segment(containing: packet.position) else { continue }
+            let segment = packet.input
+            guard states.indices.contains(segment) else { continue }
             segmentOfTimestamp[packet.pts] = segment
             if states[segment].measurement.startsWithIDR == nil {
                 states[segment].measurement.startsWithIDR = packet.isIDR ?? packet.isKeyframe

@@ -60,7 +60,7 @@ package enum VerificationChecks {
         for segment in segments {
             guard let first = segment.frameTimes.first else {
                 failures.append(
-                    "\(rendition): \(segment.uri) has no video frames (it, or a segment before it, is damaged)"
+                    "\(rendition): \(segment.uri) has no video frames (it is empty or damaged)"
                 )
                 continue
             }

@@ -73,7 +73,7 @@ struct VerificationChecksTests {
         let empty = [segment(0, 0..<25), segment(1, 0..<0), segment(2, 25..<50)]
         #expect(
             VerificationChecks.seamFailures(rendition: "a", segments: empty, frameDuration: Self.frame) == [
-                "a: segment_1.m4s has no video frames (it, or a segment before it, is damaged)"
+                "a: segment_1.m4s has no video frames (it is empty or damaged)"
             ]
         )
     }
