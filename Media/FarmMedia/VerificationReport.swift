@@ -52,7 +52,8 @@ package struct VerificationReport: Sendable, Equatable {
 
     package var source: String
     package var hlsDirectory: String
-    package var sourceFrames = 0
+    /// Decoded source video frames; nil when the source was not read (the playlists failed first).
+    package var sourceFrames: Int?
     package var sourceFrameRate: Double?
     package var sourceAudioDuration: Double?
     package var outputAudioDuration: Double?
@@ -75,10 +76,12 @@ package struct VerificationReport: Sendable, Equatable {
     /// The report as printed by `farm verify`.
     package var text: String {
         var lines = ["farm verify \(self.source) against \(self.hlsDirectory)"]
-        var sourceLine = "source: \(self.sourceFrames) video frames"
-        if let rate = self.sourceFrameRate { sourceLine += String(format: " at %.3f fps", rate) }
-        if let audio = self.sourceAudioDuration { sourceLine += String(format: ", audio %.3f s", audio) }
-        lines.append(sourceLine)
+        if let frames = self.sourceFrames {
+            var sourceLine = "source: \(frames) video frames"
+            if let rate = self.sourceFrameRate { sourceLine += String(format: " at %.3f fps", rate) }
+            if let audio = self.sourceAudioDuration { sourceLine += String(format: ", audio %.3f s", audio) }
+            lines.append(sourceLine)
+        }
         if !self.rungs.isEmpty {
             lines.append(
                 self.pad(

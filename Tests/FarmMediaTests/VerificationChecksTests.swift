@@ -319,3 +319,51 @@ struct VerificationChecksTests {
         #expect(NALUnits.isIDR([0, 0, 0, 2, 0x2A, 0x01], lengthSize: 4, codec: .hevc) == false)
     }
 }
+
+@Suite("farm verify's report")
+struct VerificationReportTests {
+    @Test func passingReportShowsTheMeasures() {
+        var report = VerificationReport(source: "in.mp4", hlsDirectory: "out")
+        report.sourceFrames = 100
+        report.sourceFrameRate = 25
+        report.sourceAudioDuration = 4.011
+        report.outputAudioDuration = 4.032
+        report.sourceAudioOffset = 0
+        report.outputAudioOffset = 0.021
+        var rung = VerificationReport.Rung(name: "240p")
+        rung.width = 426
+        rung.height = 240
+        rung.frames = 100
+        rung.segments = 2
+        rung.largestKeyframeInterval = 2
+        rung.measuredPeakBitrate = 461_934
+        rung.declaredBandwidth = 461_934
+        rung.psnrY = .infinity
+        rung.psnrYUV = 41.234
+        rung.ssimY = 0.99123
+        report.rungs = [rung]
+        #expect(report.passed)
+        let lines = report.text.split(separator: "\n").map(String.init)
+        #expect(lines.first == "farm verify in.mp4 against out")
+        #expect(lines.contains("source: 100 video frames at 25.000 fps, audio 4.011 s"))
+        #expect(lines.contains { $0.hasPrefix("240p    426x240    100    2        2.000 s     461       461k") })
+        #expect(lines.contains { $0.hasSuffix("inf     41.23     0.9912") })
+        #expect(lines.contains("audio: 4.032 s (source 4.011 s), starts +0.021 s from the video (source +0.000 s)"))
+        #expect(lines.last == "PASSED: every check holds")
+    }
+
+    @Test func failingReportListsEveryFailure() {
+        var report = VerificationReport(source: "in.mp4", hlsDirectory: "out")
+        report.failures = ["master playlist: out/master.m3u8 does not exist", "second"]
+        report.notes = ["a note"]
+        #expect(!report.passed)
+        let text = report.text
+        #expect(!text.contains("source:"), "the source was not read")
+        #expect(!text.contains("quality:"))
+        #expect(
+            text.hasSuffix(
+                "note: a note\nFAILED: 2 check(s):\n  - master playlist: out/master.m3u8 does not exist\n  - second"
+            )
+        )
+    }
+}
