@@ -209,6 +209,10 @@ package enum OutputVerifier {
             let average = VerificationChecks.averageBitrate(sized) + audioAverage
             summary.measuredPeakBitrate = peak
             summary.measuredAverageBitrate = average
+            let codecs = [rung.files.initData, outputAudio?.files.initData].compactMap { data in
+                data.flatMap { MP4Boxes.codecString(initSegment: [UInt8]($0)) }
+            }
+            report.failures += VerificationChecks.codecsFailures(variant: rung.variant, expected: codecs)
             let bandwidth = VerificationChecks.bandwidthFailures(
                 variant: rung.variant,
                 measuredPeak: peak,

@@ -278,6 +278,19 @@ package enum VerificationChecks {
         return failures
     }
 
+    /// CODECS must name what the init segments really hold (`expected`, e.g. `avc1.64001E` from the avcC box and
+    /// `mp4a.40.2` from the esds box); hex digits compare case-insensitively.
+    package static func codecsFailures(variant: HLSMasterPlaylist.Variant, expected: [String]) -> [String] {
+        guard let codecs = variant.codecs, !codecs.isEmpty else { return [] }  // Reported by masterFailures.
+        let listed = Set(codecs.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+        let missing = expected.filter { !listed.contains($0.lowercased()) }
+        guard !missing.isEmpty else { return [] }
+        return [
+            "master: \(variant.uri): CODECS=\"\(codecs)\" does not name \(missing.joined(separator: ", ")), which the "
+                + "init segments hold"
+        ]
+    }
+
     /// RFC 8216 §4.3.4.2's peak segment bit rate: the highest bit rate of any run of consecutive segments whose total
     /// duration is 0.5 to 1.5 times the target duration; the average when no run is that long.
     package static func peakBitrate(_ segments: [(duration: Double, bytes: Int)], targetDuration: Double) -> Int {

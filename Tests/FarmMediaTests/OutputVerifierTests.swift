@@ -55,6 +55,27 @@ struct OutputVerifierTests {
         #expect(!strict.passed)
         #expect(strict.failures.contains { $0.hasPrefix("240p: keyframe interval of 1.000 s") })
         #expect(strict.failures.contains { $0.hasPrefix("120p: PSNR-Y") && $0.contains("below --min-psnr 99") })
+
+        // A master whose CODECS do not match the init segments (here: a made-up level for 240p).
+        let masterPath = output + "/master.m3u8"
+        let master = try String(contentsOfFile: masterPath, encoding: .utf8)
+        let codec = try HLSFixture.codec(output + "/240p/init.mp4")
+        try master.replacingOccurrences(of: "CODECS=\"\(codec)", with: "CODECS=\"avc1.4D4033").write(
+            toFile: masterPath,
+            atomically: true,
+            encoding: .utf8
+        )
+        let wrongCodecs = OutputVerifier.verify(
+            source: source,
+            hlsDirectory: output,
+            options: .init(measureQuality: false)
+        )
+        #expect(
+            wrongCodecs.failures == [
+                "master: 240p/playlist.m3u8: CODECS=\"avc1.4D4033,mp4a.40.2\" does not name \(codec), which the init "
+                    + "segments hold"
+            ]
+        )
     }
 
     @Test func aSegmentMissingFromPlaylistAndDiskIsNamed() throws {

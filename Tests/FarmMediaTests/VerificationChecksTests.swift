@@ -260,6 +260,20 @@ struct VerificationChecksTests {
         #expect(failures.contains { $0.contains("names audio group aac") })
     }
 
+    @Test func codecsNameWhatTheInitSegmentsHold() throws {
+        let master = try HLSPlaylistParser.parseMaster(
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS=\"avc1.64001E, mp4a.40.2\"\nv/p.m3u8\n"
+        )
+        let variant = try #require(master.variants.first)
+        #expect(VerificationChecks.codecsFailures(variant: variant, expected: ["avc1.64001e", "mp4a.40.2"]).isEmpty)
+        #expect(
+            VerificationChecks.codecsFailures(variant: variant, expected: ["avc1.640028", "mp4a.40.2"]) == [
+                "master: v/p.m3u8: CODECS=\"avc1.64001E, mp4a.40.2\" does not name avc1.640028, which the init "
+                    + "segments hold"
+            ]
+        )
+    }
+
     @Test func peakBitrateFollowsRFC8216() {
         // Target 2 s: runs of 1 to 3 s count. The short last segment alone (0.2 s, 2 Mb/s) is too short to count;
         // with the one before it, 150 kB over 1.2 s is the peak, 1 Mb/s.

@@ -43,8 +43,10 @@ package enum HLSFixture {
         throws
     {
         var master = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+        var audioCodec: String?
         if audio {
             try self.segment(source: source, into: output + "/audio", rung: nil)
+            audioCodec = try self.codec(output + "/audio/init.mp4")
             master.append(
                 "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\","
                     + "URI=\"audio/playlist.m3u8\""
@@ -52,8 +54,9 @@ package enum HLSFixture {
         }
         for rung in rungs {
             try self.segment(source: source, into: output + "/" + rung.name, rung: rung)
+            let codecs = try [self.codec(output + "/" + rung.name + "/init.mp4")] + (audioCodec.map { [$0] } ?? [])
             master.append(
-                "#EXT-X-STREAM-INF:BANDWIDTH=5000000,CODECS=\"avc1.64000d\(audio ? ",mp4a.40.2" : "")\","
+                "#EXT-X-STREAM-INF:BANDWIDTH=5000000,CODECS=\"\(codecs.joined(separator: ","))\","
                     + "RESOLUTION=\(rung.width)x\(rung.height),FRAME-RATE=25.000\(audio ? ",AUDIO=\"audio\"" : "")"
             )
             master.append("\(rung.name)/playlist.m3u8")
@@ -90,6 +93,15 @@ package enum HLSFixture {
         let parsed = try HLSPlaylistParser.parseMedia(String(contentsOfFile: folder + "/ffmpeg.m3u8", encoding: .utf8))
         try FileManager.default.removeItem(atPath: folder + "/ffmpeg.m3u8")
         try self.writeMediaPlaylist(parsed.segments, to: folder + "/playlist.m3u8")
+    }
+
+    /// The RFC 6381 codec of an init segment, as the Stitcher writes it into CODECS.
+    package static func codec(_ initPath: String) throws -> String {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: initPath)))
+        guard let codec = MP4Boxes.codecString(initSegment: bytes) else {
+            throw CommandFailed(command: "codec of \(initPath)", status: 0, standardError: "no avcC or esds box")
+        }
+        return codec
     }
 
     /// A VOD media playlist as Coordinator/Playlists.swift writes it.
