@@ -93,7 +93,6 @@ package enum OutputVerifier {
         report.sourceFrames = sourceVideo.times.count
         report.sourceFrameRate = sourceVideo.frameDuration > 0 ? 1 / sourceVideo.frameDuration : nil
         if sourceVideo.times.isEmpty { report.failures.append("source: \(source) has no decodable video frame") }
-        let frameDuration = sourceVideo.frameDuration
 
         // Audio: the source's and the group named by the variants.
         let audioGroup = master.variants.lazy.compactMap(\.audioGroup).first
@@ -142,104 +141,126 @@ package enum OutputVerifier {
         // Per-rendition checks.
         var alignment: [(name: String, segmentStarts: [Double?])] = []
         for rung in rungs {
-            var summary = VerificationReport.Rung(name: rung.name)
-            summary.declaredBandwidth = rung.variant.bandwidth
-            summary.width = rung.width
-            summary.height = rung.height
-            summary.segments = rung.playlist.segments.count
-            summary.frames = rung.times.count
-            if let resolution = rung.variant.resolution, rung.width > 0,
-                resolution.width != rung.width || resolution.height != rung.height
-            {
-                report.failures.append(
-                    "master: \(rung.variant.uri) says RESOLUTION=\(resolution.width)x\(resolution.height), the "
-                        + "frames are \(rung.width)x\(rung.height)"
-                )
+            if let starts = self.check(
+                rung,
+                source: sourceVideo,
+                audio: outputAudio,
+                audioBitrates: (audioPeak, audioAverage),
+                options: options,
+                report: &report
+            ) {
+                alignment.append((rung.name, starts))
             }
-            if let error = rung.error { report.failures.append("\(rung.name): \(error)") }
-            for (segment, message) in rung.reader?.inputErrors ?? [] where segment < rung.playlist.segments.count {
-                report.failures.append(
-                    "\(rung.name): \(rung.playlist.segments[segment].uri) cannot be read completely: \(message)"
-                )
-            }
-            let segments = rung.segmentMeasurements()
-            if rung.reader != nil {
-                report.failures += VerificationChecks.frameTimeFailures(
-                    rendition: rung.name,
-                    source: sourceVideo.times,
-                    output: rung.times,
-                    frameDuration: frameDuration
-                )
-                report.failures += VerificationChecks.seamFailures(
-                    rendition: rung.name,
-                    segments: segments.filter { $0.present }.map(\.measurement),
-                    frameDuration: frameDuration
-                )
-                report.failures += VerificationChecks.idrFailures(
-                    rendition: rung.name,
-                    segments: segments.filter { $0.present }.map(\.measurement)
-                )
-                let keyframes = rung.keyframeTimes()
-                let end = rung.times.max().map { $0 + frameDuration }
-                summary.largestKeyframeInterval =
-                    VerificationChecks.largestInterval(keyframes, streamEnd: end)?.seconds
-                report.failures += VerificationChecks.keyframeIntervalFailures(
-                    rendition: rung.name,
-                    keyframeTimes: keyframes,
-                    streamEnd: end,
-                    maximum: options.maxKeyframeInterval
-                )
-                alignment.append((rung.name, segments.map { $0.measurement.frameTimes.first }))
-            }
-            report.failures += VerificationChecks.mediaPlaylistFailures(
-                name: rung.name,
-                playlist: rung.playlist,
-                measuredDurations: segments.map { segment in
-                    guard let first = segment.measurement.frameTimes.first,
-                        let last = segment.measurement.frameTimes.last
-                    else { return nil }
-                    return last - first + frameDuration
-                },
-                tolerance: frameDuration
-            )
-            let sized = self.sizedSegments(rung.playlist, files: rung.files)
-            let peak =
-                VerificationChecks.peakBitrate(sized, targetDuration: Double(rung.playlist.targetDuration ?? 0))
-                + audioPeak
-            let average = VerificationChecks.averageBitrate(sized) + audioAverage
-            summary.measuredPeakBitrate = peak
-            summary.measuredAverageBitrate = average
-            let codecs = [rung.files.initData, outputAudio?.files.initData].compactMap { data in
-                data.flatMap { MP4Boxes.codecString(initSegment: [UInt8]($0)) }
-            }
-            report.failures += VerificationChecks.codecsFailures(variant: rung.variant, expected: codecs)
-            let bandwidth = VerificationChecks.bandwidthFailures(
-                variant: rung.variant,
-                measuredPeak: peak,
-                measuredAverage: average
-            )
-            report.failures += bandwidth.failures
-            report.notes += bandwidth.notes
-            if options.measureQuality {
-                summary.psnrY = rung.quality.psnrY
-                summary.psnrYUV = rung.quality.psnrYUV
-                summary.ssimY = rung.quality.ssimY
-                report.failures += VerificationChecks.qualityFailures(
-                    rendition: rung.name,
-                    psnrY: rung.quality.psnrY,
-                    minimum: options.minimumPSNR
-                )
-                if rung.quality.frames > 0, rung.quality.frames < sourceVideo.times.count {
-                    report.notes.append(
-                        "\(rung.name): quality measured on the \(rung.quality.frames) frames that match a source "
-                            + "frame in time"
-                    )
-                }
-            }
-            report.rungs.append(summary)
         }
         report.failures += VerificationChecks.alignmentFailures(alignment)
         return report
+    }
+
+    /// The checks of one video rendition; returns its segment start times for the alignment check (nil when it
+    /// could not be read).
+    private static func check(
+        _ rung: RungState,
+        source: SourceVideo,
+        audio: AudioState?,
+        audioBitrates: (peak: Int, average: Int),
+        options: VerificationOptions,
+        report: inout VerificationReport
+    ) -> [Double?]? {
+        var summary = VerificationReport.Rung(name: rung.name)
+        summary.declaredBandwidth = rung.variant.bandwidth
+        summary.width = rung.width
+        summary.height = rung.height
+        summary.segments = rung.playlist.segments.count
+        summary.frames = rung.times.count
+        if let resolution = rung.variant.resolution, rung.width > 0,
+            resolution.width != rung.width || resolution.height != rung.height
+        {
+            report.failures.append(
+                "master: \(rung.variant.uri) says RESOLUTION=\(resolution.width)x\(resolution.height), the "
+                    + "frames are \(rung.width)x\(rung.height)"
+            )
+        }
+        if let error = rung.error { report.failures.append("\(rung.name): \(error)") }
+        for (segment, message) in rung.reader?.inputErrors ?? [] where segment < rung.playlist.segments.count {
+            report.failures.append(
+                "\(rung.name): \(rung.playlist.segments[segment].uri) cannot be read completely: \(message)"
+            )
+        }
+        let segments = rung.segmentMeasurements()
+        if rung.reader != nil {
+            report.failures += VerificationChecks.frameTimeFailures(
+                rendition: rung.name,
+                source: source.times,
+                output: rung.times,
+                frameDuration: source.frameDuration
+            )
+            report.failures += VerificationChecks.seamFailures(
+                rendition: rung.name,
+                segments: segments.filter { $0.present }.map(\.measurement),
+                frameDuration: source.frameDuration
+            )
+            report.failures += VerificationChecks.idrFailures(
+                rendition: rung.name,
+                segments: segments.filter { $0.present }.map(\.measurement)
+            )
+            let keyframes = rung.keyframeTimes()
+            let end = rung.times.max().map { $0 + source.frameDuration }
+            summary.largestKeyframeInterval =
+                VerificationChecks.largestInterval(keyframes, streamEnd: end)?.seconds
+            report.failures += VerificationChecks.keyframeIntervalFailures(
+                rendition: rung.name,
+                keyframeTimes: keyframes,
+                streamEnd: end,
+                maximum: options.maxKeyframeInterval
+            )
+        }
+        report.failures += VerificationChecks.mediaPlaylistFailures(
+            name: rung.name,
+            playlist: rung.playlist,
+            measuredDurations: segments.map { segment in
+                guard let first = segment.measurement.frameTimes.first,
+                    let last = segment.measurement.frameTimes.last
+                else { return nil }
+                return last - first + source.frameDuration
+            },
+            tolerance: source.frameDuration
+        )
+        let sized = self.sizedSegments(rung.playlist, files: rung.files)
+        let peak =
+            VerificationChecks.peakBitrate(sized, targetDuration: Double(rung.playlist.targetDuration ?? 0))
+            + audioBitrates.peak
+        let average = VerificationChecks.averageBitrate(sized) + audioBitrates.average
+        summary.measuredPeakBitrate = peak
+        summary.measuredAverageBitrate = average
+        let codecs = [rung.files.initData, audio?.files.initData].compactMap { data in
+            data.flatMap { MP4Boxes.codecString(initSegment: [UInt8]($0)) }
+        }
+        report.failures += VerificationChecks.codecsFailures(variant: rung.variant, expected: codecs)
+        let bandwidth = VerificationChecks.bandwidthFailures(
+            variant: rung.variant,
+            measuredPeak: peak,
+            measuredAverage: average
+        )
+        report.failures += bandwidth.failures
+        report.notes += bandwidth.notes
+        if options.measureQuality {
+            summary.psnrY = rung.quality.psnrY
+            summary.psnrYUV = rung.quality.psnrYUV
+            summary.ssimY = rung.quality.ssimY
+            report.failures += VerificationChecks.qualityFailures(
+                rendition: rung.name,
+                psnrY: rung.quality.psnrY,
+                minimum: options.minimumPSNR
+            )
+            if rung.quality.frames > 0, rung.quality.frames < source.times.count {
+                report.notes.append(
+                    "\(rung.name): quality measured on the \(rung.quality.frames) frames that match a source "
+                        + "frame in time"
+                )
+            }
+        }
+        report.rungs.append(summary)
+        return rung.reader == nil ? nil : segments.map { $0.measurement.frameTimes.first }
     }
 
     // MARK: Reading playlists and segments
