@@ -181,6 +181,7 @@ package enum OutputVerifier {
             )
         }
         if let error = rung.error { report.failures.append("\(rung.name): \(error)") }
+        if let change = rung.sizeChange { report.failures.append("\(rung.name): \(change)") }
         for (segment, message) in rung.reader?.inputErrors ?? [] where segment < rung.playlist.segments.count {
             report.failures.append(
                 "\(rung.name): \(rung.playlist.segments[segment].uri) cannot be read completely: \(message)"
@@ -254,8 +255,8 @@ package enum OutputVerifier {
             )
             if rung.quality.frames > 0, rung.quality.frames < source.times.count {
                 report.notes.append(
-                    "\(rung.name): quality measured on the \(rung.quality.frames) frames that match a source "
-                        + "frame in time"
+                    "\(rung.name): quality measured on \(rung.quality.frames) of the source's \(source.times.count) "
+                        + "frames (the others have no rendition frame at their time and size)"
                 )
             }
         }
@@ -541,6 +542,8 @@ private final class RungState {
     var width = 0
     var height = 0
     var error: String?
+    /// Set when a frame's size differs from the first frame's (its quality is then not measured).
+    var sizeChange: String?
     var finished = false
     var pending: (time: Double, picture: YUVPicture?)?
     var quality = QualityAccumulator()
@@ -603,7 +606,13 @@ private final class RungState {
             self.times.append(time)
             self.timestamps.append(timestamp)
             var picture: YUVPicture?
-            if options.measureQuality {
+            let sameSize = reader.frame.width == self.width && reader.frame.height == self.height
+            if !sameSize, self.sizeChange == nil {
+                self.sizeChange =
+                    "frame \(self.times.count - 1) at \(VerificationChecks.seconds(time)) is "
+                    + "\(reader.frame.width)x\(reader.frame.height), the rendition starts at \(self.width)x\(self.height)"
+            }
+            if options.measureQuality, sameSize {
                 if reader.frame.isYUV420P8 {
                     picture = reader.frame.yuvPicture()
                 } else {
