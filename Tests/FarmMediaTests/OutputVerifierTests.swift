@@ -197,6 +197,55 @@ struct OutputVerifierTests {
         #expect(report.rungs.first?.frames == 100, "B-frames and open GOPs still decode to every frame")
     }
 
+    /// Segments of another size spliced in (their SPS in-band): reported, and the quality measure skips them
+    /// instead of comparing planes of different sizes.
+    @Test func aFrameSizeChangeInsideARenditionIsNamed() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let source = try Self.makeSource(directory, audio: false)
+        for (name, size) in [("small", "160x120"), ("large", "176x144")] {
+            try run(
+                "ffmpeg",
+                [
+                    "-hide_banner", "-loglevel", "error", "-y", "-i", source, "-c:v", "libx264", "-preset", "veryfast",
+                    "-bf", "0", "-g", "25", "-keyint_min", "25", "-sc_threshold", "0", "-x264-params",
+                    "repeat-headers=1", "-s", size, "-f", "hls", "-hls_time", "1", "-hls_segment_type", "fmp4",
+                    "-hls_fmp4_init_filename", name + "_init.mp4", "-hls_segment_filename",
+                    directory.file(name) + "_%05d.m4s", "-hls_playlist_type", "vod", directory.file(name + ".m3u8"),
+                ]
+            )
+        }
+        let output = directory.file("hls")
+        try FileManager.default.createDirectory(atPath: output + "/120p", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: directory.file("small_init.mp4"), toPath: output + "/120p/init.mp4")
+        for index in 0..<4 {
+            let from = directory.file(String(format: "%@_%05d.m4s", index < 2 ? "small" : "large", index))
+            try FileManager.default.copyItem(
+                atPath: from,
+                toPath: output + String(format: "/120p/segment_%05d.m4s", index)
+            )
+        }
+        try Self.writeMediaPlaylist(
+            (0..<4).map { .init(uri: String(format: "segment_%05d.m4s", $0), duration: 1) },
+            to: output + "/120p/playlist.m3u8"
+        )
+        try
+            ("#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH=5000000,CODECS=\""
+            + HLSFixture.codec(output + "/120p/init.mp4") + "\"\n120p/playlist.m3u8\n").write(
+                toFile: output + "/master.m3u8",
+                atomically: true,
+                encoding: .utf8
+            )
+
+        let report = OutputVerifier.verify(source: source, hlsDirectory: output)
+        #expect(
+            report.failures == ["120p: frame 50 at 2.000 s is 176x144, the rendition starts at 160x120"],
+            "\(report.text)"
+        )
+        #expect(report.rungs.first?.frames == 100)
+        #expect(report.rungs.first?.psnrY.map { $0 > 30 } == true, "measured on the frames of the first size")
+    }
+
     @Test func audioOutputForASilentSourceFails() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
