@@ -470,12 +470,18 @@ package enum OutputVerifier {
             // the most common one.
             let known = audio.packets.map(\.duration).filter { $0 > 0 }
             let usual = Dictionary(known.map { ($0, 1) }, uniquingKeysWith: +).max { $0.value < $1.value }?.key ?? 0
+            var located: [VerificationChecks.AudioPacket] = []
             for packet in audio.packets {
                 guard let segment = joined.segment(containing: packet.position) else { continue }
                 let duration = audio.timeBase.seconds(packet.duration > 0 ? packet.duration : usual)
                 durations[segment] += duration
                 longestPacket = max(longestPacket, duration)
+                located.append(.init(segment: segment, start: audio.timeBase.seconds(packet.pts), duration: duration))
             }
+            report.failures += VerificationChecks.audioSeamFailures(
+                located.sorted { $0.start < $1.start },
+                segmentURIs: playlist.segments.map(\.uri)
+            )
             if longestPacket > 0 { state.frameDuration = longestPacket }
             state.segmentDurations = durations.enumerated().map { joined.ranges[$0.offset] == nil ? nil : $0.element }
         } catch {

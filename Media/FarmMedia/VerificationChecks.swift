@@ -217,6 +217,37 @@ package enum VerificationChecks {
         return failures
     }
 
+    /// One demuxed audio packet of the output: the playlist segment it came from, its start and duration.
+    package struct AudioPacket: Sendable, Equatable {
+        package var segment: Int
+        package var start: Double
+        package var duration: Double
+
+        package init(segment: Int, start: Double, duration: Double) {
+            self.segment = segment
+            self.start = start
+            self.duration = duration
+        }
+    }
+
+    /// At each audio segment boundary, the next segment's first packet starts where the previous segment's last
+    /// packet ends (within half a packet): no audio frame dropped or repeated at a seam.
+    package static func audioSeamFailures(_ packets: [AudioPacket], segmentURIs: [String]) -> [String] {
+        var failures: [String] = []
+        for (previous, next) in zip(packets, packets.dropFirst()) where previous.segment != next.segment {
+            let expected = previous.start + previous.duration
+            let difference = next.start - expected
+            guard abs(difference) > previous.duration / 2 else { continue }
+            let name = { (index: Int) in segmentURIs.indices.contains(index) ? segmentURIs[index] : "segment \(index)" }
+            failures.append(
+                "audio: \(difference > 0 ? "gap" : "overlap") of \(self.seconds(abs(difference))) between "
+                    + "\(name(previous.segment)), ending at \(self.seconds(expected)), and \(name(next.segment)), "
+                    + "starting at \(self.seconds(next.start))"
+            )
+        }
+        return failures
+    }
+
     // MARK: Playlists
 
     /// Tags a VOD media playlist must carry, `TARGETDURATION` against the `EXTINF`s (RFC 8216 §4.3.3.1: every

@@ -137,6 +137,26 @@ struct OutputVerifierTests {
         )
     }
 
+    @Test func aMissingAudioSegmentIsNamed() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let source = try Self.makeSource(directory)
+        let output = directory.file("hls")
+        try Self.makeOutput(source: source, at: output, rungs: [Self.rungs[1]])
+        let playlistPath = output + "/audio/playlist.m3u8"
+        let playlist = try HLSPlaylistParser.parseMedia(String(contentsOfFile: playlistPath, encoding: .utf8))
+        try Self.writeMediaPlaylist(playlist.segments.filter { $0.uri != "segment_00001.m4s" }, to: playlistPath)
+
+        let report = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(measureQuality: false))
+        #expect(report.failures.count == 2, "\(report.text)")
+        #expect(report.failures.contains { $0.hasPrefix("audio: duration 3.0") && $0.contains("the source's 4.011 s") })
+        #expect(
+            report.failures.contains {
+                $0.hasPrefix("audio: gap of 1.003 s between segment_00000.m4s") && $0.contains("and segment_00002.m4s")
+            }
+        )
+    }
+
     @Test func aListedSegmentThatIsGoneIsNamed() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

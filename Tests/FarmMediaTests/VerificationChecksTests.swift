@@ -191,6 +191,28 @@ struct VerificationChecksTests {
         )
     }
 
+    @Test func audioSeamsFollowOnExactly() {
+        let frame = 1024.0 / 48000
+        func packets(segment: Int, from first: Int, count: Int) -> [VerificationChecks.AudioPacket] {
+            (first..<(first + count)).map { .init(segment: segment, start: Double($0) * frame, duration: frame) }
+        }
+        let uris = ["a0.m4s", "a1.m4s", "a2.m4s"]
+        let clean = packets(segment: 0, from: 0, count: 94) + packets(segment: 1, from: 94, count: 94)
+        #expect(VerificationChecks.audioSeamFailures(clean, segmentURIs: uris).isEmpty)
+        let gap = packets(segment: 0, from: 0, count: 94) + packets(segment: 2, from: 188, count: 94)
+        #expect(
+            VerificationChecks.audioSeamFailures(gap, segmentURIs: uris) == [
+                "audio: gap of 2.005 s between a0.m4s, ending at 2.005 s, and a2.m4s, starting at 4.011 s"
+            ]
+        )
+        let repeated = packets(segment: 0, from: 0, count: 94) + packets(segment: 1, from: 93, count: 94)
+        #expect(
+            VerificationChecks.audioSeamFailures(repeated, segmentURIs: uris).first?.hasPrefix(
+                "audio: overlap of 0.021 s"
+            ) == true
+        )
+    }
+
     static func media(target: Int?, durations: [Double], vod: Bool = true, end: Bool = true) -> HLSMediaPlaylist {
         HLSMediaPlaylist(
             version: 7,
