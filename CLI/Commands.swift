@@ -1,6 +1,7 @@
 import ArgumentParser
 import FarmAgent
 import FarmCoordinator
+import FarmMedia
 import FarmProtocol
 import Foundation
 import Logging
@@ -447,5 +448,64 @@ struct Cancel: AsyncParsableCommand {
                 }
             }
         }
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check that an HLS output is a faithful transcode of its source.",
+        discussion: """
+            Decodes SOURCE and every rendition of HLS_DIR/master.m3u8 and checks: frame count and timestamps per \
+            rendition, no gap or duplicate at segment seams, an IDR at every segment start with the same segment \
+            starts in every rendition, the keyframe interval, audio duration and sync, the playlists' tags, \
+            durations and bandwidths. Prints PSNR and SSIM per rung. Exits 0 when every check holds, 1 otherwise \
+            with a line per failed check.
+            """
+    )
+
+    @Argument(help: "The source video the output was made from.")
+    var source: String
+
+    @Argument(help: "The HLS output folder (holding master.m3u8).")
+    var hlsDirectory: String
+
+    @Option(help: "Largest allowed distance between consecutive keyframes of a rendition, in seconds.")
+    var maxKeyframeInterval: Double = 2.0
+
+    @Option(name: .customLong("min-psnr"), help: "Fail a rung whose PSNR-Y (dB) against the source is below this.")
+    var minPSNR: Double?
+
+    @Option(help: "Largest allowed difference of audio duration and of audio start against the video, in seconds.")
+    var audioTolerance: Double = 0.05
+
+    @Flag(help: "Skip PSNR/SSIM (faster; --min-psnr then cannot be used).")
+    var noQuality = false
+
+    func validate() throws {
+        guard self.maxKeyframeInterval > 0 else { throw ValidationError("--max-keyframe-interval must be above 0") }
+        guard self.audioTolerance >= 0 else { throw ValidationError("--audio-tolerance must be 0 or more") }
+        if self.noQuality, self.minPSNR != nil { throw ValidationError("--min-psnr needs the quality measurement") }
+    }
+
+    func run() throws {
+        let source = try resolveInput(self.source)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: self.hlsDirectory, isDirectory: &isDirectory),
+            isDirectory.boolValue
+        else {
+            throw ValidationError("HLS_DIR \(self.hlsDirectory) is not a folder; pass the job's output folder")
+        }
+        let report = OutputVerifier.verify(
+            source: source,
+            hlsDirectory: self.hlsDirectory,
+            options: VerificationOptions(
+                maxKeyframeInterval: self.maxKeyframeInterval,
+                minimumPSNR: self.minPSNR,
+                measureQuality: !self.noQuality,
+                audioTolerance: self.audioTolerance
+            )
+        )
+        print(report.text)
+        if !report.passed { throw ExitCode.failure }
     }
 }
