@@ -137,18 +137,21 @@ final class RungState {
         }
     }
 
-    /// The source frame scaled to this rendition's size, yuv420p.
-    func scaleSource(_ frame: Frame) throws -> YUVPicture? {
+    /// The source frame upright and scaled to this rendition's size, yuv420p: the picture a viewer should see.
+    func scaleSource(_ frame: Frame, rotation: Int) throws -> YUVPicture? {
         guard self.width > 0, self.height > 0 else { return nil }
         if self.sourceScaler == nil {
+            let size = Rotation.turned(width: self.width, height: self.height, clockwise: rotation)
             self.sourceScaler = try Scaler(
                 from: frame.pointer,
-                width: Int32(self.width),
-                height: Int32(self.height),
+                width: Int32(size.width),
+                height: Int32(size.height),
                 format: AV_PIX_FMT_YUV420P
             )
         }
-        return try self.sourceScaler?.scale(frame).yuvPicture()
+        guard var scaled = try self.sourceScaler?.scale(frame) else { return nil }
+        if rotation != 0 { scaled = try scaled.rotated(clockwise: rotation) }
+        return scaled.yuvPicture()
     }
 
     /// Per playlist segment: its frames' relative times (sorted) and whether its first packet is an IDR.

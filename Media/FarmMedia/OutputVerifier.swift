@@ -408,7 +408,7 @@ package enum OutputVerifier {
                 guard options.measureQuality, let picture = pending.picture else { continue }
                 let key = rung.width << 32 | rung.height
                 if scaled[key] == nil {
-                    scaled[key] = try rung.scaleSource(reader.frame)
+                    scaled[key] = try rung.scaleSource(reader.frame, rotation: reader.rotation)
                 }
                 if let reference = scaled[key] { rung.quality.add(reference: reference, distorted: picture) }
             }

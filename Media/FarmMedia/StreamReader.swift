@@ -24,6 +24,8 @@ final class StreamReader {
     let timeBase: Rational
     /// The stream's nominal frame rate (video), or 0/0 when unknown.
     let frameRate: Rational
+    /// The clockwise turn that shows the stream's pictures upright (its display matrix), in degrees.
+    let rotation: Int
     private(set) var packets: [PacketRecord] = []
     /// Inputs that could not be opened or read, with the reason; reading went on with the next input.
     private(set) var inputErrors: [(input: Int, message: String)] = []
@@ -87,6 +89,7 @@ final class StreamReader {
         var rate = stream.pointee.avg_frame_rate
         if rate.num <= 0 || rate.den <= 0 { rate = stream.pointee.r_frame_rate }
         self.frameRate = Rational(rate)
+        self.rotation = Rotation.clockwiseDegrees(of: stream)
         self.decoder = try Decoder(stream: stream, path: input.path)
         self.codecID = stream.pointee.codecpar?.pointee.codec_id ?? AV_CODEC_ID_NONE
         self.nal = Self.nalFormat(stream)

@@ -30,7 +30,8 @@ package func run(_ executable: String, _ arguments: [String], environment: [Stri
         throw CommandFailed(
             command: ([executable] + arguments).joined(separator: " "),
             status: process.terminationStatus,
-            standardError: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+            standardError: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "",
+            standardOutput: standardOutput
         )
     }
     return standardOutput
@@ -40,12 +41,16 @@ package struct CommandFailed: Error, CustomStringConvertible {
     package var command: String
     package var status: Int32
     package var standardError: String
-    package var description: String { "\(command) exited with \(status): \(standardError.suffix(2000))" }
+    package var standardOutput: String
+    package var description: String {
+        "\(command) exited with \(status): \(standardError.suffix(2000))\(standardOutput.suffix(3000))"
+    }
 
-    package init(command: String, status: Int32, standardError: String) {
+    package init(command: String, status: Int32, standardError: String, standardOutput: String = "") {
         self.command = command
         self.status = status
         self.standardError = standardError
+        self.standardOutput = standardOutput
     }
 }
 

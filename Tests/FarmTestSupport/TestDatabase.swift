@@ -34,6 +34,14 @@ package struct TestDatabase: Sendable {
         return TestDatabase(url: server.with(database: name))
     }
 
+    /// The URL to pass to `farm … --database-url`, password included.
+    package var connectionString: String {
+        let server = ProcessInfo.processInfo.environment["FARM_TEST_DATABASE_URL"] ?? ""
+        guard var components = URLComponents(string: server) else { return self.url.description }
+        components.path = "/" + self.url.database
+        return components.string ?? self.url.description
+    }
+
     package func drop() async {
         guard let server = try? Self.serverURL() else { return }
         try? await withPostgresClient(server) { client in
