@@ -1,4 +1,5 @@
 import CFFmpeg
+import Foundation
 
 // Small owners of libav pointers. Each frees its pointer in deinit; the pointers are `internal` and never leave
 // this module (STYLE.md: C interop confined to Media/).
@@ -40,6 +41,24 @@ final class InputFile {
     let pointer: UnsafeMutablePointer<AVFormatContext>
     let path: String
 
+    /// Why libav could not open `path`, in the words an uploader can act on: an empty file and a text file (an
+    /// error page saved in place of the video, a wrong file picked) are named as such.
+    private static func unreadableReason(path: String, error: Int32) -> String {
+        let file = FileHandle(forReadingAtPath: path)
+        defer { try? file?.close() }
+        let head = (try? file?.read(upToCount: 4096)) ?? Data()
+        if head.isEmpty {
+            return "\(path): the file is empty (0 bytes); the upload did not arrive, send the file again"
+        }
+        let isText = head.allSatisfy { $0 == 9 || $0 == 10 || $0 == 13 || (32..<127).contains($0) || $0 >= 128 }
+        if isText, String(data: head, encoding: .utf8) != nil {
+            let firstLine = String(decoding: head.prefix(60), as: UTF8.self).split(separator: "\n").first ?? ""
+            return "\(path): this is a text file, not a video (it starts \"\(firstLine)\"); submit the video file"
+        }
+        return "\(path): not a readable video file (avformat_open_input: \(avErrorString(error))); "
+            + "check that the upload is complete and is a video"
+    }
+
     init(path: String) throws {
         self.path = path
         var context: UnsafeMutablePointer<AVFormatContext>?
@@ -51,11 +70,7 @@ final class InputFile {
             if opened == farm_averror(EACCES) {
                 throw MediaError(.io, "\(path): permission denied; make the file readable by farm")
             }
-            throw MediaError(
-                .invalidInput,
-                "\(path): not a readable video file (avformat_open_input: \(avErrorString(opened))); "
-                    + "check that the upload is complete and is a video"
-            )
+            throw MediaError(.invalidInput, Self.unreadableReason(path: path, error: opened))
         }
         self.pointer = context
         let found = avformat_find_stream_info(context, nil)

@@ -5,7 +5,7 @@ import Testing
 
 @Suite(
     "Bad input through a real farm",
-    // One at a time: Foundation's Process (ffmpeg in `run`) hangs here when several tests spawn children at once.
+    // One at a time: each test runs a whole farm, and two at once only slow each other down.
     .serialized,
     .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
 )
@@ -45,27 +45,17 @@ struct BadInputTests {
     }
 
     @Test func aMissingFileFailsWithItsPath() async throws {
-        let database = try await TestDatabase.create()
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let missing = directory.file("never-uploaded.mov")
-        try await InProcessFarm.run(database: database, agents: 1) { store, _ in
-            let job = try await store.submit(
-                source: missing,
-                outputDirectory: directory.file("out"),
-                settings: JobSettings()
-            )
-            let status = try await InProcessFarm.waitForJob(store, job)
-            #expect(status.state == "failed")
-            #expect(status.error?.contains("\(missing): no such file") == true, "\(status.error ?? "")")
-        }
-        await database.drop()
+        let status = try await Self.finalStatus(of: missing, in: directory)
+        #expect(status.state == "failed")
+        #expect(status.error?.contains("\(missing): no such file") == true, "\(status.error ?? "")")
     }
 
     /// A file whose index (moov first, as phones upload) lists frames that the cut-off file no longer has fails
     /// with "truncated" before any chunk runs, instead of as a decoder error on the last chunk.
     @Test func aTruncatedUploadFailsWithTheCauseNamed() async throws {
-        let database = try await TestDatabase.create()
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let whole = directory.file("whole.mp4")
@@ -77,19 +67,72 @@ struct BadInputTests {
         )
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path + ".tmp.mp4"))
         try bytes.prefix(bytes.count * 7 / 10).write(to: URL(fileURLWithPath: path))
-        try await InProcessFarm.run(database: database, agents: 1) { store, _ in
+        let status = try await Self.finalStatus(of: path, in: directory)
+        #expect(status.state == "failed")
+        let error = status.error ?? ""
+        #expect(error.contains(path), "the error names the file: \(error)")
+        #expect(error.contains("the file is truncated"), "the error names the cause: \(error)")
+        #expect(status.tasksTotal == 0, "no chunk was planned")
+    }
+
+    struct BadUpload: CustomTestStringConvertible, Sendable {
+        var name: String
+        /// Writes the upload at the given path.
+        var make: @Sendable (String) throws -> Void
+        /// What the job's error must say.
+        var cause: String
+        var testDescription: String { self.name }
+    }
+
+    static let badUploads = [
+        BadUpload(
+            name: "empty.mp4",
+            make: { try Data().write(to: URL(fileURLWithPath: $0)) },
+            cause: "the file is empty"
+        ),
+        BadUpload(
+            name: "notes.mp4",
+            make: { try Data("<html><body>502 Bad Gateway</body></html>\n".utf8).write(to: URL(fileURLWithPath: $0)) },
+            cause: "this is a text file, not a video"
+        ),
+        BadUpload(
+            name: "podcast.m4a",
+            make: {
+                try run(
+                    "ffmpeg",
+                    ["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=2", "-c:a", "aac", $0]
+                )
+            },
+            cause: "no video stream"
+        ),
+    ]
+
+    @Test(arguments: Self.badUploads)
+    func aBadUploadFailsWithItsCauseNamed(_ upload: BadUpload) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file(upload.name)
+        try upload.make(path)
+        let status = try await Self.finalStatus(of: path, in: directory)
+        #expect(status.state == "failed")
+        let error = status.error ?? ""
+        #expect(error.contains(path), "the error names the file: \(error)")
+        #expect(error.contains(upload.cause), "the error names the cause: \(error)")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("out/master.m3u8")))
+    }
+
+    /// Submits `source` to a fresh farm with one agent and returns the job's final status.
+    private static func finalStatus(of source: String, in directory: TemporaryDirectory) async throws -> JobStatus {
+        let database = try await TestDatabase.create()
+        let status = try await InProcessFarm.run(database: database, agents: 1) { store, _ in
             let job = try await store.submit(
-                source: path,
+                source: source,
                 outputDirectory: directory.file("out"),
                 settings: JobSettings(segmentDuration: 2)
             )
-            let status = try await InProcessFarm.waitForJob(store, job)
-            #expect(status.state == "failed")
-            let error = status.error ?? ""
-            #expect(error.contains(path), "the error names the file: \(error)")
-            #expect(error.contains("the file is truncated"), "the error names the cause: \(error)")
-            #expect(status.tasksTotal == 0, "no chunk was planned")
+            return try await InProcessFarm.waitForJob(store, job)
         }
         await database.drop()
+        return status
     }
 }
