@@ -180,6 +180,10 @@ package enum VerificationChecks {
 
     /// Audio duration within `tolerance` of the source's, and the audio's offset from the video's first frame the
     /// same as in the source within `tolerance` (audio/video sync). Without source audio, the output must have none.
+    ///
+    /// Audio that starts after the video may come out padded with silence from the video's start instead: it is in
+    /// sync when it then ends where the source's audio ends (relative to the video), and its duration is measured
+    /// from that later start.
     package static func audioFailures(
         source: AudioMeasurement?,
         sourceVideoStart: Double?,
@@ -197,22 +201,28 @@ package enum VerificationChecks {
         }
         guard let output else { return [] }  // The reader reported why it could not measure it.
         var failures: [String] = []
-        if abs(output.duration - source.duration) > tolerance {
-            failures.append(
-                "audio: duration \(self.seconds(output.duration)), the source's \(self.seconds(source.duration)) "
-                    + "(tolerance \(self.seconds(tolerance)))"
-            )
-        }
+        var outputDuration = output.duration
         if let sourceVideoStart, let outputVideoStart {
             let sourceOffset = source.start - sourceVideoStart
             let outputOffset = output.start - outputVideoStart
-            if abs(outputOffset - sourceOffset) > tolerance {
+            let padding = sourceOffset - outputOffset
+            if padding > tolerance, abs(outputOffset + output.duration - (sourceOffset + source.duration)) <= tolerance
+            {
+                outputDuration -= padding
+            } else if abs(padding) > tolerance {
                 failures.append(
                     "audio: starts \(self.seconds(outputOffset)) after the video, in the source "
-                        + "\(self.seconds(sourceOffset)): out of sync by \(self.seconds(outputOffset - sourceOffset)) "
+                        + "\(self.seconds(sourceOffset)): out of sync by \(self.seconds(-padding)) "
                         + "(tolerance \(self.seconds(tolerance)))"
                 )
             }
+        }
+        if abs(outputDuration - source.duration) > tolerance {
+            failures.insert(
+                "audio: duration \(self.seconds(outputDuration)), the source's \(self.seconds(source.duration)) "
+                    + "(tolerance \(self.seconds(tolerance)))",
+                at: 0
+            )
         }
         return failures
     }

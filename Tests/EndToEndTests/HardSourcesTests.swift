@@ -18,6 +18,8 @@ struct HardSourcesTests {
         /// ffmpeg arguments after the inputs (a 6 s 320x240 25 fps pattern, and a 6 s tone unless `audio` is false).
         var arguments: [String]
         var audio = true
+        /// The audio input's ffmpeg arguments, when not the 6 s tone.
+        var audioInput: [String]? = nil
         /// Remuxes the first result with these arguments (for metadata ffmpeg writes only when copying).
         var remux: [String]? = nil
         /// The upright display size the output must have (width / height).
@@ -50,7 +52,13 @@ struct HardSourcesTests {
         Source(name: "ten-bit.mp4", arguments: h264 + ["-pix_fmt", "yuv420p10le"] + aac),
         Source(name: "four-two-two.mp4", arguments: h264 + ["-pix_fmt", "yuv422p"] + aac),
         Source(name: "far-from-zero.mp4", arguments: h264 + aac + ["-output_ts_offset", "1000"]),
-        Source(name: "late-audio.mp4", arguments: h264 + aac + ["-af", "adelay=1000:all=1"], audioSeconds: 7),
+        // Audio from 1 s to 5 s of a 6 s video: it comes out padded with silence from 0 s, ending at 5 s.
+        Source(
+            name: "late-audio-ending-early.mp4",
+            arguments: h264 + aac,
+            audioInput: ["-itsoffset", "1", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=4"],
+            audioSeconds: 5
+        ),
         Source(name: "surround.mp4", arguments: h264 + aac + ["-ac", "6"]),
         Source(
             name: "second-track-default.mp4",
@@ -87,7 +95,9 @@ struct HardSourcesTests {
             "-hide_banner", "-loglevel", "error", "-y",
             "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=6",
         ]
-        if source.audio { arguments += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=6"] }
+        if source.audio {
+            arguments += source.audioInput ?? ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=6"]
+        }
         guard let remux = source.remux else {
             try run("ffmpeg", arguments + source.arguments + [path])
             return path
@@ -128,6 +138,15 @@ struct HardSourcesTests {
         }
         #expect(!renditions.isEmpty)
         for rendition in renditions {
+            let format = try run(
+                "ffprobe",
+                [
+                    "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name,pix_fmt",
+                    "-of", "csv=p=0", "\(output)/\(rendition)/playlist.m3u8",
+                ]
+            )
+            // ffprobe lists the stream once per HLS program.
+            #expect(Set(format.split(separator: "\n")) == ["h264,yuv420p"], "\(rendition): \(format)")
             let size = try Probe.videoSize("\(output)/\(rendition)/playlist.m3u8")
             #expect(
                 abs(Double(size.width) / Double(size.height) - source.displayAspect) < 0.02,

@@ -162,6 +162,30 @@ struct VerificationChecksTests {
         #expect(late.count == 2)
         #expect(late[0] == "audio: duration 3.900 s, the source's 4.011 s (tolerance 0.050 s)")
         #expect(late[1].contains("out of sync by -0.080 s"))
+
+        // Source audio from 1.0 s to 5.011 s: padded with silence from 0 s to end at 5.011 s is in sync; the same
+        // sound moved to 0 s (ending at 4.011 s) is not.
+        let startsLate = VerificationChecks.AudioMeasurement(start: 1, duration: 4.011)
+        #expect(
+            VerificationChecks.audioFailures(
+                source: startsLate,
+                sourceVideoStart: 0,
+                output: .init(start: 0, duration: 5.03),
+                outputVideoStart: 0,
+                outputHasAudioGroup: true
+            ).isEmpty
+        )
+        #expect(
+            VerificationChecks.audioFailures(
+                source: startsLate,
+                sourceVideoStart: 0,
+                output: .init(start: 0, duration: 4.011),
+                outputVideoStart: 0,
+                outputHasAudioGroup: true
+            ) == [
+                "audio: starts 0.000 s after the video, in the source 1.000 s: out of sync by -1.000 s (tolerance 0.050 s)"
+            ]
+        )
         #expect(
             VerificationChecks.audioFailures(
                 source: nil,
