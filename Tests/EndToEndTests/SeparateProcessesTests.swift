@@ -1,4 +1,5 @@
 import FarmCoordinator
+import FarmMedia
 import FarmTestSupport
 import Foundation
 import PostgresNIO
@@ -11,52 +12,28 @@ import Testing
     .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
 )
 struct SeparateProcessesTests {
-    static let secret = "e2e-secret"
-
     @Test func twoAgentsTranscodeA20SecondClipFrameExactly() async throws {
         let database = try await TestDatabase.create()
         let directory = try TemporaryDirectory("farm-e2e")
         defer { directory.remove() }
         let source = directory.file("clip.mp4")
         try Fixtures.makeClip(at: source, seconds: 20, width: 854, height: 480, frameRate: 25, gop: 50)
-        let sourceFrames = try Probe.videoFrameCount(source)
-        #expect(sourceFrames == 500)
+        #expect(try Probe.videoFrameCount(source) == 500)
 
-        let portFile = directory.file("port")
-        let coordinator = try ChildProcess(
-            [
-                "coordinator", "--database-url", database.url.description, "--listen", "127.0.0.1:0", "--port-file",
-                portFile,
-                "--secret", Self.secret, "--lease-seconds", "10", "--heartbeat-seconds", "2", "--reap-seconds", "1",
-            ],
-            logPath: directory.file("coordinator.log")
-        )
-        defer { coordinator.stop() }
-        let port = try await Self.waitForPort(portFile, coordinator: coordinator)
-        let agents = try ["e2e-agent-1", "e2e-agent-2"].map { name in
-            try ChildProcess(
-                [
-                    "agent", "--coordinator", "127.0.0.1:\(port)", "--secret", Self.secret, "--name", name,
-                    "--work-dir", directory.path,
-                ],
-                logPath: directory.file("\(name).log")
-            )
-        }
-        defer { agents.forEach { $0.stop() } }
-        // Both agents are connected before the job arrives, so the planner sees two free slots.
+        let farm = ProcessFarm(database: database, directory: directory)
+        defer { farm.stopAll() }
+        let port = try await farm.startCoordinator(leaseSeconds: 10)
+        for name in ["e2e-agent-1", "e2e-agent-2"] { try farm.startAgent(name, port: port) }
+        // Both agents are connected before the job arrives, so both get chunks.
         try await Task.sleep(for: .seconds(1))
 
         let output = directory.file("hls")
-        let submitted = try run(
-            "timeout",
-            [
-                "180", FarmBinary.path, "submit", source, "-o", output, "--database-url", database.url.description,
-                "--segment-duration", "4", "--rungs", "240p,360p,480p", "--wait",
-            ]
+        let jobID = try farm.submit(
+            source,
+            output: output,
+            options: ["--segment-duration", "4", "--rungs", "240p,360p,480p", "--wait"]
         )
-        let jobID = try #require(Int64(submitted.split(separator: "\n").first ?? ""), "submit printed \(submitted)")
-
-        try await withPostgresClient(database.url) { client in
+        try await farm.withStore { _, client in
             let chunks = try await client.query(
                 "SELECT count(*) FROM chunks WHERE job_id = \(jobID)",
                 logger: testLogger
@@ -71,44 +48,11 @@ struct SeparateProcessesTests {
             #expect(Set(byAgent.keys) == ["e2e-agent-1", "e2e-agent-2"], "both agents committed work: \(byAgent)")
         }
 
-        #expect(FileManager.default.fileExists(atPath: output + "/master.m3u8"))
-        var startsByRung: [String: [Double]] = [:]
-        for rung in ["240p", "360p", "480p"] {
-            let playlist = "\(output)/\(rung)/playlist.m3u8"
-            #expect(try Probe.videoFrameCount(playlist) == sourceFrames, "\(rung) has every source frame")
-            let segments = try FileManager.default.contentsOfDirectory(atPath: "\(output)/\(rung)")
-                .filter { $0.hasSuffix(".m4s") }.sorted()
-            var starts: [Double] = []
-            for segment in segments {
-                // A segment is playable alone after the init segment: its first frame must be a keyframe.
-                var bytes = try Data(contentsOf: URL(fileURLWithPath: "\(output)/\(rung)/init.mp4"))
-                bytes += try Data(contentsOf: URL(fileURLWithPath: "\(output)/\(rung)/\(segment)"))
-                let joined = directory.file("\(rung)-\(segment).mp4")
-                try bytes.write(to: URL(fileURLWithPath: joined))
-                let first = try run(
-                    "ffprobe",
-                    [
-                        "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags", "-of",
-                        "csv=p=0",
-                        "-read_intervals", "%+#1", joined,
-                    ]
-                )
-                let fields = first.split(separator: "\n").first?.split(separator: ",") ?? []
-                #expect(
-                    fields.count >= 2 && fields[1].contains("K"),
-                    "\(rung)/\(segment) starts with a keyframe: \(first)"
-                )
-                starts.append(Double(fields.first ?? "") ?? -1)
-            }
-            startsByRung[rung] = starts
-        }
-        #expect(startsByRung["240p"]?.count == 5)
-        #expect(startsByRung["240p"] == startsByRung["360p"])
-        #expect(startsByRung["240p"] == startsByRung["480p"])
-
-        let sourceAudio = try Probe.streamDuration(source, stream: "a:0")
-        let outputAudio = try Probe.streamDuration("\(output)/audio/playlist.m3u8", stream: "a:0")
-        #expect(abs(sourceAudio - outputAudio) <= 0.05, "audio lasts \(outputAudio) s, the source's \(sourceAudio) s")
+        // Every source frame in every rung, IDR-started segments aligned across rungs, audio in sync.
+        let report = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(measureQuality: false))
+        #expect(report.failures == [], "\(report.text)")
+        #expect(report.rungs.map(\.name) == ["480p", "360p", "240p"])
+        #expect(report.rungs.allSatisfy { $0.frames == 500 && $0.segments == 5 }, "\(report.text)")
         await database.drop()
     }
 
@@ -116,52 +60,17 @@ struct SeparateProcessesTests {
         let database = try await TestDatabase.create()
         let directory = try TemporaryDirectory("farm-e2e")
         defer { directory.remove() }
-        let portFile = directory.file("port")
-        let coordinator = try ChildProcess(
-            [
-                "coordinator", "--database-url", database.url.description, "--listen", "127.0.0.1:0", "--port-file",
-                portFile,
-                "--secret", Self.secret,
-            ],
-            logPath: directory.file("coordinator.log")
-        )
-        defer { coordinator.stop() }
-        let port = try await Self.waitForPort(portFile, coordinator: coordinator)
-        let agent = try ChildProcess(
-            ["agent", "--coordinator", "127.0.0.1:\(port)", "--secret", "not-the-secret", "--name", "intruder"],
-            logPath: directory.file("agent.log")
-        )
+        let farm = ProcessFarm(database: database, directory: directory)
+        defer { farm.stopAll() }
+        let port = try await farm.startCoordinator()
+        let agent = try farm.startAgent("intruder", port: port, secret: "not-the-secret")
         let deadline = ContinuousClock.now + .seconds(20)
         while agent.process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
         #expect(!agent.process.isRunning, "the agent stops instead of retrying a wrong secret forever")
         agent.stop()
         #expect(agent.process.terminationStatus != 0)
         #expect(agent.log.contains("authentication failed"), "agent log: \(agent.log)")
-        #expect(coordinator.process.isRunning, "the coordinator keeps running")
+        #expect(farm.coordinators.first?.process.isRunning == true, "the coordinator keeps running")
         await database.drop()
-    }
-
-    static func waitForPort(_ portFile: String, coordinator: ChildProcess) async throws -> Int {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            if let text = try? String(contentsOfFile: portFile, encoding: .utf8),
-                let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
-            {
-                return port
-            }
-            guard coordinator.process.isRunning else {
-                throw CommandFailed(
-                    command: "farm coordinator",
-                    status: coordinator.process.terminationStatus,
-                    standardError: coordinator.log
-                )
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw CommandFailed(
-            command: "farm coordinator",
-            status: -1,
-            standardError: "no port after 60 s: \(coordinator.log)"
-        )
     }
 }

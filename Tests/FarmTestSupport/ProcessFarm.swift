@@ -26,7 +26,7 @@ package final class ProcessFarm: @unchecked Sendable {
         let portFile = self.directory.file("coordinator-\(self.started).port")
         let process = try ChildProcess(
             [
-                "coordinator", "--database-url", self.database.url.description, "--listen", "127.0.0.1:\(port)",
+                "coordinator", "--database-url", self.database.connectionString, "--listen", "127.0.0.1:\(port)",
                 "--port-file", portFile, "--secret", self.secret, "--lease-seconds", "\(leaseSeconds)",
                 "--heartbeat-seconds", "1", "--reap-seconds", "1",
             ] + extra,
@@ -57,25 +57,35 @@ package final class ProcessFarm: @unchecked Sendable {
         )
     }
 
-    package func startAgent(_ name: String, port: Int, extra: [String] = []) throws {
+    @discardableResult
+    package func startAgent(
+        _ name: String,
+        port: Int,
+        secret: String? = nil,
+        extra: [String] = []
+    ) throws
+        -> ChildProcess
+    {
         self.started += 1
         self.agents[name]?.stop()
-        self.agents[name] = try ChildProcess(
+        let agent = try ChildProcess(
             [
-                "agent", "--coordinator", "127.0.0.1:\(port)", "--secret", self.secret, "--name", name,
+                "agent", "--coordinator", "127.0.0.1:\(port)", "--secret", secret ?? self.secret, "--name", name,
                 "--work-dir", self.directory.path,
             ] + extra,
             logPath: self.directory.file("\(name)-\(self.started).log")
         )
+        self.agents[name] = agent
+        return agent
     }
 
-    /// Submits a job with the CLI and returns its id.
+    /// Submits a job with the CLI and returns its id (the first line `farm submit` prints).
     package func submit(_ source: String, output: String, options: [String]) throws -> Int64 {
         let printed = try run(
             FarmBinary.path,
-            ["submit", source, "-o", output, "--database-url", self.database.url.description] + options
+            ["submit", source, "-o", output, "--database-url", self.database.connectionString] + options
         )
-        guard let id = Int64(printed.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard let id = Int64(printed.split(separator: "\n").first?.trimmingCharacters(in: .whitespaces) ?? "") else {
             throw CommandFailed(command: "farm submit", status: 0, standardError: "printed \(printed)")
         }
         return id
