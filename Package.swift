@@ -130,7 +130,10 @@ let package = Package(
         ),
         .testTarget(
             name: "FarmCoordinatorTests",
-            dependencies: ["FarmCoordinator", "FarmTestSupport", "FarmMedia", "FarmProtocol"],
+            dependencies: [
+                "FarmCoordinator", "FarmTestSupport", "FarmMedia", "FarmProtocol",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             path: "Tests/FarmCoordinatorTests",
             swiftSettings: swiftSettings
         ),

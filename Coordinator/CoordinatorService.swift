@@ -20,6 +20,9 @@ public final class CoordinatorService: Service, Sendable {
     private let signal = WorkSignal()
     private let heartbeats = HeartbeatBatcher()
     private let leases = ActiveLeases()
+    /// When the scratch folder was last scanned for orphaned chunk sources: the janitor wakes on every work
+    /// notification, and listing the folder that often is wasted work for files that live an hour.
+    private let lastOrphanScan = Mutex<ContinuousClock.Instant?>(nil)
 
     /// - Parameter onListening: called with the bound port once agents can connect.
     public init(
@@ -221,6 +224,13 @@ public final class CoordinatorService: Service, Sendable {
         }) {
             self.logger.info("removed the partial output of an ended job", metadata: ["job": "\(jobID)"])
         }
+        let now = ContinuousClock.now
+        let scanDue = self.lastOrphanScan.withLock { last in
+            guard last.map({ now - $0 >= .seconds(600) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        guard scanDue else { return }
         let scratch = self.configuration.scratchDirectory
         let orphans = try await NIOThreadPool.singleton.runIfActive {
             Stitcher.removeOrphanedSources(scratchDirectory: scratch, olderThan: 3600)
