@@ -351,29 +351,21 @@ struct Submit: AsyncParsableCommand {
         let source = try resolveInput(self.input)
         let settings = try self.job.settings()
         let outputDirectory = URL(fileURLWithPath: self.output).standardizedFileURL.path
-        let url = try resolveDatabaseURL(self.databaseURL)
-        let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
-        try await withReadableErrors {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await client.run() }
-                defer { group.cancelAll() }
-                try await Migrations.migrate(client, logger: logger)
-                let store = JobStore(client: client, logger: logger)
-                let jobID = try await store.submit(
-                    source: source,
-                    outputDirectory: outputDirectory,
-                    settings: settings,
-                    priority: self.priority
+        try await withJobStore(self.databaseURL, logger: logger, migrating: true) { store in
+            let jobID = try await store.submit(
+                source: source,
+                outputDirectory: outputDirectory,
+                settings: settings,
+                priority: self.priority
+            )
+            print(jobID)
+            guard self.wait else { return }
+            let status = try await JobProgress(store: store, jobID: jobID).follow()
+            guard status.state == "ready" else {
+                FileHandle.standardError.write(
+                    Data("farm: job \(jobID) \(status.state): \(status.error ?? "")\n".utf8)
                 )
-                print(jobID)
-                guard self.wait else { return }
-                let status = try await JobProgress(store: store, jobID: jobID).follow()
-                guard status.state == "ready" else {
-                    FileHandle.standardError.write(
-                        Data("farm: job \(jobID) \(status.state): \(status.error ?? "")\n".utf8)
-                    )
-                    throw ExitCode.failure
-                }
+                throw ExitCode.failure
             }
         }
     }
@@ -389,22 +381,36 @@ struct Status: AsyncParsableCommand {
     var databaseURL: String?
 
     func run() async throws {
-        let logger = Logger(label: "farm.status")
-        let client = PostgresClient(
-            configuration: try resolveDatabaseURL(self.databaseURL).clientConfiguration,
-            backgroundLogger: logger
-        )
-        try await withReadableErrors {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await client.run() }
-                defer { group.cancelAll() }
-                guard let status = try await JobStore(client: client, logger: logger).status(jobID: self.job) else {
-                    throw ValidationError("job \(self.job) does not exist")
-                }
-                print("job \(status.id): \(status.state), tasks \(status.tasksDone)/\(status.tasksTotal)")
-                if let error = status.error { print("error: \(error)") }
-                print("output: \(status.outputDirectory)")
+        try await withJobStore(self.databaseURL, logger: Logger(label: "farm.status")) { store in
+            guard let status = try await store.status(jobID: self.job) else {
+                throw ReadableError(description: "job \(self.job) does not exist; check the id `farm submit` printed")
             }
+            print("job \(status.id): \(status.state), tasks \(status.tasksDone)/\(status.tasksTotal)")
+            if let error = status.error { print("error: \(error)") }
+            print("output: \(status.outputDirectory)")
+        }
+    }
+}
+
+/// Runs `body` with a job store on the database named by `given` (or `$FARM_DATABASE_URL`), for the commands
+/// that do one thing and exit; errors come out readable.
+func withJobStore(
+    _ given: String?,
+    logger: Logger,
+    migrating: Bool = false,
+    _ body: @escaping @Sendable (JobStore) async throws -> Void
+) async throws {
+    let url = try resolveDatabaseURL(given)
+    // Errors reach the user as the command's own message; the pool's start-up chatter is not for them.
+    var logger = logger
+    logger.logLevel = .error
+    let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
+    try await withReadableErrors {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            if migrating { try await Migrations.migrate(client, logger: logger) }
+            try await body(JobStore(client: client, logger: logger))
         }
     }
 }
@@ -432,21 +438,14 @@ struct Cancel: AsyncParsableCommand {
     var databaseURL: String?
 
     func run() async throws {
-        let logger = Logger(label: "farm.cancel")
-        let client = PostgresClient(
-            configuration: try resolveDatabaseURL(self.databaseURL).clientConfiguration,
-            backgroundLogger: logger
-        )
-        try await withReadableErrors {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await client.run() }
-                defer { group.cancelAll() }
-                if try await JobStore(client: client, logger: logger).cancel(jobID: self.job) {
-                    print("job \(self.job) cancelled")
-                } else {
-                    throw ValidationError("job \(self.job) does not exist or has already ended")
-                }
+        try await withJobStore(self.databaseURL, logger: Logger(label: "farm.cancel")) { store in
+            guard try await store.cancel(jobID: self.job) else {
+                throw ReadableError(
+                    description:
+                        "job \(self.job) does not exist or has already ended; `farm status \(self.job)` shows its state"
+                )
             }
+            print("job \(self.job) cancelled")
         }
     }
 }
