@@ -297,7 +297,7 @@ struct FaultTests {
 
             let printed = try run(
                 FarmBinary.path,
-                ["cancel", "\(job)", "--database-url", farm.database.url.description]
+                ["cancel", "\(job)", "--database-url", farm.database.connectionString]
             )
             #expect(printed.contains("job \(job) cancelled"))
             let deadline = ContinuousClock.now + .seconds(5)

@@ -56,6 +56,33 @@ struct SeparateProcessesTests {
         await database.drop()
     }
 
+    @Test func statusAndCancelOfAnUnknownJobSayWhatToCheck() async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory("farm-e2e")
+        defer { directory.remove() }
+        let source = directory.file("clip.mp4")
+        try Fixtures.makeClip(at: source, seconds: 2, width: 320, height: 240)
+        let farm = ProcessFarm(database: database, directory: directory)
+        // No coordinator: the job stays submitted, and can be cancelled once.
+        let job = try farm.submit(source, output: directory.file("out"), options: [])
+        let url = ["--database-url", database.connectionString]
+        #expect(try run(FarmBinary.path, ["status", "\(job)"] + url).hasPrefix("job \(job): submitted"))
+        #expect(try run(FarmBinary.path, ["cancel", "\(job)"] + url) == "job \(job) cancelled\n")
+        for (command, message) in [
+            ("cancel", "job \(job) does not exist or has already ended; `farm status \(job)` shows its state"),
+            ("status", "job 424242 does not exist; check the id `farm submit` printed"),
+        ] {
+            let id = command == "cancel" ? "\(job)" : "424242"
+            #expect {
+                try run(FarmBinary.path, [command, id] + url)
+            } throws: { error in
+                guard let failed = error as? CommandFailed else { return false }
+                return failed.status == 1 && failed.standardError == "Error: \(message)\n"
+            }
+        }
+        await database.drop()
+    }
+
     @Test func anAgentWithTheWrongSecretIsRefusedWithAClearError() async throws {
         let database = try await TestDatabase.create()
         let directory = try TemporaryDirectory("farm-e2e")
