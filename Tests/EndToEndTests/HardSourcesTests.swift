@@ -95,15 +95,8 @@ struct HardSourcesTests {
         defer { directory.remove() }
         let path = try Self.make(source, in: directory)
         let output = directory.file("out")
-        try await InProcessFarm.run(database: database, agents: 2) { store, _ in
-            let job = try await store.submit(
-                source: path,
-                outputDirectory: output,
-                settings: JobSettings(segmentDuration: 2, minimumChunks: 3)
-            )
-            let status = try await InProcessFarm.waitForJob(store, job)
-            try #require(status.state == "ready", "\(source.name): \(status.error ?? "")")
-        }
+        let status = try await InProcessFarm.transcode(path, into: output, database: database)
+        try #require(status.state == "ready", "\(source.name): \(status.error ?? "")")
         await database.drop()
 
         let sourceTimes = try Probe.framePresentationTimes(path)
