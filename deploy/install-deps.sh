@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages farm needs (libav* headers, ffmpeg/ffprobe, PostgreSQL server).
+# Installs the system packages farm needs (libav* headers, ffmpeg/ffprobe, PostgreSQL server), and those its tests
+# drive as real clients (Chromium plays the HLS output; python3-venv holds the m3u8 parser, see deploy/python-env.sh).
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 
@@ -8,6 +9,8 @@ packages=(
     libavcodec-dev libavformat-dev libswscale-dev libavutil-dev libswresample-dev libavfilter-dev libva-dev
     ffmpeg
     postgresql
+    chromium
+    python3 python3-venv
 )
 
 missing=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the test suite against a throwaway PostgreSQL (FARM_TEST_DATABASE_URL), which is stopped and removed
-# afterwards whatever happens. Exits with the tests' status.
+# afterwards whatever happens, with the player tests' Python environment (FARM_TEST_PYTHON, from
+# deploy/python-env.sh). Exits with the tests' status.
 #
 #   SWIFT_TEST_FLAGS   extra arguments for `swift test`, for example "--filter FarmProtocolTests"
 #   SWIFT_BUILD_FLAGS  extra arguments for both `swift build` and `swift test`, for example
@@ -34,6 +35,12 @@ phase "starting PostgreSQL in $pg_dir on port $port"
 FARM_TEST_DATABASE_URL=$(deploy/postgres.sh start "$pg_dir" "$port")
 export FARM_TEST_DATABASE_URL
 phase "FARM_TEST_DATABASE_URL=$FARM_TEST_DATABASE_URL"
+
+# The player tests run the m3u8 parser from PyPI (pinned in Tests/players/requirements.txt) and headless Chromium.
+phase "Python environment for the player tests"
+FARM_TEST_PYTHON=$(deploy/python-env.sh)
+export FARM_TEST_PYTHON
+phase "FARM_TEST_PYTHON=$FARM_TEST_PYTHON"
 
 phase "swift build --build-tests ${build_flags[*]}"
 swift build --build-tests "${build_flags[@]}"

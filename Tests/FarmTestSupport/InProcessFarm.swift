@@ -92,6 +92,21 @@ package enum InProcessFarm {
         }
         throw ConfigurationError("job \(jobID) did not finish within \(timeout)")
     }
+
+    /// Transcodes `source` into `output` on a fresh farm with `agents` agents, returning the job's final status. The
+    /// default settings (2 s segments, at least 3 chunks) give short test clips several segments and chunks.
+    package static func transcode(
+        _ source: String,
+        into output: String,
+        settings: JobSettings = JobSettings(segmentDuration: 2, minimumChunks: 3),
+        database: TestDatabase,
+        agents: Int = 2
+    ) async throws -> JobStatus {
+        try await Self.run(database: database, agents: agents) { store, _ in
+            let job = try await store.submit(source: source, outputDirectory: output, settings: settings)
+            return try await Self.waitForJob(store, job)
+        }
+    }
 }
 
 /// The `farm` executable built next to the tests.

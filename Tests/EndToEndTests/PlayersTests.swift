@@ -1,0 +1,123 @@
+import FarmCoordinator
+import FarmTestSupport
+import Foundation
+import Testing
+
+enum PlayerTools {
+    /// True when the tools are configured, or when running in CI (where a missing tool must fail, not skip).
+    static var isAvailable: Bool {
+        ProcessInfo.processInfo.environment["FARM_TEST_PYTHON"] != nil
+            || ProcessInfo.processInfo.environment["CI"] != nil
+    }
+}
+
+/// Real players against a real farm's output: the `m3u8` parser from PyPI loads every playlist, and headless
+/// Chromium plays the master playlist to the end. The scripts live in `Tests/players/`; `make test` provides their
+/// Python (`FARM_TEST_PYTHON`, see `deploy/python-env.sh`) and Chromium (`deploy/install-deps.sh`).
+@Suite(
+    "Players",
+    .serialized,
+    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL"),
+    .enabled(
+        if: PlayerTools.isAvailable,
+        "needs the player tools: run make test, or set FARM_TEST_PYTHON to a python with m3u8 installed"
+    )
+)
+struct PlayersTests {
+    /// The source lasts 8 s; the ladder stops at its height, 360p, so the output has the 240p and 360p variants.
+    static let seconds = 8.0
+    static let variants = 2
+    static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("players").path
+
+    static func python() throws -> String {
+        guard let python = ProcessInfo.processInfo.environment["FARM_TEST_PYTHON"] else {
+            throw ConfigurationError(
+                "FARM_TEST_PYTHON is not set: run the tests with `make test` (deploy/python-env.sh makes it)"
+            )
+        }
+        return python
+    }
+
+    /// Runs one of `Tests/players/`'s scripts with the test Python; throws its standard error when it fails.
+    @discardableResult
+    static func script(_ name: String, _ arguments: [String]) throws -> String {
+        try run(try Self.python(), ["\(Self.scripts)/\(name)"] + arguments)
+    }
+
+    /// Transcodes an 8 s 640x360 test pattern with a tone through a farm with two agents, into `directory/out`.
+    static func transcode(in directory: TemporaryDirectory) async throws -> String {
+        _ = try Self.python()
+        let database = try await TestDatabase.create()
+        let source = directory.file("source.mp4")
+        try Fixtures.makeClip(at: source, seconds: Self.seconds, width: 640, height: 360)
+        let output = directory.file("out")
+        let status = try await InProcessFarm.transcode(source, into: output, database: database)
+        await database.drop()
+        try #require(status.state == "ready", "the job ended \(status.state): \(status.error ?? "")")
+        return output
+    }
+
+    /// Runs `body` with a fresh farm output folder, removed afterwards.
+    static func withOutput(_ body: (String) throws -> Void) async throws {
+        let directory = try TemporaryDirectory("farm-players")
+        defer { directory.remove() }
+        try body(try await Self.transcode(in: directory))
+    }
+
+    @Test("the m3u8 parser loads every playlist and finds the variants and the audio group")
+    func playlistsLoadInTheParser() async throws {
+        try await Self.withOutput { output in
+            try Self.script(
+                "check_playlists.py",
+                [output, "--variants", "\(Self.variants)", "--duration", "\(Self.seconds)"]
+            )
+        }
+    }
+
+    @Test(
+        "the m3u8 parser finds one I-frame playlist per variant",
+        .disabled("needs the I-frame playlists (iframes.m3u8 per rung) from branch hls")
+    )
+    func iFramePlaylistsLoadInTheParser() async throws {
+        try await Self.withOutput { output in
+            try Self.script("check_playlists.py", [output, "--variants", "\(Self.variants)", "--expect-iframes"])
+        }
+    }
+
+    @Test("headless Chromium plays the master playlist to the end, pictures and sound")
+    func chromiumPlaysToTheEnd() async throws {
+        try await Self.withOutput { output in
+            let report = try Self.script(
+                "play_in_chromium.py",
+                [output, "--duration", "\(Self.seconds)", "--expect-audio"]
+            )
+            #expect(report.contains("to the end"), "\(report)")
+        }
+    }
+
+    /// The checks above can fail: with one segment gone from every video rung, both scripts exit 1 and say why.
+    @Test("a missing segment fails the parser check and playback")
+    func missingSegmentFailsBothChecks() async throws {
+        try await Self.withOutput { output in
+            let rungs = ["240p", "360p"]
+            for rung in rungs {
+                try FileManager.default.removeItem(atPath: "\(output)/\(rung)/segment_00002.m4s")
+            }
+            let parser = try #require(throws: CommandFailed.self) {
+                try Self.script("check_playlists.py", [output, "--variants", "\(Self.variants)"])
+            }
+            #expect(parser.status == 1)
+            for rung in rungs {
+                let message = "\(rung)/playlist.m3u8: segment 2 (segment_00002.m4s): the file does not exist"
+                #expect(parser.standardError.contains(message), "\(parser.standardError)")
+            }
+            let player = try #require(throws: CommandFailed.self) {
+                try Self.script("play_in_chromium.py", [output, "--duration", "\(Self.seconds)", "--expect-audio"])
+            }
+            #expect(player.status == 1)
+            #expect(player.standardError.contains("FAILED: media error"), "\(player.standardError)")
+            #expect(player.standardError.contains("segment_00002.m4s"), "\(player.standardError)")
+        }
+    }
+}

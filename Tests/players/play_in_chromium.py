@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""Plays an HLS folder's master playlist to the end in headless Chromium and checks what the player saw.
+
+The folder and a small page holding `<video src="master.m3u8" muted autoplay>` are served over HTTP on loopback;
+the page reports the video element's events back to the same server (`/report?...`). The check passes when the
+video ends with `currentTime` at its duration, the duration is the expected one, and pictures (and, with
+`--expect-audio`, sound) were decoded. On a media error the code and message Chromium gives are printed.
+
+    play_in_chromium.py HLS_FOLDER --duration 8 [--expect-audio] [--chromium chromium]
+
+Exits 0 on success, 1 on a failed check (the reason on standard error), 2 on a usage error.
+"""
+
+import argparse
+import http.server
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>farm player check</title></head>
+<body>
+<video id="video" src="%(master)s" muted autoplay playsinline></video>
+<script>
+const video = document.getElementById("video");
+function report(event, extra) {
+  const quality = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : {};
+  const fields = Object.assign({
+    event: event,
+    currentTime: video.currentTime,
+    duration: video.duration,
+    videoWidth: video.videoWidth,
+    videoHeight: video.videoHeight,
+    readyState: video.readyState,
+    networkState: video.networkState,
+    totalVideoFrames: quality.totalVideoFrames,
+    droppedVideoFrames: quality.droppedVideoFrames,
+    videoDecodedBytes: video.webkitVideoDecodedByteCount,
+    audioDecodedBytes: video.webkitAudioDecodedByteCount,
+    canPlayHLS: video.canPlayType("application/vnd.apple.mpegurl"),
+  }, extra || {});
+  fetch("/report?" + new URLSearchParams(Object.entries(fields).map(([k, v]) => [k, String(v)])))
+    .catch(() => {});
+}
+report("page");
+video.addEventListener("loadedmetadata", () => report("loadedmetadata"));
+video.addEventListener("playing", () => report("playing"));
+video.addEventListener("ended", () => report("ended"));
+video.addEventListener("error", () => report("error", {
+  code: video.error ? video.error.code : "",
+  message: video.error ? video.error.message : "",
+}));
+setInterval(() => report("progress"), 1000);
+video.play().catch((e) => report("playrejected", {message: String(e)}));
+</script>
+</body></html>
+"""
+
+MIME_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".m4a": "audio/mp4",
+    ".ts": "video/mp2t",
+    ".html": "text/html; charset=utf-8",
+}
+
+MEDIA_ERRORS = {
+    "1": "MEDIA_ERR_ABORTED",
+    "2": "MEDIA_ERR_NETWORK",
+    "3": "MEDIA_ERR_DECODE",
+    "4": "MEDIA_ERR_SRC_NOT_SUPPORTED",
+}
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def make_handler(folder, page, reports, missing):
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        extensions_map = dict(http.server.SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES)
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=folder, **kwargs)
+
+        def do_GET(self):
+            url = urllib.parse.urlsplit(self.path)
+            if url.path == "/report":
+                fields = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
+                reports.put(fields)
+                self.send_response(204)
+                self.end_headers()
+            elif url.path == "/__player.html":
+                body = page.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                if not os.path.isfile(self.translate_path(self.path)) and url.path != "/favicon.ico":
+                    missing.append(url.path)
+                super().do_GET()
+
+        def log_message(self, format, *args):
+            pass
+
+    return Handler
+
+
+def find_chromium(name):
+    path = shutil.which(name)
+    if path is None:
+        raise CheckFailed(f"{name} is not installed (on Debian: apt-get install chromium, or run `make deps`)")
+    return path
+
+
+def play(folder, master, expected_duration, tolerance, expect_audio, chromium, extra_seconds, verbose):
+    if not os.path.isfile(os.path.join(folder, master)):
+        raise CheckFailed(f"{os.path.join(folder, master)} does not exist")
+    reports = queue.Queue()
+    missing = []
+    page = PAGE % {"master": master}
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make_handler(folder, page, reports, missing))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/__player.html"
+    profile = tempfile.mkdtemp(prefix="farm-chromium-")
+    command = [
+        find_chromium(chromium),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--autoplay-policy=no-user-gesture-required",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--mute-audio",
+        f"--user-data-dir={profile}",
+        url,
+    ]
+    log = tempfile.TemporaryFile()
+    browser = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
+    last = {}
+    try:
+        deadline = time.monotonic() + expected_duration + extra_seconds
+        seen_page = False
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise CheckFailed(
+                    f"playback did not end within {expected_duration + extra_seconds:.0f} s; "
+                    + (f"last report: {describe(last)}" if seen_page else "the page never reported (see below)")
+                )
+            if browser.poll() is not None and reports.empty():
+                raise CheckFailed(f"chromium exited with {browser.returncode} before the video ended")
+            try:
+                report = reports.get(timeout=min(remaining, 1.0))
+            except queue.Empty:
+                continue
+            seen_page = True
+            last = report
+            event = report.get("event")
+            if verbose:
+                print(f"chromium: {describe(report)}", file=sys.stderr)
+            if event == "error":
+                code = report.get("code", "")
+                raise CheckFailed(
+                    f"media error {code} ({MEDIA_ERRORS.get(code, 'unknown')}): {report.get('message') or '(no message)'}"
+                    + f"; at {describe(report)}"
+                )
+            if event == "playrejected":
+                raise CheckFailed(f"play() was rejected: {report.get('message')}")
+            if event == "ended":
+                check_end(report, expected_duration, tolerance, expect_audio)
+                return report
+    except CheckFailed:
+        if missing:
+            print(f"play_in_chromium: requested but absent: {', '.join(sorted(set(missing)))}", file=sys.stderr)
+        log.seek(0)
+        # D-Bus is absent in containers and CI; its complaints say nothing about playback.
+        lines = log.read().decode(errors="replace").splitlines()
+        tail = [line for line in lines if line.strip() and "dbus" not in line][-15:]
+        if tail:
+            print("play_in_chromium: chromium's last output:\n  " + "\n  ".join(tail), file=sys.stderr)
+        raise
+    finally:
+        stop(browser)
+        server.shutdown()
+        server.server_close()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def check_end(report, expected_duration, tolerance, expect_audio):
+    current = number(report, "currentTime")
+    duration = number(report, "duration")
+    problems = []
+    if current < duration - 0.1:
+        problems.append(f"ended at currentTime {current:.3f} s, before the duration {duration:.3f} s")
+    if abs(duration - expected_duration) > tolerance:
+        problems.append(f"duration is {duration:.3f} s, expected {expected_duration:.3f} s (± {tolerance} s)")
+    if number(report, "videoWidth") <= 0 or number(report, "videoHeight") <= 0:
+        problems.append("no picture size: no video was decoded")
+    frames = report.get("totalVideoFrames")
+    if frames not in (None, "undefined") and number(report, "totalVideoFrames") <= 0:
+        problems.append("no video frame was presented")
+    if expect_audio and number(report, "audioDecodedBytes") <= 0:
+        problems.append("no audio was decoded (webkitAudioDecodedByteCount is 0)")
+    if problems:
+        raise CheckFailed("; ".join(problems) + f"; at {describe(report)}")
+
+
+def number(report, key):
+    try:
+        return float(report.get(key, "nan"))
+    except ValueError:
+        return float("nan")
+
+
+def describe(report):
+    return json.dumps(report, sort_keys=True)
+
+
+def stop(browser):
+    if browser.poll() is not None:
+        return
+    try:
+        os.killpg(browser.pid, signal.SIGTERM)
+        browser.wait(timeout=5)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    if browser.poll() is None:
+        try:
+            os.killpg(browser.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        browser.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", help="the HLS output folder (holding the master playlist)")
+    parser.add_argument("--master", default="master.m3u8", help="the master playlist's name in the folder")
+    parser.add_argument("--duration", type=float, required=True, help="the expected duration in seconds")
+    parser.add_argument("--tolerance", type=float, default=0.2, help="allowed duration error in seconds")
+    parser.add_argument("--expect-audio", action="store_true", help="require decoded audio")
+    parser.add_argument("--chromium", default=os.environ.get("FARM_TEST_CHROMIUM", "chromium"))
+    parser.add_argument("--extra-seconds", type=float, default=60, help="time allowed beyond the duration")
+    parser.add_argument("--verbose", action="store_true", help="print every report from the page")
+    arguments = parser.parse_args()
+    try:
+        report = play(
+            os.path.abspath(arguments.folder),
+            arguments.master,
+            arguments.duration,
+            arguments.tolerance,
+            arguments.expect_audio,
+            arguments.chromium,
+            arguments.extra_seconds,
+            arguments.verbose,
+        )
+    except CheckFailed as failure:
+        print(f"play_in_chromium: FAILED: {failure}", file=sys.stderr)
+        return 1
+    print(
+        f"play_in_chromium: played {arguments.folder}/{arguments.master} to the end: "
+        + f"currentTime {number(report, 'currentTime'):.3f} s of {number(report, 'duration'):.3f} s, "
+        + f"{report.get('videoWidth')}x{report.get('videoHeight')}, "
+        + f"{report.get('totalVideoFrames')} frames ({report.get('droppedVideoFrames')} dropped), "
+        + f"{report.get('audioDecodedBytes')} audio bytes decoded"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
