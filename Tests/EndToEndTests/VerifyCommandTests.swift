@@ -41,14 +41,7 @@ struct VerifyCommandTests {
         let source = directory.file("clip.mp4")
         try Fixtures.makeClip(at: source, seconds: 8, width: 640, height: 360, gop: 50)
         let output = directory.file("hls")
-        let status = try await InProcessFarm.run(database: database, agents: 2) { store, _ in
-            let job = try await store.submit(
-                source: source,
-                outputDirectory: output,
-                settings: JobSettings(segmentDuration: 2, minimumChunks: 3)
-            )
-            return try await InProcessFarm.waitForJob(store, job)
-        }
+        let status = try await InProcessFarm.transcode(source, into: output, database: database)
         await database.drop()
         try #require(status.state == "ready", "\(status.error ?? "")")
         let report = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(minimumPSNR: 35))
