@@ -36,10 +36,11 @@ package enum Playlists {
                 }
             }
             // Every run is shorter than half the target (a tiny video): its average is the best measure there is.
-            return peak > 0 ? Int(peak) : self.averageBitrate
+            // Rounded up: BANDWIDTH must not be below the true peak, not even by a fraction of a bit.
+            return peak > 0 ? Int(peak.rounded(.up)) : self.averageBitrate
         }
         package var averageBitrate: Int {
-            self.totalDuration > 0 ? Int(Double(self.totalBytes * 8) / self.totalDuration) : 0
+            self.totalDuration > 0 ? Int((Double(self.totalBytes * 8) / self.totalDuration).rounded(.up)) : 0
         }
         package var frameRate: Double {
             self.totalDuration > 0 ? Double(self.segments.reduce(0) { $0 + $1.frames }) / self.totalDuration : 0
