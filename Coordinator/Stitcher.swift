@@ -100,18 +100,24 @@ package enum Stitcher {
         guard let codecs = MP4Boxes.codecString(initSegment: initBytes) else {
             throw ContinuityError(description: "\(name)/init.mp4 has no avcC or esds box to read the codec from")
         }
-        let playlistSegments = segments.map {
-            Playlists.Segment(
-                uri: ($0.path as NSString).lastPathComponent,
-                duration: $0.timeBase.seconds($0.duration),
-                bytes: $0.bytes,
-                frames: $0.frames
+        let isVideo = name != "audio"
+        let playlistSegments = try segments.map { segment in
+            try Playlists.Segment(
+                uri: (segment.path as NSString).lastPathComponent,
+                duration: segment.timeBase.seconds(segment.duration),
+                bytes: segment.bytes,
+                frames: segment.frames,
+                keyframeBytes: isVideo ? self.leadingKeyframeBytes(segment.path, output: output) : nil
             )
         }
-        try self.writeAtomically(
-            Playlists.media(playlistSegments),
-            to: output.appendingPathComponent(name).appendingPathComponent("playlist.m3u8")
-        )
+        let folder = output.appendingPathComponent(name)
+        try self.writeAtomically(Playlists.media(playlistSegments), to: folder.appendingPathComponent("playlist.m3u8"))
+        if isVideo {
+            try self.writeAtomically(
+                Playlists.iFrames(playlistSegments),
+                to: folder.appendingPathComponent("iframes.m3u8")
+            )
+        }
         return Playlists.MediaRendition(
             name: name,
             width: width,
@@ -119,6 +125,27 @@ package enum Stitcher {
             codecs: codecs,
             segments: playlistSegments
         )
+    }
+
+    /// The I-frame playlist's byte range of a segment: from its start to the end of its leading IDR (for MPEG-TS,
+    /// the PAT and PMT then the packets of the IDR's PES).
+    private static func leadingKeyframeBytes(_ path: String, output: URL) throws -> Int64 {
+        let bytes = try [UInt8](Data(contentsOf: output.appendingPathComponent(path)))
+        let keyframe: (end: Int, isKeyframe: Bool)
+        if path.hasSuffix(".ts") {
+            let pes = try MPEGTSPackets.leadingPES(bytes)
+            keyframe = (pes.end, pes.isRandomAccess)
+        } else {
+            let sample = try MP4Boxes.leadingSample(ofFragment: bytes)
+            keyframe = (sample.data.upperBound, sample.isSync)
+        }
+        guard keyframe.isKeyframe, keyframe.end <= bytes.count else {
+            throw ContinuityError(
+                description: "\(path) does not start with a whole IDR frame, so it cannot be listed in an I-frame "
+                    + "playlist; the agent that encoded it must force a keyframe at every segment start"
+            )
+        }
+        return Int64(keyframe.end)
     }
 
     private static func writeAtomically(_ text: String, to url: URL) throws {

@@ -244,4 +244,63 @@ struct PlaylistsTests {
         #expect(empty.averageBitrate == 0)
         #expect(empty.frameRate == 0)
     }
+
+    /// The 720p timeline with each segment's leading IDR: 30, 40 and 20 kB from the segment's start.
+    static var video720WithKeyframes: Playlists.MediaRendition {
+        var rendition = Self.video720
+        for (index, bytes) in [30_000, 40_000, 20_000].enumerated() {
+            rendition.segments[index].keyframeBytes = Int64(bytes)
+        }
+        return rendition
+    }
+
+    @Test("I-frame playlist: I-frames only, one byte range per segment from its start, init map, end list")
+    func iFramePlaylist() {
+        let playlist = Playlists.iFrames(Self.video720WithKeyframes.segments)
+        #expect(
+            Self.lines(playlist) == [
+                "#EXTM3U",
+                "#EXT-X-VERSION:7",
+                "#EXT-X-TARGETDURATION:7",
+                "#EXT-X-MEDIA-SEQUENCE:0",
+                "#EXT-X-PLAYLIST-TYPE:VOD",
+                "#EXT-X-I-FRAMES-ONLY",
+                "#EXT-X-INDEPENDENT-SEGMENTS",
+                "#EXT-X-MAP:URI=\"init.mp4\"",
+                "#EXTINF:6.000000,",
+                "#EXT-X-BYTERANGE:30000@0",
+                "segment_0.m4s",
+                "#EXTINF:6.250000,",
+                "#EXT-X-BYTERANGE:40000@0",
+                "segment_1.m4s",
+                "#EXTINF:2.000000,",
+                "#EXT-X-BYTERANGE:20000@0",
+                "segment_2.m4s",
+                "#EXT-X-ENDLIST",
+                "",
+            ]
+        )
+    }
+
+    @Test("master lists each video rendition's I-frame playlist with video-only bitrates and codecs")
+    func masterIFrameStreams() throws {
+        let lines = Self.lines(
+            Playlists.master(video: [Self.video720WithKeyframes, Self.video360], audio: Self.audio)
+        )
+        let streams = lines.filter { $0.hasPrefix("#EXT-X-I-FRAME-STREAM-INF:") }
+        // 360p has no keyframe ranges (as audio never has): no I-frame playlist to list.
+        try #require(streams.count == 1)
+        let attributes = Self.attributes(streams[0])
+        // Peak over runs of 3.5 to 10.5 s: 40_000 B × 8 / 6.25 s = 51_200; with the 2 s tail: 60_000 B × 8 / 8.25 s
+        // = 58_181.8, rounded up. Average: 90_000 B × 8 / 14.25 s = 50_526.3, rounded up.
+        #expect(attributes["BANDWIDTH"] == "58182")
+        #expect(attributes["AVERAGE-BANDWIDTH"] == "50527")
+        #expect(attributes["CODECS"] == "\"avc1.64001F\"")
+        #expect(attributes["RESOLUTION"] == "1280x720")
+        #expect(attributes["URI"] == "\"720p/iframes.m3u8\"")
+        #expect(attributes["FRAME-RATE"] == nil && attributes["AUDIO"] == nil, "RFC 8216 forbids them here")
+        // The I-frame entries come after every variant, whose URI lines they must not split.
+        let lastVariant = try #require(lines.lastIndex { $0.hasPrefix("#EXT-X-STREAM-INF:") })
+        #expect(lines.firstIndex { $0.hasPrefix("#EXT-X-I-FRAME-STREAM-INF:") }! > lastVariant + 1)
+    }
 }
