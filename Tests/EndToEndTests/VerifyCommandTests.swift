@@ -55,5 +55,41 @@ struct VerifyCommandTests {
         #expect(report.failures == [], "\(report.text)")
         #expect(report.rungs.map(\.name) == ["360p", "240p"])
         #expect(report.rungs.allSatisfy { $0.frames == 200 && $0.segments == 4 })
+        #expect(report.rungs.allSatisfy { abs(($0.measuredFrameRate ?? 0) - 25) < 0.01 })
+
+        // Every I-frame entry, cut out of its segment and put after the init segment, is one keyframe a player
+        // decodes alone, at the time the playlist gives it.
+        let master = try HLSPlaylistParser.parseMaster(String(contentsOfFile: output + "/master.m3u8", encoding: .utf8))
+        #expect(master.iFrameStreams.compactMap(\.uri) == ["360p/iframes.m3u8", "240p/iframes.m3u8"])
+        for rung in ["360p", "240p"] {
+            let iFrames = try Self.expectEveryIFrameDecodesAlone(folder: output + "/" + rung, scratch: directory)
+            #expect(iFrames.mapURI == "init.mp4")
+        }
+    }
+
+    /// Each entry of `folder/iframes.m3u8`, cut out of its segment (after the init segment, if any), is one keyframe
+    /// a player decodes alone, at the time the playlist gives it; there is one per segment.
+    @discardableResult
+    static func expectEveryIFrameDecodesAlone(folder: String, scratch: TemporaryDirectory) throws -> HLSMediaPlaylist {
+        let iFrames = try HLSPlaylistParser.parseMedia(
+            String(contentsOfFile: folder + "/iframes.m3u8", encoding: .utf8)
+        )
+        let media = try HLSPlaylistParser.parseMedia(String(contentsOfFile: folder + "/playlist.m3u8", encoding: .utf8))
+        #expect(iFrames.iFramesOnly && (iFrames.version ?? 0) >= 4)
+        #expect(iFrames.segments.map(\.uri) == media.segments.map(\.uri))
+        let initData = try iFrames.mapURI.map { try Data(contentsOf: URL(fileURLWithPath: folder + "/" + $0)) }
+        var start = 0.0
+        for entry in iFrames.segments {
+            let range = try #require(entry.byteRange)
+            let segment = try Data(contentsOf: URL(fileURLWithPath: folder + "/" + entry.uri))
+            #expect(range.lowerBound == 0 && range.count < segment.count, "one frame, not the whole segment")
+            let alone = scratch.file("iframe-" + entry.uri)
+            try ((initData ?? Data()) + segment[range]).write(to: URL(fileURLWithPath: alone))
+            #expect(try Probe.videoFrameCount(alone) == 1, "\(folder)/\(entry.uri)")
+            let keyframes = try Probe.keyframeTimes(alone)
+            #expect(keyframes.count == 1 && abs((keyframes.first ?? -1) - start) < 0.001, "\(keyframes) at \(start)")
+            start += entry.duration
+        }
+        return iFrames
     }
 }
