@@ -92,4 +92,52 @@ struct VerifyCommandTests {
         }
         return iFrames
     }
+
+    /// `farm transcode --container ts`: MPEG-TS segments that start alone (no init segment), the same checks
+    /// passing, and I-frame entries that hold the PAT, the PMT and one whole keyframe.
+    @Test(.enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL"))
+    func transportStreamOutputPasses() async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory("farm-verify-ts")
+        defer { directory.remove() }
+        let source = directory.file("clip.mp4")
+        try Fixtures.makeClip(at: source, seconds: 6, width: 640, height: 360, gop: 50)
+        let output = directory.file("hls")
+        let transcoded = Result {
+            try run(
+                "timeout",
+                [
+                    "300", FarmBinary.path, "transcode", source, "-o", output, "--database-url",
+                    database.url.description, "--container", "ts", "--segment-duration", "2", "--minimum-chunks", "2",
+                    "--rungs", "240p",
+                ]
+            )
+        }
+        await database.drop()
+        _ = try transcoded.get()
+        let report = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(minimumPSNR: 35))
+        #expect(report.failures == [], "\(report.text)")
+        #expect(report.rungs.map(\.name) == ["240p"])
+        #expect(report.rungs.allSatisfy { $0.frames == 150 && $0.segments == 3 })
+
+        for folder in ["240p", "audio"] {
+            let files = try FileManager.default.contentsOfDirectory(atPath: output + "/" + folder)
+            #expect(files.filter { $0.hasSuffix(".ts") }.count == 3, "\(folder): \(files)")
+            #expect(!files.contains { $0.hasSuffix(".m4s") }, "\(folder): the fMP4 segments are gone")
+            let playlist = try String(contentsOfFile: output + "/" + folder + "/playlist.m3u8", encoding: .utf8)
+            #expect(!playlist.contains("EXT-X-MAP") && playlist.contains("#EXT-X-VERSION:3"))
+        }
+        let iFrames = try Self.expectEveryIFrameDecodesAlone(folder: output + "/240p", scratch: directory)
+        #expect(iFrames.mapURI == nil)
+        #expect(iFrames.segments.allSatisfy { ($0.byteRange?.count ?? 1) % 188 == 0 }, "whole TS packets")
+    }
+
+    @Test func anUnknownContainerIsRefusedWithTheChoices() throws {
+        #expect {
+            try run(FarmBinary.path, ["transcode", "in.mp4", "-o", "out", "--container", "mkv"])
+        } throws: { error in
+            guard let failed = error as? CommandFailed else { return false }
+            return failed.status == 64 && failed.standardError.contains("fmp4") && failed.standardError.contains("ts")
+        }
+    }
 }
