@@ -81,6 +81,9 @@ struct JobOptions: ParsableArguments {
     @Option(help: "Attempts per task before the job fails.")
     var maxAttempts: Int = 5
 
+    @Option(help: "Segment container: fmp4 (CMAF, init.mp4 + .m4s) or ts (MPEG-TS .ts, for older players).")
+    var container: SegmentContainer = .fmp4
+
     func settings() throws -> JobSettings {
         var encoder = EncoderSettings.default
         encoder.preset = self.preset
@@ -91,7 +94,8 @@ struct JobOptions: ParsableArguments {
             encoder: encoder,
             minimumChunks: self.minimumChunks,
             maxAttempts: self.maxAttempts,
-            maxInFlight: self.maxInFlight
+            maxInFlight: self.maxInFlight,
+            container: self.container
         )
         do {
             try settings.validate()
@@ -149,3 +153,5 @@ func resolveInput(_ path: String) throws -> String {
     }
     return absolute
 }
+
+extension SegmentContainer: ExpressibleByArgument {}

@@ -58,7 +58,7 @@ enum OutputSummary {
         for entry in entries where !entry.hasPrefix(".") {
             let sub = folder.appendingPathComponent(entry)
             guard let files = try? FileManager.default.contentsOfDirectory(atPath: sub.path) else { continue }
-            let segments = files.filter { $0.hasSuffix(".m4s") }
+            let segments = files.filter { $0.hasSuffix(".m4s") || $0.hasSuffix(".ts") }
             let bytes = files.reduce(Int64(0)) { total, name in
                 let attributes = try? FileManager.default.attributesOfItem(
                     atPath: sub.appendingPathComponent(name).path

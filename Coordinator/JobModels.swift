@@ -2,6 +2,14 @@ import FarmMedia
 import FarmProtocol
 import Foundation
 
+/// The container of a job's segments.
+public enum SegmentContainer: String, Codable, Sendable, CaseIterable {
+    /// CMAF fragmented MP4: `init.mp4` and `.m4s` segments (HLS version 7). The default.
+    case fmp4
+    /// MPEG-TS `.ts` segments, for players that predate fMP4 in HLS.
+    case ts
+}
+
 /// What a submitter chooses for a job. Stored as JSON in `jobs.settings`.
 public struct JobSettings: Codable, Sendable {
     /// Target segment duration in seconds.
@@ -15,6 +23,7 @@ public struct JobSettings: Codable, Sendable {
     /// At most this many of the job's tasks are leased at once (0: no cap), so one long video cannot take every
     /// agent while other jobs wait.
     public var maxInFlight: Int
+    public var container: SegmentContainer
 
     public init(
         segmentDuration: Double = 6,
@@ -22,7 +31,8 @@ public struct JobSettings: Codable, Sendable {
         encoder: EncoderSettings = .default,
         minimumChunks: Int = 4,
         maxAttempts: Int = 5,
-        maxInFlight: Int = 0
+        maxInFlight: Int = 0,
+        container: SegmentContainer = .fmp4
     ) {
         self.segmentDuration = segmentDuration
         self.rungs = rungs
@@ -30,10 +40,11 @@ public struct JobSettings: Codable, Sendable {
         self.minimumChunks = minimumChunks
         self.maxAttempts = maxAttempts
         self.maxInFlight = maxInFlight
+        self.container = container
     }
 
     private enum CodingKeys: String, CodingKey {
-        case segmentDuration, rungs, encoder, minimumChunks, maxAttempts, maxInFlight
+        case segmentDuration, rungs, encoder, minimumChunks, maxAttempts, maxInFlight, container
     }
 
     public init(from decoder: any Decoder) throws {
@@ -44,6 +55,8 @@ public struct JobSettings: Codable, Sendable {
         self.minimumChunks = try container.decode(Int.self, forKey: .minimumChunks)
         self.maxAttempts = try container.decode(Int.self, forKey: .maxAttempts)
         self.maxInFlight = try container.decodeIfPresent(Int.self, forKey: .maxInFlight) ?? 0
+        // Jobs stored before the setting existed are fMP4.
+        self.container = try container.decodeIfPresent(SegmentContainer.self, forKey: .container) ?? .fmp4
     }
 
     /// Checks values a user can get wrong, naming the bad one.

@@ -539,6 +539,7 @@ package struct JobStore: Sendable {
         package var renditions: [RenditionSpec]
         package var segments: [OutputFile]
         package var initSegments: [String: String]
+        package var container: SegmentContainer = .fmp4
     }
 
     /// Hands to the stitcher every running job whose tasks are all done. A completion does this itself when it
@@ -568,16 +569,19 @@ package struct JobStore: Sendable {
         try await self.client.withTransaction(logger: self.logger) { connection -> (id: Int64, error: String?)? in
             let rows = try await connection.query(
                 """
-                SELECT id, output_dir, source_info::text FROM jobs WHERE state = 'stitching'
+                SELECT id, output_dir, source_info::text, settings::text FROM jobs WHERE state = 'stitching'
                 ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1
                 """,
                 logger: self.logger
             )
-            var claimed: (Int64, String, JobSourceInfo)?
-            for try await (id, output, infoJSON) in rows.decode((Int64, String, String).self) {
-                claimed = (id, output, try JSONDecoder().decode(JobSourceInfo.self, from: Data(infoJSON.utf8)))
+            var claimed: (Int64, String, JobSourceInfo, JobSettings)?
+            for try await (id, output, infoJSON, settingsJSON) in rows.decode((Int64, String, String, String).self) {
+                claimed = (
+                    id, output, try JSONDecoder().decode(JobSourceInfo.self, from: Data(infoJSON.utf8)),
+                    try JSONDecoder().decode(JobSettings.self, from: Data(settingsJSON.utf8))
+                )
             }
-            guard let (jobID, output, info) = claimed else { return nil }
+            guard let (jobID, output, info, settings) = claimed else { return nil }
             var renditions: [RenditionSpec] = []
             for try await (name, width, height, bitrate) in try await connection.query(
                 "SELECT name, width, height, max_bitrate FROM renditions WHERE job_id = \(jobID) ORDER BY height",
@@ -624,7 +628,8 @@ package struct JobStore: Sendable {
                 sourceInfo: info,
                 renditions: renditions,
                 segments: segments,
-                initSegments: inits
+                initSegments: inits,
+                container: settings.container
             )
             do {
                 try await stitch(job)

@@ -8,6 +8,9 @@ package enum Playlists {
         package var duration: Double
         package var bytes: Int64
         package var frames: Int
+        /// Bytes from the start of the segment file to the end of its leading IDR's data (the fragment's `moof`, the
+        /// `mdat` header, the IDR): the I-frame playlist's byte range, which a player can decode alone. Nil for audio.
+        package var keyframeBytes: Int64? = nil
     }
 
     package struct MediaRendition: Sendable {
@@ -36,30 +39,59 @@ package enum Playlists {
                 }
             }
             // Every run is shorter than half the target (a tiny video): its average is the best measure there is.
-            return peak > 0 ? Int(peak) : self.averageBitrate
+            // Rounded up: BANDWIDTH must not be below the true peak, not even by a fraction of a bit.
+            return peak > 0 ? Int(peak.rounded(.up)) : self.averageBitrate
         }
         package var averageBitrate: Int {
-            self.totalDuration > 0 ? Int(Double(self.totalBytes * 8) / self.totalDuration) : 0
+            self.totalDuration > 0 ? Int((Double(self.totalBytes * 8) / self.totalDuration).rounded(.up)) : 0
+        }
+        /// The rendition as its I-frame playlist sees it: each segment's leading IDR, lasting until the next one.
+        package var iFrames: MediaRendition? {
+            let segments = self.segments.compactMap { segment in segment.keyframeBytes.map { (segment, $0) } }
+            guard !segments.isEmpty, segments.count == self.segments.count else { return nil }
+            var copy = self
+            copy.segments = segments.map { segment, keyframeBytes in
+                var entry = segment
+                entry.bytes = keyframeBytes
+                return entry
+            }
+            return copy
         }
         package var frameRate: Double {
             self.totalDuration > 0 ? Double(self.segments.reduce(0) { $0 + $1.frames }) / self.totalDuration : 0
         }
     }
 
-    /// A VOD media playlist (HLS version 7, fMP4): exact EXTINF durations, TARGETDURATION their rounded-up maximum.
-    package static func media(_ segments: [Segment], initURI: String = "init.mp4") -> String {
+    /// A VOD media playlist (HLS version 7 with fMP4's init segment, 3 for MPEG-TS without one): exact EXTINF
+    /// durations, TARGETDURATION their rounded-up maximum.
+    package static func media(_ segments: [Segment], initURI: String? = "init.mp4") -> String {
+        self.vod(segments, initURI: initURI, iFramesOnly: false)
+    }
+
+    /// An I-frame playlist (RFC 8216 §4.3.3.6): one entry per segment, its byte range the segment's leading IDR
+    /// with the `moof` that describes it (MPEG-TS: with the PAT and PMT). Segments are one fragment each, so the
+    /// other keyframes inside a segment have no `moof` of their own and cannot be listed.
+    package static func iFrames(_ segments: [Segment], initURI: String? = "init.mp4") -> String {
+        self.vod(segments.filter { $0.keyframeBytes != nil }, initURI: initURI, iFramesOnly: true)
+    }
+
+    private static func vod(_ segments: [Segment], initURI: String?, iFramesOnly: Bool) -> String {
         let target = Int((segments.map(\.duration).max() ?? 1).rounded(.up))
+        // fMP4's init segment needs version 7; byte ranges 4.
+        let version = initURI != nil ? 7 : (iFramesOnly ? 4 : 3)
         var lines = [
             "#EXTM3U",
-            "#EXT-X-VERSION:7",
+            "#EXT-X-VERSION:\(version)",
             "#EXT-X-TARGETDURATION:\(max(target, 1))",
             "#EXT-X-MEDIA-SEQUENCE:0",
             "#EXT-X-PLAYLIST-TYPE:VOD",
-            "#EXT-X-INDEPENDENT-SEGMENTS",
-            "#EXT-X-MAP:URI=\"\(initURI)\"",
         ]
+        if iFramesOnly { lines.append("#EXT-X-I-FRAMES-ONLY") }
+        lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
+        if let initURI { lines.append("#EXT-X-MAP:URI=\"\(initURI)\"") }
         for segment in segments {
             lines.append(String(format: "#EXTINF:%.6f,", segment.duration))
+            if iFramesOnly, let length = segment.keyframeBytes { lines.append("#EXT-X-BYTERANGE:\(length)@0") }
             lines.append(segment.uri)
         }
         lines.append("#EXT-X-ENDLIST")
@@ -68,8 +100,10 @@ package enum Playlists {
 
     /// The master playlist: one variant per video rendition with the audio group, attributes measured from the
     /// output (peak and average bitrate of video plus audio, codecs from the init segments).
-    package static func master(video: [MediaRendition], audio: MediaRendition?) -> String {
-        var lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    /// `version` is the highest its media playlists need: 7 with fMP4, 4 with MPEG-TS (its I-frame byte ranges),
+    /// so that players older than fMP4 in HLS accept a TS ladder.
+    package static func master(video: [MediaRendition], audio: MediaRendition?, version: Int = 7) -> String {
+        var lines = ["#EXTM3U", "#EXT-X-VERSION:\(version)", "#EXT-X-INDEPENDENT-SEGMENTS"]
         if let audio {
             lines.append(
                 "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",DEFAULT=YES,AUTOSELECT=YES,"
@@ -87,6 +121,18 @@ package enum Playlists {
             if audio != nil { attributes.append("AUDIO=\"audio\"") }
             lines.append("#EXT-X-STREAM-INF:" + attributes.joined(separator: ","))
             lines.append("\(rendition.name)/playlist.m3u8")
+        }
+        // Trick play (scrubbing, fast forward): video only, so no audio in the bitrates or codecs.
+        for rendition in video {
+            guard let iFrames = rendition.iFrames else { continue }
+            let attributes = [
+                "BANDWIDTH=\(iFrames.peakBitrate)",
+                "AVERAGE-BANDWIDTH=\(iFrames.averageBitrate)",
+                "CODECS=\"\(rendition.codecs)\"",
+                "RESOLUTION=\(rendition.width)x\(rendition.height)",
+                "URI=\"\(rendition.name)/iframes.m3u8\"",
+            ]
+            lines.append("#EXT-X-I-FRAME-STREAM-INF:" + attributes.joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -12,6 +12,23 @@ package enum Stitcher {
     }
 
     package static func stitch(_ job: JobStore.JobToStitch) throws {
+        do {
+            try self.publish(job)
+        } catch {
+            // A failed job's cleanup removes what the agents published; the .ts files are this stitch's own.
+            if job.container == .ts {
+                for segment in job.segments {
+                    let path = self.transportStreamPath(of: segment.path)
+                    try? FileManager.default.removeItem(
+                        at: URL(fileURLWithPath: job.outputDirectory).appendingPathComponent(path)
+                    )
+                }
+            }
+            throw error
+        }
+    }
+
+    private static func publish(_ job: JobStore.JobToStitch) throws {
         let output = URL(fileURLWithPath: job.outputDirectory)
         let info = job.sourceInfo
         var videoRenditions: [Playlists.MediaRendition] = []
@@ -64,8 +81,19 @@ package enum Stitcher {
                 output: output
             )
         }
-        let master = Playlists.master(video: videoRenditions.reversed(), audio: audio)
+        let master = Playlists.master(
+            video: videoRenditions.reversed(),
+            audio: audio,
+            version: job.container == .ts ? 4 : 7
+        )
         try self.writeAtomically(master, to: output.appendingPathComponent("master.m3u8"))
+        if job.container == .ts {
+            // The fMP4 segments live on as .ts; each init.mp4 stays (a few hundred bytes) so that a rerun of this
+            // stitch after a rollback can still read the codecs.
+            for segment in job.segments {
+                try? FileManager.default.removeItem(at: output.appendingPathComponent(segment.path))
+            }
+        }
         // Uploads of refused or abandoned results that were never cleaned (a coordinator died mid-upload).
         try? FileManager.default.removeItem(at: output.appendingPathComponent(".staging"))
     }
@@ -100,18 +128,34 @@ package enum Stitcher {
         guard let codecs = MP4Boxes.codecString(initSegment: initBytes) else {
             throw ContinuityError(description: "\(name)/init.mp4 has no avcC or esds box to read the codec from")
         }
-        let playlistSegments = segments.map {
-            Playlists.Segment(
-                uri: ($0.path as NSString).lastPathComponent,
-                duration: $0.timeBase.seconds($0.duration),
-                bytes: $0.bytes,
-                frames: $0.frames
+        let isVideo = name != "audio"
+        let ts = job.container == .ts
+        let playlistSegments = try segments.map { segment in
+            let (path, bytes) =
+                ts
+                ? try self.transportStream(of: segment.path, initPath: initPath, output: output)
+                : (segment.path, segment.bytes)
+            return try Playlists.Segment(
+                uri: (path as NSString).lastPathComponent,
+                duration: segment.timeBase.seconds(segment.duration),
+                bytes: bytes,
+                frames: segment.frames,
+                keyframeBytes: isVideo ? self.leadingKeyframeBytes(path, output: output) : nil
             )
         }
+        // MPEG-TS segments start independently: no init segment to map.
+        let initURI = ts ? nil : "init.mp4"
+        let folder = output.appendingPathComponent(name)
         try self.writeAtomically(
-            Playlists.media(playlistSegments),
-            to: output.appendingPathComponent(name).appendingPathComponent("playlist.m3u8")
+            Playlists.media(playlistSegments, initURI: initURI),
+            to: folder.appendingPathComponent("playlist.m3u8")
         )
+        if isVideo {
+            try self.writeAtomically(
+                Playlists.iFrames(playlistSegments, initURI: initURI),
+                to: folder.appendingPathComponent("iframes.m3u8")
+            )
+        }
         return Playlists.MediaRendition(
             name: name,
             width: width,
@@ -119,6 +163,51 @@ package enum Stitcher {
             codecs: codecs,
             segments: playlistSegments
         )
+    }
+
+    /// The I-frame playlist's byte range of a segment: from its start to the end of its leading IDR (for MPEG-TS,
+    /// the PAT and PMT then the packets of the IDR's PES).
+    private static func leadingKeyframeBytes(_ path: String, output: URL) throws -> Int64 {
+        let bytes = try [UInt8](Data(contentsOf: output.appendingPathComponent(path)))
+        let keyframe: (end: Int, isKeyframe: Bool)
+        if path.hasSuffix(".ts") {
+            let pes = try MPEGTSPackets.leadingPES(bytes)
+            keyframe = (pes.end, pes.isRandomAccess)
+        } else {
+            let sample = try MP4Boxes.leadingSample(ofFragment: bytes)
+            keyframe = (sample.data.upperBound, sample.isSync)
+        }
+        guard keyframe.isKeyframe, keyframe.end <= bytes.count else {
+            throw ContinuityError(
+                description: "\(path) does not start with a whole IDR frame, so it cannot be listed in an I-frame "
+                    + "playlist; the agent that encoded it must force a keyframe at every segment start"
+            )
+        }
+        return Int64(keyframe.end)
+    }
+
+    /// The `.ts` beside an agent's `.m4s` segment, remuxed from it now, or by an earlier run of this stitch that
+    /// was rolled back after it had removed the `.m4s`. Returns its path (relative to `output`) and size.
+    private static func transportStream(of path: String, initPath: String, output: URL) throws -> (String, Int64) {
+        let tsPath = self.transportStreamPath(of: path)
+        let fragmented = output.appendingPathComponent(path).path
+        let transport = output.appendingPathComponent(tsPath).path
+        let fileManager = FileManager.default
+        if fileManager.fileExists(atPath: fragmented) || !fileManager.fileExists(atPath: transport) {
+            try TransportStreamRemux.remux(
+                initSegment: output.appendingPathComponent(initPath).path,
+                segment: fragmented,
+                output: transport
+            )
+        }
+        guard let size = (try fileManager.attributesOfItem(atPath: transport))[.size] as? Int else {
+            throw ContinuityError(description: "\(tsPath) has no size; check the output folder")
+        }
+        return (tsPath, Int64(size))
+    }
+
+    private static func transportStreamPath(of path: String) -> String {
+        (path as NSString).deletingPathExtension + ".ts"
     }
 
     private static func writeAtomically(_ text: String, to url: URL) throws {

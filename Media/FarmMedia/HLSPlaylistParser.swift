@@ -36,6 +36,14 @@ package struct HLSMasterPlaylist: Sendable, Equatable {
     package var independentSegments: Bool
     package var variants: [Variant]
     package var renditions: [Rendition]
+    /// `EXT-X-I-FRAME-STREAM-INF` entries: their attributes, the playlist in `URI`.
+    package var iFrameStreams: [Rendition] = []
+
+    /// The `EXT-X-I-FRAME-STREAM-INF` whose playlist lies in the same folder as `variant`'s.
+    package func iFrameStream(beside variant: Variant) -> Rendition? {
+        func folder(_ uri: String) -> String { uri.split(separator: "/").dropLast().joined(separator: "/") }
+        return self.iFrameStreams.first { $0.uri.map(folder) == folder(variant.uri) }
+    }
 
     /// The first `EXT-X-MEDIA` of `TYPE=AUDIO` in a group.
     package func audioRendition(group: String) -> Rendition? {
@@ -49,10 +57,13 @@ package struct HLSMediaPlaylist: Sendable, Equatable {
         package var uri: String
         /// The `EXTINF` duration in seconds.
         package var duration: Double
+        /// `EXT-X-BYTERANGE`: the part of the file that is the segment; nil for the whole file.
+        package var byteRange: Range<Int>?
 
-        package init(uri: String, duration: Double) {
+        package init(uri: String, duration: Double, byteRange: Range<Int>? = nil) {
             self.uri = uri
             self.duration = duration
+            self.byteRange = byteRange
         }
     }
 
@@ -62,9 +73,16 @@ package struct HLSMediaPlaylist: Sendable, Equatable {
     package var playlistType: String?
     package var independentSegments: Bool
     package var hasEndList: Bool
+    /// `EXT-X-I-FRAMES-ONLY`: every segment is one I-frame (a trick-play playlist).
+    package var iFramesOnly = false
     /// `EXT-X-MAP:URI`: the init segment of an fMP4 playlist.
     package var mapURI: String?
     package var segments: [Segment]
+
+    /// MPEG-TS segments (`.ts`), which start without an init segment.
+    package var isTransportStream: Bool {
+        self.mapURI == nil && !self.segments.isEmpty && self.segments.allSatisfy { $0.uri.hasSuffix(".ts") }
+    }
 
     package init(
         version: Int? = nil,
@@ -117,6 +135,8 @@ package enum HLSPlaylistParser {
                     pendingVariant = try self.attributes(value, line: number)
                 } else if let value = self.value(of: "#EXT-X-MEDIA", in: line) {
                     master.renditions.append(.init(attributes: try self.attributes(value, line: number)))
+                } else if let value = self.value(of: "#EXT-X-I-FRAME-STREAM-INF", in: line) {
+                    master.iFrameStreams.append(.init(attributes: try self.attributes(value, line: number)))
                 } else if line.hasPrefix("#EXTINF") {
                     throw PlaylistError("line \(number): EXTINF in a master playlist; is this a media playlist?")
                 }
@@ -136,6 +156,10 @@ package enum HLSPlaylistParser {
         let lines = try self.lines(text)
         var media = HLSMediaPlaylist()
         var pendingDuration: Double?
+        var pendingRange: Range<Int>?
+        // A byte range without an offset starts where the previous one of the same file ended (RFC 8216 §4.3.2.2).
+        var rangeEnds: [String: Int] = [:]
+        var pendingRangeStartsAfterPrevious = false
         for (number, line) in lines {
             if line.hasPrefix("#") {
                 if let value = self.value(of: "#EXTINF", in: line) {
@@ -164,6 +188,17 @@ package enum HLSPlaylistParser {
                         throw PlaylistError("line \(number): EXT-X-MAP without a URI")
                     }
                     media.mapURI = uri
+                } else if let value = self.value(of: "#EXT-X-BYTERANGE", in: line) {
+                    let parts = value.split(separator: "@", maxSplits: 1).map { Int($0) }
+                    guard let length = parts.first ?? nil, length >= 0, parts.count == 1 || (parts[1] ?? -1) >= 0
+                    else {
+                        throw PlaylistError("line \(number): EXT-X-BYTERANGE is not LENGTH[@OFFSET]: \(value)")
+                    }
+                    let offset = parts.count == 2 ? parts[1]! : 0
+                    pendingRange = offset..<(offset + length)
+                    pendingRangeStartsAfterPrevious = parts.count == 1
+                } else if line == "#EXT-X-I-FRAMES-ONLY" {
+                    media.iFramesOnly = true
                 } else if line == "#EXT-X-INDEPENDENT-SEGMENTS" {
                     media.independentSegments = true
                 } else if line == "#EXT-X-ENDLIST" {
@@ -176,8 +211,19 @@ package enum HLSPlaylistParser {
             guard let duration = pendingDuration else {
                 throw PlaylistError("line \(number): segment \(line) has no EXTINF before it")
             }
-            media.segments.append(.init(uri: line, duration: duration))
+            if pendingRangeStartsAfterPrevious, let range = pendingRange {
+                guard let start = rangeEnds[line] else {
+                    throw PlaylistError(
+                        "line \(number): EXT-X-BYTERANGE of \(line) has no offset and no range before it"
+                    )
+                }
+                pendingRange = start..<(start + range.count)
+            }
+            if let range = pendingRange { rangeEnds[line] = range.upperBound }
+            media.segments.append(.init(uri: line, duration: duration, byteRange: pendingRange))
             pendingDuration = nil
+            pendingRange = nil
+            pendingRangeStartsAfterPrevious = false
         }
         if pendingDuration != nil { throw PlaylistError("the last EXTINF has no segment URI after it") }
         return media

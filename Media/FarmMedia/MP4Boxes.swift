@@ -60,6 +60,91 @@ package enum MP4Boxes {
         return Fragments(initSegment: 0..<moov.range.upperBound, segments: segments)
     }
 
+    /// The first sample of the fragment that starts `bytes` (a `moof`, optionally after `styp`/`sidx`/`prft`), as
+    /// its `traf`'s `tfhd` and `trun` describe it. Only the boxes up to the end of the `moof` need to be present.
+    package struct LeadingSample: Equatable {
+        /// Where the sample's data lies in `bytes`.
+        package var data: Range<Int>
+        /// The sample flags say it is a sync sample (an IDR for H.264) that depends on no other.
+        package var isSync: Bool
+    }
+
+    package static func leadingSample(ofFragment bytes: [UInt8]) throws -> LeadingSample {
+        var offset = 0
+        var moof: Range<Int>?
+        while moof == nil, offset + 8 <= bytes.count {
+            let size = Int(self.uint32(bytes, offset))
+            let type = String(decoding: bytes[(offset + 4)..<(offset + 8)], as: UTF8.self)
+            guard size >= 8 else { break }
+            if type == "moof" { moof = offset..<(offset + size) }
+            guard ["styp", "sidx", "prft", "moof"].contains(type) else { break }
+            offset += size
+        }
+        guard let moof, moof.upperBound <= bytes.count else {
+            throw MediaError(.invalidInput, "the fragment does not start with a complete moof box")
+        }
+        let children = { (range: Range<Int>) in try self.topLevelBoxes(Array(bytes[range])) }
+        guard let traf = try children((moof.lowerBound + 8)..<moof.upperBound).first(where: { $0.type == "traf" })
+        else { throw MediaError(.invalidInput, "the moof box has no traf box") }
+        let trafStart = moof.lowerBound + 8 + traf.range.lowerBound
+        let trafBoxes = try children((trafStart + 8)..<(trafStart + traf.range.count))
+        guard let tfhd = trafBoxes.first(where: { $0.type == "tfhd" }),
+            let trun = trafBoxes.first(where: { $0.type == "trun" })
+        else { throw MediaError(.invalidInput, "the traf box lacks a tfhd or a trun box") }
+
+        // A damaged box must not read past the moof.
+        func field(_ offset: Int) throws -> UInt32 {
+            guard offset >= moof.lowerBound, offset + 4 <= moof.upperBound else {
+                throw MediaError(.invalidInput, "the moof box ends inside its tfhd or trun box")
+            }
+            return self.uint32(bytes, offset)
+        }
+        // ISO/IEC 14496-12 §8.8.7: tfhd optional fields, in order, as its flags say.
+        var cursor = trafStart + 8 + tfhd.range.lowerBound + 8
+        let tfhdFlags = try field(cursor) & 0xFF_FFFF
+        cursor += 8  // version and flags, track ID
+        var base = moof.lowerBound
+        if tfhdFlags & 0x01 != 0 {
+            base = try Int(field(cursor)) << 32 | Int(field(cursor + 4))
+            cursor += 8
+        }
+        if tfhdFlags & 0x02 != 0 { cursor += 4 }
+        if tfhdFlags & 0x08 != 0 { cursor += 4 }
+        var size: UInt32?
+        if tfhdFlags & 0x10 != 0 {
+            size = try field(cursor)
+            cursor += 4
+        }
+        var sampleFlags: UInt32?
+        if tfhdFlags & 0x20 != 0 { sampleFlags = try field(cursor) }
+
+        // §8.8.8: trun, then the first sample's record.
+        cursor = trafStart + 8 + trun.range.lowerBound + 8
+        let trunFlags = try field(cursor) & 0xFF_FFFF
+        guard try field(cursor + 4) > 0 else { throw MediaError(.invalidInput, "the trun box has no sample") }
+        cursor += 8
+        var dataOffset = 0
+        if trunFlags & 0x01 != 0 {
+            dataOffset = try Int(Int32(bitPattern: field(cursor)))
+            cursor += 4
+        }
+        if trunFlags & 0x04 != 0 {
+            sampleFlags = try field(cursor)
+            cursor += 4
+        }
+        if trunFlags & 0x100 != 0 { cursor += 4 }
+        if trunFlags & 0x200 != 0 {
+            size = try field(cursor)
+            cursor += 4
+        }
+        if trunFlags & 0x400 != 0, trunFlags & 0x04 == 0 { sampleFlags = try field(cursor) }
+        guard let size else { throw MediaError(.invalidInput, "the fragment gives its first sample no size") }
+        let start = base + dataOffset
+        // sample_is_non_sync_sample is bit 16 of the flags; no flags at all means the trex defaults, unknown here.
+        let isSync = sampleFlags.map { $0 & 0x1_0000 == 0 } ?? false
+        return LeadingSample(data: start..<(start + Int(size)), isSync: isSync)
+    }
+
     /// The RFC 6381 codec string of the first video or audio sample entry in an init segment:
     /// `avc1.PPCCLL` from the avcC box, `mp4a.40.N` from the esds audio object type.
     package static func codecString(initSegment bytes: [UInt8]) -> String? {

@@ -33,6 +33,7 @@ package enum OutputVerifier {
             )
         else { return report }
         report.failures += VerificationChecks.masterFailures(master)
+        report.failures += VerificationChecks.iFrameStreamFailures(master)
 
         let work: TemporaryFolder
         do {
@@ -58,11 +59,13 @@ package enum OutputVerifier {
             else { continue }
             let files = self.locate(playlist, in: playlistURL.deletingLastPathComponent(), name: name, report: &report)
             let state = RungState(name: name, variant: variant, playlist: playlist, files: files)
-            if let initData = files.initData {
+            if files.initData != nil || playlist.isTransportStream {
                 let temporary = work.file("video\(index).mp4")
                 let opened = StreamReader.sequence(count: playlist.segments.count, type: AVMEDIA_TYPE_VIDEO) {
                     segment in
                     guard let segmentPath = files.segmentPaths[segment] else { return nil }
+                    // An MPEG-TS segment is read alone, as a player reads it.
+                    guard let initData = files.initData else { return segmentPath }
                     try Self.write([initData, try Data(contentsOf: URL(fileURLWithPath: segmentPath))], to: temporary)
                     return temporary
                 }
@@ -153,6 +156,16 @@ package enum OutputVerifier {
             }
         }
         report.failures += VerificationChecks.alignmentFailures(alignment)
+        for rung in rungs {
+            let iFrames = self.iFrameFailures(
+                master: master,
+                variant: rung.variant,
+                directory: directory,
+                needsMap: !rung.playlist.isTransportStream
+            )
+            report.failures += iFrames.failures
+            report.notes += iFrames.notes
+        }
         return report
     }
 
@@ -244,6 +257,13 @@ package enum OutputVerifier {
         )
         report.failures += bandwidth.failures
         report.notes += bandwidth.notes
+        if let first = rung.times.min(), let last = rung.times.max(), rung.times.count > 1 {
+            summary.measuredFrameRate = Double(rung.times.count) / (last - first + source.frameDuration)
+        }
+        report.failures += VerificationChecks.frameRateFailures(
+            variant: rung.variant,
+            measured: summary.measuredFrameRate
+        )
         if options.measureQuality {
             summary.psnrY = rung.quality.psnrY
             summary.psnrYUV = rung.quality.psnrYUV
@@ -317,8 +337,11 @@ package enum OutputVerifier {
             if files.initData == nil {
                 report.failures.append("\(name): the init segment \(initPath) is missing or unreadable")
             }
-        } else {
-            report.failures.append("\(name): the playlist has no #EXT-X-MAP init segment; farm writes fMP4 only")
+        } else if !playlist.isTransportStream {
+            report.failures.append(
+                "\(name): the playlist has no #EXT-X-MAP init segment, which fMP4 segments need (only MPEG-TS .ts "
+                    + "segments start without one)"
+            )
         }
         for (index, segment) in playlist.segments.enumerated() {
             let path = folder.appendingPathComponent(segment.uri).path
@@ -337,11 +360,12 @@ package enum OutputVerifier {
     }
 
     /// The init segment followed by every readable segment, in one file, with each segment's byte range in it.
-    private static func join(_ files: PlaylistFiles, to path: String) throws -> JoinedSegments? {
-        guard let initData = files.initData else { return nil }
+    private static func join(_ files: PlaylistFiles, transportStream: Bool, to path: String) throws -> JoinedSegments? {
+        guard files.initData != nil || transportStream else { return nil }
         var joined = JoinedSegments(path: path, ranges: Array(repeating: nil, count: files.segmentPaths.count))
-        var parts = [initData]
-        var offset = Int64(initData.count)
+        // MPEG-TS segments join as they are: a TS stream can be cut and joined at any packet.
+        var parts = files.initData.map { [$0] } ?? []
+        var offset = Int64(files.initData?.count ?? 0)
         for (index, segmentPath) in files.segmentPaths.enumerated() {
             guard let segmentPath else { continue }
             let data = try Data(contentsOf: URL(fileURLWithPath: segmentPath))
@@ -458,7 +482,13 @@ package enum OutputVerifier {
             frameDuration: 1024.0 / 48000
         )
         do {
-            guard let joined = try self.join(files, to: work.file("audio.mp4")) else { return state }
+            guard
+                let joined = try self.join(
+                    files,
+                    transportStream: playlist.isTransportStream,
+                    to: work.file(playlist.isTransportStream ? "audio.ts" : "audio.mp4")
+                )
+            else { return state }
             guard let audio = try self.measureAudio(path: joined.path) else {
                 report.failures.append("audio: the audio segments hold no audio stream")
                 return state

@@ -309,6 +309,9 @@ package enum VerificationChecks {
         if master.variants.isEmpty { failures.append("master: no variant (#EXT-X-STREAM-INF)") }
         for variant in master.variants {
             if variant.bandwidth == nil { failures.append("master: \(variant.uri) has no valid BANDWIDTH") }
+            if variant.averageBandwidth == nil {
+                failures.append("master: \(variant.uri) has no valid AVERAGE-BANDWIDTH")
+            }
             if (variant.codecs ?? "").isEmpty { failures.append("master: \(variant.uri) has no CODECS") }
             if let group = variant.audioGroup, master.audioRendition(group: group)?.uri == nil {
                 failures.append(
@@ -357,8 +360,9 @@ package enum VerificationChecks {
 
     /// BANDWIDTH must be at least the measured peak; up to `slack` below it is a note, not a failure (another
     /// measure of the same peak may differ slightly), and up to 0.01% below is not even a note: EXTINF's six decimals
-    /// and integer rounding make the measure that imprecise. AVERAGE-BANDWIDTH, when present, within `slack` of the
-    /// measured average.
+    /// and integer rounding make the measure that imprecise. More than `slack` above it fails too: a player would
+    /// pick a lower rung than its bandwidth allows. AVERAGE-BANDWIDTH, when present, within `slack` of the measured
+    /// average.
     package static func bandwidthFailures(
         variant: HLSMasterPlaylist.Variant,
         measuredPeak: Int,
@@ -377,6 +381,12 @@ package enum VerificationChecks {
                 notes.append(line + " (within \(Int(slack * 100))%)")
             }
         }
+        if let bandwidth = variant.bandwidth, measuredPeak > 0, Double(bandwidth) > Double(measuredPeak) * (1 + slack) {
+            failures.append(
+                "master: \(variant.uri): BANDWIDTH \(bandwidth) is more than \(Int(slack * 100))% above the measured "
+                    + "peak segment bit rate \(measuredPeak); players would choose a lower rung than they can play"
+            )
+        }
         if let average = variant.averageBandwidth, measuredAverage > 0,
             abs(Double(average - measuredAverage)) > Double(measuredAverage) * slack
         {
@@ -386,6 +396,96 @@ package enum VerificationChecks {
             )
         }
         return (failures, notes)
+    }
+
+    /// FRAME-RATE must be present (Apple's HLS authoring spec asks for it on every variant) and within `slack` of the
+    /// rate measured from the rendition's frames.
+    package static func frameRateFailures(
+        variant: HLSMasterPlaylist.Variant,
+        measured: Double?,
+        slack: Double = 0.01
+    ) -> [String] {
+        guard let declared = variant.frameRate else {
+            return ["master: \(variant.uri) has no valid FRAME-RATE"]
+        }
+        guard let measured, measured > 0, abs(declared - measured) > measured * slack else { return [] }
+        return [
+            "master: \(variant.uri): FRAME-RATE \(String(format: "%.3f", declared)) is not within "
+                + "\(Int(slack * 100))% of the measured \(String(format: "%.3f", measured)) frames per second"
+        ]
+    }
+
+    /// One entry of an I-frame playlist, as found in its file.
+    package struct IFrameEntry: Sendable, Equatable {
+        package var uri: String
+        package var byteRange: Range<Int>?
+        /// Size of the file the entry points into; nil when it is missing.
+        package var fileSize: Int?
+        /// True when the range starts with a whole keyframe the player can decode alone (for fMP4: a `moof` whose
+        /// first sample is a sync sample lying inside the range); nil when that could not be told.
+        package var holdsKeyframe: Bool?
+
+        package init(uri: String, byteRange: Range<Int>?, fileSize: Int?, holdsKeyframe: Bool?) {
+            self.uri = uri
+            self.byteRange = byteRange
+            self.fileSize = fileSize
+            self.holdsKeyframe = holdsKeyframe
+        }
+    }
+
+    /// Every video variant has an `EXT-X-I-FRAME-STREAM-INF` with BANDWIDTH, CODECS, RESOLUTION and a URI in the
+    /// variant's folder (trick play: scrubbing and fast forward on Apple players).
+    package static func iFrameStreamFailures(_ master: HLSMasterPlaylist) -> [String] {
+        var failures: [String] = []
+        for variant in master.variants {
+            guard let stream = master.iFrameStream(beside: variant) else {
+                failures.append("master: \(variant.uri) has no EXT-X-I-FRAME-STREAM-INF (I-frame playlist) beside it")
+                continue
+            }
+            for attribute in ["BANDWIDTH", "CODECS", "RESOLUTION"] where stream.attributes[attribute] == nil {
+                failures.append("master: the EXT-X-I-FRAME-STREAM-INF of \(stream.uri ?? "?") has no \(attribute)")
+            }
+        }
+        return failures
+    }
+
+    /// An I-frame playlist: `EXT-X-I-FRAMES-ONLY`, version 4 or later (byte ranges), an init segment when its
+    /// rendition has one, and every entry a byte range inside its file holding a keyframe.
+    package static func iFramePlaylistFailures(
+        name: String,
+        playlist: HLSMediaPlaylist,
+        entries: [IFrameEntry],
+        needsMap: Bool
+    ) -> [String] {
+        var failures: [String] = []
+        if !playlist.iFramesOnly { failures.append("\(name): no #EXT-X-I-FRAMES-ONLY") }
+        if (playlist.version ?? 1) < 4 {
+            failures.append("\(name): #EXT-X-VERSION is \(playlist.version ?? 1); byte ranges need version 4 or later")
+        }
+        if needsMap, playlist.mapURI == nil { failures.append("\(name): no #EXT-X-MAP init segment") }
+        if entries.isEmpty { failures.append("\(name): the playlist lists no I-frame") }
+        for entry in entries {
+            guard let range = entry.byteRange else {
+                failures.append("\(name): \(entry.uri) has no #EXT-X-BYTERANGE; an I-frame entry must name its bytes")
+                continue
+            }
+            guard let size = entry.fileSize else {
+                failures.append("\(name): \(entry.uri) is missing or unreadable")
+                continue
+            }
+            if range.isEmpty || range.upperBound > size {
+                failures.append(
+                    "\(name): \(entry.uri) byte range \(range.count)@\(range.lowerBound) is outside the file's "
+                        + "\(size) bytes"
+                )
+            } else if entry.holdsKeyframe == false {
+                failures.append(
+                    "\(name): \(entry.uri) byte range \(range.count)@\(range.lowerBound) does not hold a whole "
+                        + "keyframe a player can decode alone"
+                )
+            }
+        }
+        return failures
     }
 
     // MARK: Quality

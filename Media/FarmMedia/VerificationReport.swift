@@ -37,6 +37,8 @@ package struct VerificationReport: Sendable, Equatable {
         package var measuredPeakBitrate: Int?
         package var measuredAverageBitrate: Int?
         package var declaredBandwidth: Int?
+        /// Decoded frames over the time they cover, for the check of FRAME-RATE.
+        package var measuredFrameRate: Double?
         package var psnrY: Double?
         package var psnrYUV: Double?
         package var ssimY: Double?

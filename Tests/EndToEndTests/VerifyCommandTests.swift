@@ -48,5 +48,89 @@ struct VerifyCommandTests {
         #expect(report.failures == [], "\(report.text)")
         #expect(report.rungs.map(\.name) == ["360p", "240p"])
         #expect(report.rungs.allSatisfy { $0.frames == 200 && $0.segments == 4 })
+        #expect(report.rungs.allSatisfy { abs(($0.measuredFrameRate ?? 0) - 25) < 0.01 })
+
+        // Every I-frame entry, cut out of its segment and put after the init segment, is one keyframe a player
+        // decodes alone, at the time the playlist gives it.
+        let master = try HLSPlaylistParser.parseMaster(String(contentsOfFile: output + "/master.m3u8", encoding: .utf8))
+        #expect(master.iFrameStreams.compactMap(\.uri) == ["360p/iframes.m3u8", "240p/iframes.m3u8"])
+        for rung in ["360p", "240p"] {
+            let iFrames = try Self.expectEveryIFrameDecodesAlone(folder: output + "/" + rung, scratch: directory)
+            #expect(iFrames.mapURI == "init.mp4")
+        }
+    }
+
+    /// Each entry of `folder/iframes.m3u8`, cut out of its segment (after the init segment, if any), is one keyframe
+    /// a player decodes alone, at the time the playlist gives it; there is one per segment.
+    @discardableResult
+    static func expectEveryIFrameDecodesAlone(folder: String, scratch: TemporaryDirectory) throws -> HLSMediaPlaylist {
+        let iFrames = try HLSPlaylistParser.parseMedia(
+            String(contentsOfFile: folder + "/iframes.m3u8", encoding: .utf8)
+        )
+        let media = try HLSPlaylistParser.parseMedia(String(contentsOfFile: folder + "/playlist.m3u8", encoding: .utf8))
+        #expect(iFrames.iFramesOnly && (iFrames.version ?? 0) >= 4)
+        #expect(iFrames.segments.map(\.uri) == media.segments.map(\.uri))
+        let initData = try iFrames.mapURI.map { try Data(contentsOf: URL(fileURLWithPath: folder + "/" + $0)) }
+        var start = 0.0
+        for entry in iFrames.segments {
+            let range = try #require(entry.byteRange)
+            let segment = try Data(contentsOf: URL(fileURLWithPath: folder + "/" + entry.uri))
+            #expect(range.lowerBound == 0 && range.count < segment.count, "one frame, not the whole segment")
+            let alone = scratch.file("iframe-" + entry.uri)
+            try ((initData ?? Data()) + segment[range]).write(to: URL(fileURLWithPath: alone))
+            #expect(try Probe.videoFrameCount(alone) == 1, "\(folder)/\(entry.uri)")
+            let keyframes = try Probe.keyframeTimes(alone)
+            #expect(keyframes.count == 1 && abs((keyframes.first ?? -1) - start) < 0.001, "\(keyframes) at \(start)")
+            start += entry.duration
+        }
+        return iFrames
+    }
+
+    /// `farm transcode --container ts`: MPEG-TS segments that start alone (no init segment), the same checks
+    /// passing, and I-frame entries that hold the PAT, the PMT and one whole keyframe.
+    @Test(.enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL"))
+    func transportStreamOutputPasses() async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory("farm-verify-ts")
+        defer { directory.remove() }
+        let source = directory.file("clip.mp4")
+        try Fixtures.makeClip(at: source, seconds: 6, width: 640, height: 360, gop: 50)
+        let output = directory.file("hls")
+        let transcoded = Result {
+            try run(
+                "timeout",
+                [
+                    "300", FarmBinary.path, "transcode", source, "-o", output, "--database-url",
+                    database.url.description, "--container", "ts", "--segment-duration", "2", "--minimum-chunks", "2",
+                    "--rungs", "240p",
+                ]
+            )
+        }
+        await database.drop()
+        _ = try transcoded.get()
+        let report = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(minimumPSNR: 35))
+        #expect(report.failures == [], "\(report.text)")
+        #expect(report.rungs.map(\.name) == ["240p"])
+        #expect(report.rungs.allSatisfy { $0.frames == 150 && $0.segments == 3 })
+
+        for folder in ["240p", "audio"] {
+            let files = try FileManager.default.contentsOfDirectory(atPath: output + "/" + folder)
+            #expect(files.filter { $0.hasSuffix(".ts") }.count == 3, "\(folder): \(files)")
+            #expect(!files.contains { $0.hasSuffix(".m4s") }, "\(folder): the fMP4 segments are gone")
+            let playlist = try String(contentsOfFile: output + "/" + folder + "/playlist.m3u8", encoding: .utf8)
+            #expect(!playlist.contains("EXT-X-MAP") && playlist.contains("#EXT-X-VERSION:3"))
+        }
+        let iFrames = try Self.expectEveryIFrameDecodesAlone(folder: output + "/240p", scratch: directory)
+        #expect(iFrames.mapURI == nil)
+        #expect(iFrames.segments.allSatisfy { ($0.byteRange?.count ?? 1) % 188 == 0 }, "whole TS packets")
+    }
+
+    @Test func anUnknownContainerIsRefusedWithTheChoices() throws {
+        #expect {
+            try run(FarmBinary.path, ["transcode", "in.mp4", "-o", "out", "--container", "mkv"])
+        } throws: { error in
+            guard let failed = error as? CommandFailed else { return false }
+            return failed.status == 64 && failed.standardError.contains("fmp4") && failed.standardError.contains("ts")
+        }
     }
 }

@@ -149,10 +149,11 @@ struct PlaylistsTests {
         // Target duration 7 s, so RFC 8216 peaks are over runs of 3.5 to 10.5 s.
         // 720p: peak 1_200_000 (937_500 B in 6.25 s), average 1_887_500 B × 8 / 14.25 s = 1_059_649.1;
         // audio: the 2 s segment alone is too short, so its peak is segments 1+2: 35_000 B × 8 / 8.25 s = 33_939.4;
-        // average 59_000 B × 8 / 14.25 s = 33_122.8.
+        // average 59_000 B × 8 / 14.25 s = 33_122.8. Each rounded up: BANDWIDTH is never below the real peak
+        // (1_233_939.4 here; truncating gave 1_233_939, a bit per second short).
         let hd = Self.attributes(variants[0])
-        #expect(hd["BANDWIDTH"] == "1233939")
-        #expect(hd["AVERAGE-BANDWIDTH"] == "1092771")
+        #expect(hd["BANDWIDTH"] == "1233940")
+        #expect(hd["AVERAGE-BANDWIDTH"] == "1092773")
         #expect(hd["CODECS"] == "\"avc1.64001F,mp4a.40.2\"")
         #expect(hd["RESOLUTION"] == "1280x720")
         #expect(hd["FRAME-RATE"] == "24.000")
@@ -160,8 +161,8 @@ struct PlaylistsTests {
 
         // 360p: peak 480_000, average 725_000 B × 8 / 14.25 s = 407_017.5; 427 frames / 14.25 s = 29.9649.
         let sd = Self.attributes(variants[1])
-        #expect(sd["BANDWIDTH"] == "513939")
-        #expect(sd["AVERAGE-BANDWIDTH"] == "440139")
+        #expect(sd["BANDWIDTH"] == "513940")
+        #expect(sd["AVERAGE-BANDWIDTH"] == "440141")
         #expect(sd["CODECS"] == "\"avc1.64001E,mp4a.40.2\"")
         #expect(sd["RESOLUTION"] == "640x360")
         #expect(sd["FRAME-RATE"] == "29.965")
@@ -178,7 +179,7 @@ struct PlaylistsTests {
         try #require(variants.count == 1)
         let attributes = Self.attributes(variants[0])
         #expect(attributes["BANDWIDTH"] == "1200000")
-        #expect(attributes["AVERAGE-BANDWIDTH"] == "1059649")
+        #expect(attributes["AVERAGE-BANDWIDTH"] == "1059650")
         #expect(attributes["CODECS"] == "\"avc1.64001F\"")
         #expect(attributes["RESOLUTION"] == "1280x720")
         #expect(attributes["FRAME-RATE"] == "24.000")
@@ -216,8 +217,8 @@ struct PlaylistsTests {
             segments: Self.segments([6.0, 6.0, 1.0 / 24], bytes: [750_000, 750_000, 20_000], frames: [144, 144, 1])
         )
         // Target duration 6: the sets within [3 s, 9 s] are {0}, {1} and {1, 2}; the peak is {1, 2}:
-        // 770_000 B × 8 / 6.041667 s = 1_019_586 bit/s.
-        let rfcPeak = 1_019_586
+        // 770_000 B × 8 / 6.041667 s = 1_019_586.2 bit/s, rounded up.
+        let rfcPeak = 1_019_587
         do {
             #expect(
                 abs(rendition.peakBitrate - rfcPeak) <= 1,
@@ -236,11 +237,70 @@ struct PlaylistsTests {
         #expect(Self.video720.totalDuration == 14.25)
         #expect(Self.video720.totalBytes == 1_887_500)
         #expect(Self.video720.peakBitrate == 1_200_000)
-        #expect(Self.video720.averageBitrate == 1_059_649)
+        #expect(Self.video720.averageBitrate == 1_059_650)
         #expect(Self.video720.frameRate == 24)
         let empty = Playlists.MediaRendition(name: "x", width: 1, height: 1, codecs: "", segments: [])
         #expect(empty.peakBitrate == 0)
         #expect(empty.averageBitrate == 0)
         #expect(empty.frameRate == 0)
+    }
+
+    /// The 720p timeline with each segment's leading IDR: 30, 40 and 20 kB from the segment's start.
+    static var video720WithKeyframes: Playlists.MediaRendition {
+        var rendition = Self.video720
+        for (index, bytes) in [30_000, 40_000, 20_000].enumerated() {
+            rendition.segments[index].keyframeBytes = Int64(bytes)
+        }
+        return rendition
+    }
+
+    @Test("I-frame playlist: I-frames only, one byte range per segment from its start, init map, end list")
+    func iFramePlaylist() {
+        let playlist = Playlists.iFrames(Self.video720WithKeyframes.segments)
+        #expect(
+            Self.lines(playlist) == [
+                "#EXTM3U",
+                "#EXT-X-VERSION:7",
+                "#EXT-X-TARGETDURATION:7",
+                "#EXT-X-MEDIA-SEQUENCE:0",
+                "#EXT-X-PLAYLIST-TYPE:VOD",
+                "#EXT-X-I-FRAMES-ONLY",
+                "#EXT-X-INDEPENDENT-SEGMENTS",
+                "#EXT-X-MAP:URI=\"init.mp4\"",
+                "#EXTINF:6.000000,",
+                "#EXT-X-BYTERANGE:30000@0",
+                "segment_0.m4s",
+                "#EXTINF:6.250000,",
+                "#EXT-X-BYTERANGE:40000@0",
+                "segment_1.m4s",
+                "#EXTINF:2.000000,",
+                "#EXT-X-BYTERANGE:20000@0",
+                "segment_2.m4s",
+                "#EXT-X-ENDLIST",
+                "",
+            ]
+        )
+    }
+
+    @Test("master lists each video rendition's I-frame playlist with video-only bitrates and codecs")
+    func masterIFrameStreams() throws {
+        let lines = Self.lines(
+            Playlists.master(video: [Self.video720WithKeyframes, Self.video360], audio: Self.audio)
+        )
+        let streams = lines.filter { $0.hasPrefix("#EXT-X-I-FRAME-STREAM-INF:") }
+        // 360p has no keyframe ranges (as audio never has): no I-frame playlist to list.
+        try #require(streams.count == 1)
+        let attributes = Self.attributes(streams[0])
+        // Peak over runs of 3.5 to 10.5 s: 40_000 B × 8 / 6.25 s = 51_200; with the 2 s tail: 60_000 B × 8 / 8.25 s
+        // = 58_181.8, rounded up. Average: 90_000 B × 8 / 14.25 s = 50_526.3, rounded up.
+        #expect(attributes["BANDWIDTH"] == "58182")
+        #expect(attributes["AVERAGE-BANDWIDTH"] == "50527")
+        #expect(attributes["CODECS"] == "\"avc1.64001F\"")
+        #expect(attributes["RESOLUTION"] == "1280x720")
+        #expect(attributes["URI"] == "\"720p/iframes.m3u8\"")
+        #expect(attributes["FRAME-RATE"] == nil && attributes["AUDIO"] == nil, "RFC 8216 forbids them here")
+        // The I-frame entries come after every variant, whose URI lines they must not split.
+        let lastVariant = try #require(lines.lastIndex { $0.hasPrefix("#EXT-X-STREAM-INF:") })
+        #expect(lines.firstIndex { $0.hasPrefix("#EXT-X-I-FRAME-STREAM-INF:") }! > lastVariant + 1)
     }
 }

@@ -101,4 +101,31 @@ struct HLSPlaylistParserTests {
         #expect(throws: PlaylistError.self) { try HLSPlaylistParser.attributes("A=\"x\"B=1") }
         #expect(throws: PlaylistError.self) { try HLSPlaylistParser.attributes("NOVALUE") }
     }
+
+    @Test func byteRangesWithAndWithoutOffsets() throws {
+        let playlist = try HLSPlaylistParser.parseMedia(
+            """
+            #EXTM3U
+            #EXT-X-VERSION:7
+            #EXT-X-I-FRAMES-ONLY
+            #EXTINF:1.0,
+            #EXT-X-BYTERANGE:100@20
+            a.m4s
+            #EXTINF:1.0,
+            #EXT-X-BYTERANGE:50
+            a.m4s
+            #EXTINF:1.0,
+            b.m4s
+            """
+        )
+        #expect(playlist.iFramesOnly)
+        // Without an offset, a range starts where the previous range of the same file ended (RFC 8216 4.3.2.2).
+        #expect(playlist.segments.map(\.byteRange) == [20..<120, 120..<170, nil])
+        #expect(throws: PlaylistError.self) {
+            try HLSPlaylistParser.parseMedia("#EXTM3U\n#EXTINF:1,\n#EXT-X-BYTERANGE:50\nb.m4s\n")
+        }
+        #expect(throws: PlaylistError.self) {
+            try HLSPlaylistParser.parseMedia("#EXTM3U\n#EXTINF:1,\n#EXT-X-BYTERANGE:x@1\nb.m4s\n")
+        }
+    }
 }

@@ -205,4 +205,58 @@ struct MP4BoxesTests {
         let cut = Self.ftyp + Self.moov(sampleEntry: Self.box("mp4a", [UInt8](repeating: 0, count: 28) + esds))
         #expect(MP4Boxes.codecString(initSegment: cut) == nil)
     }
+
+    /// A fragment as FFmpeg's mp4 muxer writes one: moof (mfhd, traf (tfhd, tfdt, trun)) then mdat. The tfhd gives a
+    /// default size and non-sync flags; the trun gives the data offset and, when `firstFlags` is set, the first
+    /// sample's own flags.
+    static func fragment(sizes: [UInt32], firstFlags: UInt32?) -> [UInt8] {
+        // tfhd: default-base-is-moof | default-sample-size | default-sample-flags; track 1.
+        let tfhd = box("tfhd", [0x00, 0x02, 0x00, 0x30] + bigEndian(1) + bigEndian(sizes[1]) + bigEndian(0x0101_0000))
+        let tfdt = fullBox("tfdt", bigEndian(0))
+        func trun(dataOffset: UInt32) -> [UInt8] {
+            // data-offset | first-sample-flags (optional) | sample-size.
+            let flags: UInt32 = 0x201 | (firstFlags == nil ? 0 : 0x04)
+            return box(
+                "trun",
+                bigEndian(flags) + bigEndian(UInt32(sizes.count)) + bigEndian(dataOffset)
+                    + (firstFlags.map(bigEndian) ?? []) + sizes.flatMap(bigEndian)
+            )
+        }
+        let mfhd = fullBox("mfhd", bigEndian(1))
+        let moofSize = 8 + mfhd.count + 8 + tfhd.count + tfdt.count + trun(dataOffset: 0).count
+        let moof = box("moof", mfhd + box("traf", tfhd + tfdt + trun(dataOffset: UInt32(moofSize + 8))))
+        let data = sizes.enumerated().flatMap { index, size in [UInt8](repeating: UInt8(index + 1), count: Int(size)) }
+        return moof + box("mdat", data)
+    }
+
+    @Test("leading sample: the first sample's bytes and sync flag, from the trun and the tfhd defaults")
+    func leadingSample() throws {
+        let sync = Self.fragment(sizes: [500, 40, 30], firstFlags: 0x0200_0000)
+        let sample = try MP4Boxes.leadingSample(ofFragment: sync)
+        let boxes = try MP4Boxes.topLevelBoxes(sync)
+        #expect(boxes.map(\.type) == ["moof", "mdat"])
+        // The sample is the mdat's first 500 bytes (all 1s in this fixture), right after its header.
+        #expect(sample.data == (boxes[1].range.lowerBound + 8)..<(boxes[1].range.lowerBound + 508))
+        #expect(sync[sample.data].allSatisfy { $0 == 1 } && sync[sample.data.upperBound] == 2)
+        #expect(sample.isSync)
+
+        // Without first-sample flags, the tfhd's default (non-sync) applies.
+        #expect(
+            try MP4Boxes.leadingSample(ofFragment: Self.fragment(sizes: [500, 40], firstFlags: nil)).isSync == false
+        )
+
+        // A leading styp moves everything; only the moof needs to be there.
+        let styp = Self.box("styp", Array("msdh".utf8) + [0, 0, 0, 0])
+        let shifted = try MP4Boxes.leadingSample(
+            ofFragment: Array((styp + sync).prefix(styp.count + boxes[0].range.count))
+        )
+        #expect(shifted.data == (sample.data.lowerBound + styp.count)..<(sample.data.upperBound + styp.count))
+    }
+
+    @Test("leading sample: a fragment without a whole moof is refused")
+    func leadingSampleOfDamagedFragment() {
+        let fragment = Self.fragment(sizes: [500, 40], firstFlags: 0x0200_0000)
+        #expect(throws: MediaError.self) { try MP4Boxes.leadingSample(ofFragment: Array(fragment.prefix(40))) }
+        #expect(throws: MediaError.self) { try MP4Boxes.leadingSample(ofFragment: Array(fragment.suffix(600))) }
+    }
 }

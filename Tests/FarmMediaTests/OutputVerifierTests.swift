@@ -249,9 +249,15 @@ struct OutputVerifierTests {
             (0..<4).map { .init(uri: String(format: "segment_%05d.m4s", $0), duration: 1) },
             to: output + "/120p/playlist.m3u8"
         )
+        try HLSFixture.writeIFramePlaylist(folder: output + "/120p")
+        let video = try HLSFixture.bitrates(folder: output + "/120p")
+        let iFrames = try HLSFixture.bitrates(folder: output + "/120p", playlist: "iframes.m3u8")
+        let codec = try HLSFixture.codec(output + "/120p/init.mp4")
         try
-            ("#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH=5000000,CODECS=\""
-            + HLSFixture.codec(output + "/120p/init.mp4") + "\"\n120p/playlist.m3u8\n").write(
+            ("#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH=\(video.peak),"
+            + "AVERAGE-BANDWIDTH=\(video.average),CODECS=\"\(codec)\",FRAME-RATE=25.000\n120p/playlist.m3u8\n"
+            + "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=\(iFrames.peak),AVERAGE-BANDWIDTH=\(iFrames.average),"
+            + "CODECS=\"\(codec)\",RESOLUTION=160x120,URI=\"120p/iframes.m3u8\"\n").write(
                 toFile: output + "/master.m3u8",
                 atomically: true,
                 encoding: .utf8
@@ -328,5 +334,97 @@ struct OutputVerifierTests {
         try Fixtures.makeGarbage(at: garbageSource)
         let badSource = OutputVerifier.verify(source: garbageSource, hlsDirectory: output)
         #expect(badSource.failures.contains { $0.hasPrefix("source: cannot decode") })
+    }
+
+    /// The attributes Apple's HLS authoring spec asks of a master playlist, and the I-frame playlists, each broken
+    /// in turn: every damage is named, and only it.
+    @Test func iFramePlaylistsFrameRateAndBandwidthsAreChecked() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let source = try Self.makeSource(directory, audio: false)
+        let output = directory.file("hls")
+        try Self.makeOutput(source: source, at: output, rungs: [Self.rungs[1]], audio: false)
+        let options = VerificationOptions(measureQuality: false)
+        let intact = OutputVerifier.verify(source: source, hlsDirectory: output, options: options)
+        #expect(intact.failures == [], "\(intact.text)")
+        #expect(abs((intact.rungs.first?.measuredFrameRate ?? 0) - 25) < 0.01)
+
+        let masterPath = output + "/master.m3u8"
+        let master = try String(contentsOfFile: masterPath, encoding: .utf8)
+        func failures(master edited: String) throws -> [String] {
+            try edited.write(toFile: masterPath, atomically: true, encoding: .utf8)
+            defer { try? master.write(toFile: masterPath, atomically: true, encoding: .utf8) }
+            return OutputVerifier.verify(source: source, hlsDirectory: output, options: options).failures
+        }
+        let variant = try #require(master.split(separator: "\n").first { $0.hasPrefix("#EXT-X-STREAM-INF:") })
+        let attributes = try HLSPlaylistParser.attributes(String(variant.dropFirst("#EXT-X-STREAM-INF:".count)))
+        let peak = try #require(attributes["BANDWIDTH"].flatMap { Int($0) })
+        let average = try #require(attributes["AVERAGE-BANDWIDTH"].flatMap { Int($0) })
+
+        #expect(
+            try failures(master: master.replacingOccurrences(of: "FRAME-RATE=25.000", with: "FRAME-RATE=30.000")) == [
+                "master: 120p/playlist.m3u8: FRAME-RATE 30.000 is not within 1% of the measured 25.000 frames per "
+                    + "second"
+            ]
+        )
+        #expect(
+            try failures(master: master.replacingOccurrences(of: ",FRAME-RATE=25.000", with: "")) == [
+                "master: 120p/playlist.m3u8 has no valid FRAME-RATE"
+            ]
+        )
+        #expect(
+            try failures(master: master.replacingOccurrences(of: "BANDWIDTH=\(peak),", with: "BANDWIDTH=\(peak * 2),"))
+                == [
+                    "master: 120p/playlist.m3u8: BANDWIDTH \(peak * 2) is more than 10% above the measured peak "
+                        + "segment bit rate \(peak); players would choose a lower rung than they can play"
+                ]
+        )
+        let noAverage = try failures(master: master.replacingOccurrences(of: "AVERAGE-BANDWIDTH=\(average),", with: ""))
+        #expect(noAverage == ["master: 120p/playlist.m3u8 has no valid AVERAGE-BANDWIDTH"])
+        let noIFrames = try failures(
+            master: master.split(separator: "\n").filter { !$0.contains("I-FRAME") }
+                .joined(separator: "\n") + "\n"
+        )
+        #expect(
+            noIFrames == [
+                "master: 120p/playlist.m3u8 has no EXT-X-I-FRAME-STREAM-INF (I-frame playlist) beside it"
+            ]
+        )
+
+        // The I-frame playlist itself: a byte range past the end of its segment, one that starts inside the mdat
+        // (no moof: nothing a player can decode alone), and a lost EXT-X-I-FRAMES-ONLY tag.
+        let iFramesPath = output + "/120p/iframes.m3u8"
+        let iFrames = try String(contentsOfFile: iFramesPath, encoding: .utf8)
+        let ranges = try HLSPlaylistParser.parseMedia(iFrames).segments.map { try #require($0.byteRange) }
+        #expect(ranges.count == 4)
+        let sizes = try (0..<4).map { index in
+            try #require(
+                try FileManager.default.attributesOfItem(
+                    atPath: output + String(format: "/120p/segment_%05d.m4s", index)
+                )[
+                    .size
+                ] as? Int
+            )
+        }
+        var damaged = iFrames.replacingOccurrences(
+            of: "#EXT-X-BYTERANGE:\(ranges[1].count)@0\nsegment_00001",
+            with: "#EXT-X-BYTERANGE:\(sizes[1])@8\nsegment_00001"
+        )
+        damaged = damaged.replacingOccurrences(
+            of: "#EXT-X-BYTERANGE:\(ranges[2].count)@0\nsegment_00002",
+            with: "#EXT-X-BYTERANGE:\(ranges[2].count)@\(ranges[2].count)\nsegment_00002"
+        )
+        damaged = damaged.replacingOccurrences(of: "#EXT-X-I-FRAMES-ONLY\n", with: "")
+        try damaged.write(toFile: iFramesPath, atomically: true, encoding: .utf8)
+        let report = OutputVerifier.verify(source: source, hlsDirectory: output, options: options)
+        #expect(
+            report.failures == [
+                "120p/iframes.m3u8: no #EXT-X-I-FRAMES-ONLY",
+                "120p/iframes.m3u8: segment_00001.m4s byte range \(sizes[1])@8 is outside the file's \(sizes[1]) bytes",
+                "120p/iframes.m3u8: segment_00002.m4s byte range \(ranges[2].count)@\(ranges[2].count) does not hold "
+                    + "a whole keyframe a player can decode alone",
+            ],
+            "\(report.text)"
+        )
     }
 }

@@ -300,7 +300,8 @@ struct VerificationChecksTests {
             "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO=\"aac\"\n240p/playlist.m3u8\n"
         )
         let failures = VerificationChecks.masterFailures(master)
-        #expect(failures.count == 3)
+        #expect(failures.count == 4)
+        #expect(failures.contains("master: 240p/playlist.m3u8 has no valid AVERAGE-BANDWIDTH"))
         #expect(failures.contains("master: no #EXT-X-INDEPENDENT-SEGMENTS"))
         #expect(failures.contains("master: 240p/playlist.m3u8 has no CODECS"))
         #expect(failures.contains { $0.contains("names audio group aac") })
@@ -350,6 +351,117 @@ struct VerificationChecksTests {
             )
         )
         #expect(below.failures[1].contains("AVERAGE-BANDWIDTH 500 is not within 10% of the measured average 600"))
+    }
+
+    @Test func bandwidthFarAboveThePeakFails() throws {
+        let master = try HLSPlaylistParser.parseMaster(
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1110,AVERAGE-BANDWIDTH=500\nv/p.m3u8\n"
+        )
+        let variant = try #require(master.variants.first)
+        #expect(
+            VerificationChecks.bandwidthFailures(variant: variant, measuredPeak: 1010, measuredAverage: 500).failures
+                == []
+        )
+        #expect(
+            VerificationChecks.bandwidthFailures(variant: variant, measuredPeak: 1000, measuredAverage: 500).failures
+                == [
+                    "master: v/p.m3u8: BANDWIDTH 1110 is more than 10% above the measured peak segment bit rate 1000; "
+                        + "players would choose a lower rung than they can play"
+                ]
+        )
+    }
+
+    @Test func frameRateWithinOnePercent() throws {
+        let master = try HLSPlaylistParser.parseMaster(
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,FRAME-RATE=29.970\na/p.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=1\nb/p.m3u8\n"
+        )
+        let declared = master.variants[0]
+        #expect(VerificationChecks.frameRateFailures(variant: declared, measured: 30000.0 / 1001).isEmpty)
+        #expect(VerificationChecks.frameRateFailures(variant: declared, measured: 29.8).isEmpty)
+        #expect(
+            VerificationChecks.frameRateFailures(variant: declared, measured: 25) == [
+                "master: a/p.m3u8: FRAME-RATE 29.970 is not within 1% of the measured 25.000 frames per second"
+            ]
+        )
+        #expect(
+            VerificationChecks.frameRateFailures(variant: master.variants[1], measured: 25) == [
+                "master: b/p.m3u8 has no valid FRAME-RATE"
+            ]
+        )
+    }
+
+    @Test func everyVariantHasAnIFrameStream() throws {
+        let master = try HLSPlaylistParser.parseMaster(
+            """
+            #EXTM3U
+            #EXT-X-STREAM-INF:BANDWIDTH=1
+            720p/playlist.m3u8
+            #EXT-X-STREAM-INF:BANDWIDTH=1
+            360p/playlist.m3u8
+            #EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,CODECS="avc1.64001F",RESOLUTION=1280x720,URI="720p/iframes.m3u8"
+            #EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI="240p/iframes.m3u8"
+            """
+        )
+        #expect(master.iFrameStreams.map(\.uri) == ["720p/iframes.m3u8", "240p/iframes.m3u8"])
+        #expect(
+            VerificationChecks.iFrameStreamFailures(master) == [
+                "master: 360p/playlist.m3u8 has no EXT-X-I-FRAME-STREAM-INF (I-frame playlist) beside it"
+            ]
+        )
+        let incomplete = try HLSPlaylistParser.parseMaster(
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n240p/playlist.m3u8\n"
+                + "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"240p/iframes.m3u8\"\n"
+        )
+        #expect(
+            VerificationChecks.iFrameStreamFailures(incomplete) == [
+                "master: the EXT-X-I-FRAME-STREAM-INF of 240p/iframes.m3u8 has no CODECS",
+                "master: the EXT-X-I-FRAME-STREAM-INF of 240p/iframes.m3u8 has no RESOLUTION",
+            ]
+        )
+    }
+
+    @Test func iFramePlaylistEntries() throws {
+        let playlist = try HLSPlaylistParser.parseMedia(
+            """
+            #EXTM3U
+            #EXT-X-VERSION:3
+            #EXT-X-TARGETDURATION:2
+            #EXTINF:2.0,
+            #EXT-X-BYTERANGE:100@0
+            s0.m4s
+            #EXTINF:2.0,
+            s1.m4s
+            """
+        )
+        #expect(playlist.segments.map(\.byteRange) == [0..<100, nil])
+        typealias Entry = VerificationChecks.IFrameEntry
+        let entries = [
+            Entry(uri: "s0.m4s", byteRange: 0..<100, fileSize: 5000, holdsKeyframe: true),
+            Entry(uri: "s1.m4s", byteRange: nil, fileSize: 5000, holdsKeyframe: nil),
+            Entry(uri: "s2.m4s", byteRange: 4900..<5100, fileSize: 5000, holdsKeyframe: nil),
+            Entry(uri: "s3.m4s", byteRange: 10..<20, fileSize: 5000, holdsKeyframe: false),
+            Entry(uri: "s4.m4s", byteRange: 0..<10, fileSize: nil, holdsKeyframe: nil),
+        ]
+        #expect(
+            VerificationChecks.iFramePlaylistFailures(name: "i", playlist: playlist, entries: entries, needsMap: true)
+                == [
+                    "i: no #EXT-X-I-FRAMES-ONLY",
+                    "i: #EXT-X-VERSION is 3; byte ranges need version 4 or later",
+                    "i: no #EXT-X-MAP init segment",
+                    "i: s1.m4s has no #EXT-X-BYTERANGE; an I-frame entry must name its bytes",
+                    "i: s2.m4s byte range 200@4900 is outside the file's 5000 bytes",
+                    "i: s3.m4s byte range 10@10 does not hold a whole keyframe a player can decode alone",
+                    "i: s4.m4s is missing or unreadable",
+                ]
+        )
+        #expect(
+            VerificationChecks.iFramePlaylistFailures(
+                name: "i",
+                playlist: playlist,
+                entries: Array(entries.prefix(1)),
+                needsMap: false
+            ).count == 2
+        )
     }
 
     @Test func minimumPSNR() {

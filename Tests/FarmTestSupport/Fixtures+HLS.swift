@@ -32,8 +32,8 @@ package enum HLSFixture {
         return source
     }
 
-    /// master.m3u8 with every rung and the audio group. BANDWIDTH is deliberately generous (only a value below the
-    /// measured peak fails), AVERAGE-BANDWIDTH left out.
+    /// master.m3u8 with every rung, its I-frame playlist and the audio group; BANDWIDTH and AVERAGE-BANDWIDTH
+    /// measured from the files as the Stitcher measures them.
     package static func makeOutput(
         source: String,
         at output: String,
@@ -44,28 +44,54 @@ package enum HLSFixture {
     {
         var master = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
         var audioCodec: String?
+        var audioBitrates = (peak: 0, average: 0)
         if audio {
             try self.segment(source: source, into: output + "/audio", rung: nil)
             audioCodec = try self.codec(output + "/audio/init.mp4")
+            audioBitrates = try self.bitrates(folder: output + "/audio")
             master.append(
                 "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\","
                     + "URI=\"audio/playlist.m3u8\""
             )
         }
+        var iFrameStreams: [String] = []
         for rung in rungs {
-            try self.segment(source: source, into: output + "/" + rung.name, rung: rung)
-            let codecs = try [self.codec(output + "/" + rung.name + "/init.mp4")] + (audioCodec.map { [$0] } ?? [])
+            let folder = output + "/" + rung.name
+            try self.segment(source: source, into: folder, rung: rung)
+            let codec = try self.codec(folder + "/init.mp4")
+            let codecs = [codec] + (audioCodec.map { [$0] } ?? [])
+            let video = try self.bitrates(folder: folder)
             master.append(
-                "#EXT-X-STREAM-INF:BANDWIDTH=5000000,CODECS=\"\(codecs.joined(separator: ","))\","
-                    + "RESOLUTION=\(rung.width)x\(rung.height),FRAME-RATE=25.000\(audio ? ",AUDIO=\"audio\"" : "")"
+                "#EXT-X-STREAM-INF:BANDWIDTH=\(video.peak + audioBitrates.peak),"
+                    + "AVERAGE-BANDWIDTH=\(video.average + audioBitrates.average),"
+                    + "CODECS=\"\(codecs.joined(separator: ","))\",RESOLUTION=\(rung.width)x\(rung.height),"
+                    + "FRAME-RATE=25.000\(audio ? ",AUDIO=\"audio\"" : "")"
             )
             master.append("\(rung.name)/playlist.m3u8")
+            try self.writeIFramePlaylist(folder: folder)
+            let iFrames = try self.bitrates(folder: folder, playlist: "iframes.m3u8")
+            iFrameStreams.append(
+                "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=\(iFrames.peak),AVERAGE-BANDWIDTH=\(iFrames.average),"
+                    + "CODECS=\"\(codec)\",RESOLUTION=\(rung.width)x\(rung.height),URI=\"\(rung.name)/iframes.m3u8\""
+            )
         }
-        try (master.joined(separator: "\n") + "\n").write(
+        try ((master + iFrameStreams).joined(separator: "\n") + "\n").write(
             toFile: output + "/master.m3u8",
             atomically: true,
             encoding: .utf8
         )
+    }
+
+    /// RFC 8216 peak and average bit rates of a media playlist's segments (their byte ranges, when it has them).
+    package static func bitrates(folder: String, playlist: String = "playlist.m3u8") throws -> (peak: Int, average: Int)
+    {
+        let media = try HLSPlaylistParser.parseMedia(String(contentsOfFile: folder + "/" + playlist, encoding: .utf8))
+        let sized = try media.segments.map { segment in
+            let size = try FileManager.default.attributesOfItem(atPath: folder + "/" + segment.uri)[.size] as? Int
+            return (duration: segment.duration, bytes: segment.byteRange?.count ?? size ?? 0)
+        }
+        let target = Double(media.targetDuration ?? 0)
+        return (VerificationChecks.peakBitrate(sized, targetDuration: target), VerificationChecks.averageBitrate(sized))
     }
 
     /// Segments one stream of `source` into `folder` (fMP4, 1 s segments), then rewrites ffmpeg's playlist as farm
@@ -93,6 +119,31 @@ package enum HLSFixture {
         let parsed = try HLSPlaylistParser.parseMedia(String(contentsOfFile: folder + "/ffmpeg.m3u8", encoding: .utf8))
         try FileManager.default.removeItem(atPath: folder + "/ffmpeg.m3u8")
         try self.writeMediaPlaylist(parsed.segments, to: folder + "/playlist.m3u8")
+    }
+
+    /// `iframes.m3u8` beside a rendition's `playlist.m3u8`, as Coordinator/Playlists.swift writes it: one entry per
+    /// segment, the byte range from the segment's start to the end of its first sample.
+    package static func writeIFramePlaylist(folder: String) throws {
+        let media = try HLSPlaylistParser.parseMedia(String(contentsOfFile: folder + "/playlist.m3u8", encoding: .utf8))
+        let target = Int((media.segments.map(\.duration).max() ?? 1).rounded(.up))
+        var lines = [
+            "#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-TARGETDURATION:\(target)", "#EXT-X-MEDIA-SEQUENCE:0",
+            "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-I-FRAMES-ONLY", "#EXT-X-INDEPENDENT-SEGMENTS",
+            "#EXT-X-MAP:URI=\"init.mp4\"",
+        ]
+        for segment in media.segments {
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: folder + "/" + segment.uri)))
+            let sample = try MP4Boxes.leadingSample(ofFragment: bytes)
+            lines.append(String(format: "#EXTINF:%.6f,", segment.duration))
+            lines.append("#EXT-X-BYTERANGE:\(sample.data.upperBound)@0")
+            lines.append(segment.uri)
+        }
+        lines.append("#EXT-X-ENDLIST")
+        try (lines.joined(separator: "\n") + "\n").write(
+            toFile: folder + "/iframes.m3u8",
+            atomically: true,
+            encoding: .utf8
+        )
     }
 
     /// The RFC 6381 codec of an init segment, as the Stitcher writes it into CODECS.
