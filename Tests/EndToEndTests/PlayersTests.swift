@@ -76,8 +76,7 @@ struct PlayersTests {
     }
 
     @Test(
-        "the m3u8 parser finds one I-frame playlist per variant",
-        .disabled("needs the I-frame playlists (iframes.m3u8 per rung) from branch hls")
+        "the m3u8 parser finds one I-frame playlist per variant"
     )
     func iFramePlaylistsLoadInTheParser() async throws {
         try await Self.withOutput { output in
