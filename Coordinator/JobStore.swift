@@ -534,6 +534,7 @@ package struct JobStore: Sendable {
 
     package struct JobToStitch: Sendable {
         package var id: Int64
+        package var source: String
         package var outputDirectory: String
         package var sourceInfo: JobSourceInfo
         package var renditions: [RenditionSpec]
@@ -568,16 +569,16 @@ package struct JobStore: Sendable {
         try await self.client.withTransaction(logger: self.logger) { connection -> (id: Int64, error: String?)? in
             let rows = try await connection.query(
                 """
-                SELECT id, output_dir, source_info::text FROM jobs WHERE state = 'stitching'
+                SELECT id, source, output_dir, source_info::text FROM jobs WHERE state = 'stitching'
                 ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1
                 """,
                 logger: self.logger
             )
-            var claimed: (Int64, String, JobSourceInfo)?
-            for try await (id, output, infoJSON) in rows.decode((Int64, String, String).self) {
-                claimed = (id, output, try JSONDecoder().decode(JobSourceInfo.self, from: Data(infoJSON.utf8)))
+            var claimed: (Int64, String, String, JobSourceInfo)?
+            for try await (id, source, output, infoJSON) in rows.decode((Int64, String, String, String).self) {
+                claimed = (id, source, output, try JSONDecoder().decode(JobSourceInfo.self, from: Data(infoJSON.utf8)))
             }
-            guard let (jobID, output, info) = claimed else { return nil }
+            guard let (jobID, source, output, info) = claimed else { return nil }
             var renditions: [RenditionSpec] = []
             for try await (name, width, height, bitrate) in try await connection.query(
                 "SELECT name, width, height, max_bitrate FROM renditions WHERE job_id = \(jobID) ORDER BY height",
@@ -620,6 +621,7 @@ package struct JobStore: Sendable {
             }
             let job = JobToStitch(
                 id: jobID,
+                source: source,
                 outputDirectory: output,
                 sourceInfo: info,
                 renditions: renditions,

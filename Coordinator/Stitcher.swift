@@ -5,7 +5,8 @@ import Foundation
 /// Checks a finished job's segments and writes its playlists.
 ///
 /// Refuses to publish a stream with a hole: every rung must have every segment, with timestamps that follow each
-/// other exactly and the same boundaries as every other rung, and the frame count of the source.
+/// other exactly and the same boundaries as every other rung, and the frame count of the source. Writes the poster
+/// and thumbnails from the source before the master playlist, so a job never becomes ready without them.
 package enum Stitcher {
     package struct ContinuityError: Error, CustomStringConvertible {
         package var description: String
@@ -64,6 +65,7 @@ package enum Stitcher {
                 output: output
             )
         }
+        try self.writeThumbnails(job)
         let master = Playlists.master(video: videoRenditions.reversed(), audio: audio)
         try self.writeAtomically(master, to: output.appendingPathComponent("master.m3u8"))
         // Uploads of refused or abandoned results that were never cleaned (a coordinator died mid-upload).
@@ -119,6 +121,33 @@ package enum Stitcher {
             codecs: codecs,
             segments: playlistSegments
         )
+    }
+
+    /// `poster.jpg`, `thumbnails.jpg` and `thumbnails.vtt` next to `master.m3u8`; the poster no wider than the top
+    /// rung (nor 1280).
+    private static func writeThumbnails(_ job: JobStore.JobToStitch) throws {
+        var options = ThumbnailPlan.Options()
+        if let top = job.renditions.max(by: { $0.height < $1.height }) {
+            options.posterMaximumWidth = min(options.posterMaximumWidth, top.width)
+        }
+        let info = job.sourceInfo
+        do {
+            try Thumbnails.write(
+                from: ThumbnailSource(
+                    path: job.source,
+                    originPTS: info.originPTS,
+                    durationSeconds: info.durationSeconds
+                ),
+                to: job.outputDirectory,
+                options: options
+            )
+        } catch {
+            throw ThumbnailError(description: "making the poster and thumbnails failed: \(error)")
+        }
+    }
+
+    package struct ThumbnailError: Error, CustomStringConvertible {
+        package var description: String
     }
 
     private static func writeAtomically(_ text: String, to url: URL) throws {
