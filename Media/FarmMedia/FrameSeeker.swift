@@ -4,12 +4,14 @@ import CFFmpeg
 ///
 /// Seeks to the keyframe before the time and decodes forward; asked for times in increasing order, it keeps decoding
 /// instead of seeking when no keyframe lies between where it is and the time asked (a source with one keyframe is
-/// then decoded once, not once per time). A seek that lands after the time (an index of decode timestamps, a
-/// keyframe whose leading pictures come first) is retried further back.
+/// then decoded once, not once per time). Demuxers seek by decode timestamps, some to any packet rather than a
+/// keyframe (MPEG-TS): a seek after which no frame at or before the time comes out is retried further back, twice as
+/// far each time, and once before the first frame, the file is decoded from its start.
 final class FrameSeeker {
-    private let input: InputFile
+    private let path: String
+    private var input: InputFile
     private let streamIndex: Int
-    private let stream: UnsafeMutablePointer<AVStream>
+    private var stream: UnsafeMutablePointer<AVStream>
     private let decoder: Decoder
     private let originPTS: Int64
     private let oneSecond: Int64
@@ -24,8 +26,11 @@ final class FrameSeeker {
     private var lastReadDTS = Int64.min
     /// Since a seek: waiting for the first keyframe; then that keyframe's timestamp (its leading pictures are dropped).
     private var keyframePTS: Int64?
+    /// Packets sent to the decoder so far: what the thumbnails cost.
+    private(set) var packetsDecoded = 0
 
     init(path: String, originPTS: Int64) throws {
+        self.path = path
         self.input = try InputFile(path: path)
         guard let index = self.input.bestStream(AVMEDIA_TYPE_VIDEO) else {
             throw MediaError(.unsupportedInput, "\(path): no video stream to take thumbnails from")
@@ -50,22 +55,24 @@ final class FrameSeeker {
         }
         var seekTarget = target
         var step = self.oneSecond
-        while true {
-            try self.seek(to: seekTarget)
+        // Stepping back ends a second before the first frame: past any decode-timestamp offset of B-frames.
+        // A demuxer that cannot seek there (or at all) leaves the start of the file, which is always right.
+        while seekTarget >= self.originPTS - self.oneSecond, self.seek(to: seekTarget) {
             try self.decode(upTo: target)
             if let shown { return shown.frame }
-            if seekTarget <= self.originPTS {
-                // The time is before the first frame (or the stream's first keyframe comes later): show the first.
-                guard let ahead else {
-                    throw MediaError(.invalidInput, "\(self.input.path): no video frame could be decoded")
-                }
-                self.shown = ahead
-                self.ahead = nil
-                return ahead.frame
-            }
-            seekTarget = max(self.originPTS, seekTarget - step)
+            seekTarget -= step
             step *= 2
         }
+        try self.rewind()
+        try self.decode(upTo: target)
+        if let shown { return shown.frame }
+        // The time is before the first frame: show the first.
+        guard let ahead else {
+            throw MediaError(.invalidInput, "\(self.path): no video frame could be decoded")
+        }
+        self.shown = ahead
+        self.ahead = nil
+        return ahead.frame
     }
 
     /// Whether decoding on from here reaches `target` at least as soon as a seek would.
@@ -82,13 +89,22 @@ final class FrameSeeker {
         return entry.pointee.timestamp <= self.lastReadDTS
     }
 
-    private func seek(to target: Int64) throws {
-        try check(
-            av_seek_frame(self.input.pointer, Int32(self.streamIndex), target, AVSEEK_FLAG_BACKWARD),
-            "av_seek_frame to \(target)",
-            file: self.input.path,
-            code: .invalidInput
-        )
+    private func seek(to target: Int64) -> Bool {
+        guard av_seek_frame(self.input.pointer, Int32(self.streamIndex), target, AVSEEK_FLAG_BACKWARD) >= 0 else {
+            return false
+        }
+        self.restartDecoding()
+        return true
+    }
+
+    /// Back to the start of the file: opened again, which no demuxer can get wrong.
+    private func rewind() throws {
+        self.input = try InputFile(path: self.path)
+        self.stream = self.input.stream(self.streamIndex)
+        self.restartDecoding()
+    }
+
+    private func restartDecoding() {
         avcodec_flush_buffers(self.decoder.pointer)
         self.shown = nil
         self.ahead = nil
@@ -126,6 +142,7 @@ final class FrameSeeker {
                 self.keyframePTS = pts == farm_nopts_value() ? Int64.min : pts
             }
             try self.decoder.send(self.packet)
+            self.packetsDecoded += 1
         }
     }
 

@@ -36,13 +36,20 @@ package enum Thumbnails {
     /// JPEG quantiser (2 is best, 31 worst): small files that still look clean at tile size.
     static let quantiser: Int32 = 3
 
+    /// What `write` did.
+    package struct Written: Sendable {
+        package var plan: ThumbnailPlan
+        /// Video packets decoded: about one GOP per picture, never the whole file once per picture.
+        package var packetsDecoded: Int
+    }
+
     /// Writes the three files into `outputDirectory`, all or none.
     @discardableResult
     package static func write(
         from source: ThumbnailSource,
         to outputDirectory: String,
         options: ThumbnailPlan.Options = ThumbnailPlan.Options()
-    ) throws -> ThumbnailPlan {
+    ) throws -> Written {
         MediaLogging.quiet()
         let seeker = try FrameSeeker(path: source.path, originPTS: source.originPTS)
         let video = seeker.videoInfo
@@ -53,21 +60,26 @@ package enum Thumbnails {
             displayHeight: display.height,
             options: options
         )
-        let poster = try seeker.frame(atMilliseconds: plan.posterMS).upright(
-            width: plan.posterWidth,
-            height: plan.posterHeight,
-            rotation: video.rotation
-        )
-        let posterJPEG = try poster.jpeg(label: "\(source.path): poster")
+        // Pictures in time order, the poster among the tiles, so that the seeker only ever moves forward.
+        func picture(atMilliseconds time: Int, width: Int, height: Int) throws -> Frame {
+            try seeker.frame(atMilliseconds: time).upright(width: width, height: height, rotation: video.rotation)
+        }
+        var poster: Frame?
         let sheet = try Frame.black(width: plan.sheetWidth, height: plan.sheetHeight)
         for tile in plan.tiles {
-            let picture = try seeker.frame(atMilliseconds: tile.startMS).upright(
-                width: plan.tileWidth,
-                height: plan.tileHeight,
-                rotation: video.rotation
+            if poster == nil, tile.startMS > plan.posterMS {
+                poster = try picture(atMilliseconds: plan.posterMS, width: plan.posterWidth, height: plan.posterHeight)
+            }
+            sheet.paste(
+                try picture(atMilliseconds: tile.startMS, width: plan.tileWidth, height: plan.tileHeight),
+                x: tile.x,
+                y: tile.y
             )
-            sheet.paste(picture, x: tile.x, y: tile.y)
         }
+        let posterJPEG = try
+            (poster
+            ?? picture(atMilliseconds: plan.posterMS, width: plan.posterWidth, height: plan.posterHeight))
+            .jpeg(label: "\(source.path): poster")
         let sheetJPEG = try sheet.jpeg(label: "\(source.path): thumbnail sheet")
         let files = [
             (self.posterName, posterJPEG),
@@ -82,7 +94,7 @@ package enum Thumbnails {
             for (name, _) in files { try? FileManager.default.removeItem(at: folder.appendingPathComponent(name)) }
             throw MediaError(.io, "\(outputDirectory): writing the thumbnails failed: \(error)")
         }
-        return plan
+        return Written(plan: plan, packetsDecoded: seeker.packetsDecoded)
     }
 }
 

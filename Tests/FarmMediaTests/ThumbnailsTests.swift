@@ -5,16 +5,22 @@ import Testing
 
 @Suite("Thumbnails, real libav")
 struct ThumbnailsTests {
-    /// A 10 s 320x240 25 fps moving pattern with sparse keyframes (every 4 s) and B-frames, so that most tiles lie
+    /// A 320x240 25 fps moving pattern (10 s) with sparse keyframes (every 4 s) and B-frames, so that most tiles lie
     /// between keyframes and come out of the decoder reordered.
-    static func makeSource(at path: String, filters: [String] = [], remux: [String]? = nil) throws {
+    static func makeSource(
+        at path: String,
+        seconds: Int = 10,
+        gop: Int = 100,
+        arguments: [String] = [],
+        remux: [String]? = nil
+    ) throws {
         let encoded = remux == nil ? path : path + ".plain.mp4"
         try run(
             "ffmpeg",
             [
                 "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                "testsrc2=size=320x240:rate=25:duration=10",
-            ] + filters + ["-c:v", "libx264", "-g", "100", "-bf", "3", "-pix_fmt", "yuv420p", encoded]
+                "testsrc2=size=320x240:rate=25:duration=\(seconds)",
+            ] + arguments + ["-c:v", "libx264", "-g", "\(gop)", "-bf", "3", "-pix_fmt", "yuv420p", encoded]
         )
         if let remux {
             try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-i", encoded] + remux + [path])
@@ -93,16 +99,19 @@ struct ThumbnailsTests {
     }
 
     /// The sheet is a grid of 160-wide tiles at the display aspect, the cues cover the video exactly, and every
-    /// tile shows the source's frame at its cue's start (a closer match than the frames either side of it).
-    @Test func sheetTilesAreTheFramesAtTheirCueTimes() throws {
+    /// tile shows the source's frame at its cue's start (a closer match than the frames either side of it). Also
+    /// from MPEG-TS (no index to seek with, timestamps not starting at zero) and from open GOPs (pictures before a
+    /// keyframe that reference the GOP before it).
+    @Test(arguments: [("source.mp4", []), ("source.ts", []), ("source.mkv", ["-x264-params", "open-gop=1"])])
+    func sheetTilesAreTheFramesAtTheirCueTimes(name: String, arguments: [String]) throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let source = directory.file("source.mp4")
-        try Self.makeSource(at: source)
+        let source = directory.file(name)
+        try Self.makeSource(at: source, arguments: arguments)
         let info = try SourceProbe.probe(path: source)
         var options = ThumbnailPlan.Options()
         options.columns = 2
-        let plan = try Thumbnails.write(from: ThumbnailSource(info), to: directory.path, options: options)
+        let plan = try Thumbnails.write(from: ThumbnailSource(info), to: directory.path, options: options).plan
 
         let sheetPath = directory.file(Thumbnails.sheetName)
         let size = try Probe.videoSize(sheetPath)
@@ -134,6 +143,26 @@ struct ThumbnailsTests {
                 #expect(other < exact, "tile at \(cue.start) ms looks more like frame \(neighbour) than \(index)")
             }
         }
+    }
+
+    /// Decoding costs at most one pass over the file: with a single keyframe the seeker decodes on instead of going
+    /// back to the start for every tile (which would decode about 2,300 packets here), and with keyframes every 4 s
+    /// and tiles every 8 s it seeks over the frames between tiles instead of decoding them.
+    @Test(arguments: [(gop: 1000, interval: 2, atMost: 500), (gop: 100, interval: 8, atMost: 150)])
+    func decodesLittleMoreThanTheFramesItShows(gop: Int, interval: Int, atMost: Int) throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let source = directory.file("source.mp4")
+        try Self.makeSource(at: source, seconds: 20, gop: gop)
+        var options = ThumbnailPlan.Options()
+        options.minimumInterval = interval
+        let written = try Thumbnails.write(
+            from: ThumbnailSource(try SourceProbe.probe(path: source)),
+            to: directory.path,
+            options: options
+        )
+        #expect(written.plan.tiles.count == (20 + interval - 1) / interval)
+        #expect(written.packetsDecoded <= atMost, "decoded \(written.packetsDecoded) of 500 packets")
     }
 
     @Test func sameSourceGivesTheSameBytes() throws {
@@ -178,8 +207,9 @@ struct ThumbnailsTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let source = directory.file("source.mp4")
-        try Self.makeSource(at: source, filters: poster.filters, remux: poster.remux)
+        try Self.makeSource(at: source, arguments: poster.filters, remux: poster.remux)
         let plan = try Thumbnails.write(from: ThumbnailSource(try SourceProbe.probe(path: source)), to: directory.path)
+            .plan
         #expect(plan.posterMS == 1000)
         let posterPath = directory.file(Thumbnails.posterName)
         let size = try Probe.videoSize(posterPath)
