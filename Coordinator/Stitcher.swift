@@ -158,16 +158,23 @@ package enum Stitcher {
 
 extension Stitcher {
     /// Removes what a failed or cancelled job left in its output folder: the files its accepted results published
-    /// (paths relative to the folder), uploads still staged, then the folders this left empty. Files the farm did
-    /// not write are left alone.
+    /// (paths relative to the folder), what a stitch that failed part way wrote (playlists, poster, thumbnails),
+    /// uploads still staged, then the folders this left empty. Files the farm did not write are left alone.
     package static func removePartialOutput(outputDirectory: String, publishedFiles: [String]) throws {
         let output = URL(fileURLWithPath: outputDirectory)
         let fileManager = FileManager.default
         try? fileManager.removeItem(at: output.appendingPathComponent(".staging"))
+        let renditions = Set(publishedFiles.compactMap { $0.split(separator: "/").dropLast().first.map(String.init) })
+        let stitched =
+            ["master.m3u8", Thumbnails.posterName, Thumbnails.sheetName, Thumbnails.cuesName]
+            + renditions.sorted().map { "\($0)/playlist.m3u8" }
         var folders = Set<String>()
-        for path in publishedFiles {
+        for path in publishedFiles + stitched {
             let file = output.appendingPathComponent(path)
-            if fileManager.fileExists(atPath: file.path) { try fileManager.removeItem(at: file) }
+            var isFolder: ObjCBool = false
+            if fileManager.fileExists(atPath: file.path, isDirectory: &isFolder), !isFolder.boolValue {
+                try fileManager.removeItem(at: file)
+            }
             folders.insert(file.deletingLastPathComponent().path)
         }
         for folder in folders.sorted(by: >) + [output.path] {

@@ -87,11 +87,16 @@ package enum Thumbnails {
             (self.cuesName, Data(plan.webVTT(sheetName: self.sheetName).utf8)),
         ]
         let folder = URL(fileURLWithPath: outputDirectory)
+        var written: [URL] = []
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            for (name, data) in files { try data.write(to: folder.appendingPathComponent(name), options: .atomic) }
+            for (name, data) in files {
+                let file = folder.appendingPathComponent(name)
+                try data.write(to: file, options: .atomic)
+                written.append(file)
+            }
         } catch {
-            for (name, _) in files { try? FileManager.default.removeItem(at: folder.appendingPathComponent(name)) }
+            for file in written { try? FileManager.default.removeItem(at: file) }
             throw MediaError(.io, "\(outputDirectory): writing the thumbnails failed: \(error)")
         }
         return Written(plan: plan, packetsDecoded: seeker.packetsDecoded)
