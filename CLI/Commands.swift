@@ -14,7 +14,8 @@ struct Transcode: AsyncParsableCommand {
         abstract: "Transcode one video to an HLS ladder on an all-in-one farm in this process.",
         discussion: """
             Starts a managed local PostgreSQL (unless --database-url is given), a coordinator, and N agents over \
-            loopback TCP, then transcodes INPUT into OUTPUT (master.m3u8, one folder per rung, audio/).
+            loopback TCP, then transcodes INPUT into OUTPUT (master.m3u8, one folder per rung, audio/, and \
+            poster.jpg, thumbnails.jpg and thumbnails.vtt).
             """
     )
 

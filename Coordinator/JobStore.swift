@@ -534,6 +534,7 @@ package struct JobStore: Sendable {
 
     package struct JobToStitch: Sendable {
         package var id: Int64
+        package var source: String
         package var outputDirectory: String
         package var sourceInfo: JobSourceInfo
         package var renditions: [RenditionSpec]
@@ -569,19 +570,21 @@ package struct JobStore: Sendable {
         try await self.client.withTransaction(logger: self.logger) { connection -> (id: Int64, error: String?)? in
             let rows = try await connection.query(
                 """
-                SELECT id, output_dir, source_info::text, settings::text FROM jobs WHERE state = 'stitching'
+                SELECT id, source, output_dir, source_info::text, settings::text FROM jobs WHERE state = 'stitching'
                 ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1
                 """,
                 logger: self.logger
             )
-            var claimed: (Int64, String, JobSourceInfo, JobSettings)?
-            for try await (id, output, infoJSON, settingsJSON) in rows.decode((Int64, String, String, String).self) {
+            var claimed: (Int64, String, String, JobSourceInfo, JobSettings)?
+            for try await (id, source, output, infoJSON, settingsJSON) in rows.decode(
+                (Int64, String, String, String, String).self
+            ) {
                 claimed = (
-                    id, output, try JSONDecoder().decode(JobSourceInfo.self, from: Data(infoJSON.utf8)),
+                    id, source, output, try JSONDecoder().decode(JobSourceInfo.self, from: Data(infoJSON.utf8)),
                     try JSONDecoder().decode(JobSettings.self, from: Data(settingsJSON.utf8))
                 )
             }
-            guard let (jobID, output, info, settings) = claimed else { return nil }
+            guard let (jobID, source, output, info, settings) = claimed else { return nil }
             var renditions: [RenditionSpec] = []
             for try await (name, width, height, bitrate) in try await connection.query(
                 "SELECT name, width, height, max_bitrate FROM renditions WHERE job_id = \(jobID) ORDER BY height",
@@ -624,6 +627,7 @@ package struct JobStore: Sendable {
             }
             let job = JobToStitch(
                 id: jobID,
+                source: source,
                 outputDirectory: output,
                 sourceInfo: info,
                 renditions: renditions,

@@ -5,7 +5,8 @@ import Foundation
 /// Checks a finished job's segments and writes its playlists.
 ///
 /// Refuses to publish a stream with a hole: every rung must have every segment, with timestamps that follow each
-/// other exactly and the same boundaries as every other rung, and the frame count of the source.
+/// other exactly and the same boundaries as every other rung, and the frame count of the source. Writes the poster
+/// and thumbnails from the source before the master playlist, so a job never becomes ready without them.
 package enum Stitcher {
     package struct ContinuityError: Error, CustomStringConvertible {
         package var description: String
@@ -81,6 +82,7 @@ package enum Stitcher {
                 output: output
             )
         }
+        try self.writeThumbnails(job)
         let master = Playlists.master(
             video: videoRenditions.reversed(),
             audio: audio,
@@ -210,6 +212,33 @@ package enum Stitcher {
         (path as NSString).deletingPathExtension + ".ts"
     }
 
+    /// `poster.jpg`, `thumbnails.jpg` and `thumbnails.vtt` next to `master.m3u8`; the poster no wider than the top
+    /// rung (nor 1280).
+    private static func writeThumbnails(_ job: JobStore.JobToStitch) throws {
+        var options = ThumbnailPlan.Options()
+        if let top = job.renditions.max(by: { $0.height < $1.height }) {
+            options.posterMaximumWidth = min(options.posterMaximumWidth, top.width)
+        }
+        let info = job.sourceInfo
+        do {
+            try Thumbnails.write(
+                from: ThumbnailSource(
+                    path: job.source,
+                    originPTS: info.originPTS,
+                    durationSeconds: info.durationSeconds
+                ),
+                to: job.outputDirectory,
+                options: options
+            )
+        } catch {
+            throw ThumbnailError(description: "making the poster and thumbnails failed: \(error)")
+        }
+    }
+
+    package struct ThumbnailError: Error, CustomStringConvertible {
+        package var description: String
+    }
+
     private static func writeAtomically(_ text: String, to url: URL) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data(text.utf8).write(to: url, options: .atomic)
@@ -218,16 +247,23 @@ package enum Stitcher {
 
 extension Stitcher {
     /// Removes what a failed or cancelled job left in its output folder: the files its accepted results published
-    /// (paths relative to the folder), uploads still staged, then the folders this left empty. Files the farm did
-    /// not write are left alone.
+    /// (paths relative to the folder), what a stitch that failed part way wrote (playlists, poster, thumbnails),
+    /// uploads still staged, then the folders this left empty. Files the farm did not write are left alone.
     package static func removePartialOutput(outputDirectory: String, publishedFiles: [String]) throws {
         let output = URL(fileURLWithPath: outputDirectory)
         let fileManager = FileManager.default
         try? fileManager.removeItem(at: output.appendingPathComponent(".staging"))
+        let renditions = Set(publishedFiles.compactMap { $0.split(separator: "/").dropLast().first.map(String.init) })
+        let stitched =
+            ["master.m3u8", Thumbnails.posterName, Thumbnails.sheetName, Thumbnails.cuesName]
+            + renditions.sorted().map { "\($0)/playlist.m3u8" }
         var folders = Set<String>()
-        for path in publishedFiles {
+        for path in publishedFiles + stitched {
             let file = output.appendingPathComponent(path)
-            if fileManager.fileExists(atPath: file.path) { try fileManager.removeItem(at: file) }
+            var isFolder: ObjCBool = false
+            if fileManager.fileExists(atPath: file.path, isDirectory: &isFolder), !isFolder.boolValue {
+                try fileManager.removeItem(at: file)
+            }
             folders.insert(file.deletingLastPathComponent().path)
         }
         for folder in folders.sorted(by: >) + [output.path] {

@@ -27,6 +27,31 @@ public struct VideoStreamInfo: Sendable, Equatable {
     public var frameRate: Rational
     /// The clockwise turn (0, 90, 180 or 270 degrees) that shows the pictures upright (phones' display matrix).
     public var rotation: Int
+
+    /// The picture as displayed: non-square pixels widened or narrowed, then turned upright.
+    package var displaySize: (width: Int, height: Int) {
+        let sar = self.sampleAspectRatio
+        let width = sar.num > 0 && sar.den > 0 ? Int((Double(self.width) * sar.doubleValue).rounded()) : self.width
+        return Rotation.turned(width: width, height: self.height, clockwise: self.rotation)
+    }
+}
+
+extension VideoStreamInfo {
+    init(stream: UnsafeMutablePointer<AVStream>, index: Int) {
+        let parameters = stream.pointee.codecpar!.pointee
+        var frameRate = stream.pointee.avg_frame_rate
+        if frameRate.num <= 0 || frameRate.den <= 0 { frameRate = stream.pointee.r_frame_rate }
+        self.init(
+            index: index,
+            codecName: String(cString: avcodec_get_name(parameters.codec_id)),
+            width: Int(parameters.width),
+            height: Int(parameters.height),
+            sampleAspectRatio: Rational(parameters.sample_aspect_ratio),
+            timeBase: Rational(stream.pointee.time_base),
+            frameRate: Rational(frameRate),
+            rotation: Rotation.clockwiseDegrees(of: stream)
+        )
+    }
 }
 
 public struct AudioStreamInfo: Sendable, Equatable {
@@ -55,18 +80,10 @@ public struct SourceInfo: Sendable {
     }
 
     /// Width of the picture as displayed, honouring non-square pixels and rotation.
-    public var displayWidth: Int { self.uprightSize.width }
+    public var displayWidth: Int { self.video.displaySize.width }
 
     /// Height of the picture as displayed, honouring rotation.
-    public var displayHeight: Int { self.uprightSize.height }
-
-    private var uprightSize: (width: Int, height: Int) {
-        let sar = self.video.sampleAspectRatio
-        let width =
-            sar.num > 0 && sar.den > 0
-            ? Int((Double(self.video.width) * sar.doubleValue).rounded()) : self.video.width
-        return Rotation.turned(width: width, height: self.video.height, clockwise: self.video.rotation)
-    }
+    public var displayHeight: Int { self.video.displaySize.height }
 }
 
 public enum SourceProbe {
@@ -86,18 +103,7 @@ public enum SourceProbe {
         guard parameters.width > 0, parameters.height > 0 else {
             throw MediaError(.invalidInput, "\(path): the video stream has no picture size; the file is damaged")
         }
-        var frameRate = videoStream.pointee.avg_frame_rate
-        if frameRate.num <= 0 || frameRate.den <= 0 { frameRate = videoStream.pointee.r_frame_rate }
-        let video = VideoStreamInfo(
-            index: videoIndex,
-            codecName: String(cString: avcodec_get_name(parameters.codec_id)),
-            width: Int(parameters.width),
-            height: Int(parameters.height),
-            sampleAspectRatio: Rational(parameters.sample_aspect_ratio),
-            timeBase: Rational(videoStream.pointee.time_base),
-            frameRate: Rational(frameRate),
-            rotation: Rotation.clockwiseDegrees(of: videoStream)
-        )
+        let video = VideoStreamInfo(stream: videoStream, index: videoIndex)
         var audio: AudioStreamInfo?
         if let audioIndex = input.bestStream(AVMEDIA_TYPE_AUDIO) {
             let stream = input.stream(audioIndex)

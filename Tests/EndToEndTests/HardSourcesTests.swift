@@ -6,7 +6,8 @@ import Testing
 /// Sources as phones, cameras and screen recorders write them, generated with ffmpeg at test time. Each one goes
 /// through `farm transcode` (an all-in-one farm: coordinator and two agents over real TCP, a real PostgreSQL) and
 /// then `farm verify`, as a user would run them: every rung must have exactly the source's frames at the source's
-/// times, upright, at the source's display aspect, close to the source in PSNR, with the audio of the default track.
+/// times, upright, at the source's display aspect, close to the source in PSNR, with the audio of the default track,
+/// and a poster and thumbnails beside them.
 @Suite(
     "Hard sources",
     .serialized,
@@ -153,6 +154,19 @@ struct HardSourcesTests {
                 "\(rendition) is \(size.width)x\(size.height)"
             )
         }
+        // Poster and thumbnails: upright at the display aspect too, and the sheet a picture ffmpeg reads.
+        let poster = try Probe.videoSize("\(output)/poster.jpg")
+        #expect(
+            abs(Double(poster.width) / Double(poster.height) - source.displayAspect) < 0.02,
+            "poster.jpg is \(poster.width)x\(poster.height)"
+        )
+        let cues = try String(contentsOfFile: "\(output)/thumbnails.vtt", encoding: .utf8)
+        let tiles = cues.components(separatedBy: " --> ").count - 1
+        let sheet = try Probe.videoSize("\(output)/thumbnails.jpg")
+        #expect(sheet.width == min(tiles, 10) * 160, "thumbnails.jpg is \(sheet.width)x\(sheet.height)")
+        #expect(
+            cues.hasPrefix("WEBVTT\n") && cues.contains("00:00:04.000 --> 00:00:06.000\nthumbnails.jpg#xywh=320,0,160,")
+        )
         let hasAudio = FileManager.default.fileExists(atPath: "\(output)/audio/playlist.m3u8")
         #expect(hasAudio == source.audio)
         if source.audio {
