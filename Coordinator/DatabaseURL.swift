@@ -45,11 +45,14 @@ public struct DatabaseURL: Sendable, CustomStringConvertible {
         return copy
     }
 
-    public var description: String {
+    public var description: String { self.text(revealingPassword: false) }
+
+    /// The URL as text; the password is masked unless `revealingPassword` (for handing to another `farm` process).
+    package func text(revealingPassword: Bool) -> String {
         var components = URLComponents()
         components.scheme = "postgres"
         components.user = self.username
-        components.password = self.password == nil ? nil : "***"
+        components.password = revealingPassword ? self.password : self.password.map { _ in "***" }
         if self.socketDirectory == nil {
             components.host = self.host
             components.port = self.port

@@ -254,9 +254,12 @@ extension Stitcher {
         let fileManager = FileManager.default
         try? fileManager.removeItem(at: output.appendingPathComponent(".staging"))
         let renditions = Set(publishedFiles.compactMap { $0.split(separator: "/").dropLast().first.map(String.init) })
+        // What a stitch writes besides the agents' files: playlists, I-frame playlists, thumbnails, and the MPEG-TS
+        // copies of the segments (`--container ts`).
         let stitched =
             ["master.m3u8", Thumbnails.posterName, Thumbnails.sheetName, Thumbnails.cuesName]
-            + renditions.sorted().map { "\($0)/playlist.m3u8" }
+            + renditions.sorted().flatMap { ["\($0)/playlist.m3u8", "\($0)/iframes.m3u8"] }
+            + publishedFiles.filter { $0.hasSuffix(".m4s") }.map(self.transportStreamPath(of:))
         var folders = Set<String>()
         for path in publishedFiles + stitched {
             let file = output.appendingPathComponent(path)

@@ -58,7 +58,8 @@ for target in FarmProtocolTests FarmMediaTests FarmCoordinatorTests EndToEndTest
         target_status=0
         timeout -k 10 1500 swift test --no-parallel --skip-build "${build_flags[@]}" "${test_flags[@]}" \
             --filter "$target" || target_status=$?
-        pkill -9 -f farmPackageTests.xctest 2>/dev/null || true
+        # Only this checkout's test process: another run on the same machine is left alone.
+        pkill -9 -f "$PWD/\.build/.*farmPackageTests\.xctest" 2>/dev/null || true
         [ "$target_status" -eq 124 ] || [ "$target_status" -eq 137 ] || break
         phase "STALLED: $target did not finish within 25 minutes (attempt $attempt)"
     done

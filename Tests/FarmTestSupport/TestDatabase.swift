@@ -35,12 +35,7 @@ package struct TestDatabase: Sendable {
     }
 
     /// The URL to pass to `farm … --database-url`, password included.
-    package var connectionString: String {
-        let server = ProcessInfo.processInfo.environment["FARM_TEST_DATABASE_URL"] ?? ""
-        guard var components = URLComponents(string: server) else { return self.url.description }
-        components.path = "/" + self.url.database
-        return components.string ?? self.url.description
-    }
+    package var connectionString: String { self.url.text(revealingPassword: true) }
 
     package func drop() async {
         guard let server = try? Self.serverURL() else { return }
