@@ -29,10 +29,14 @@ package struct JobStore: Sendable {
         priority: Int = 0
     ) async throws -> Int64 {
         let settingsJSON = try String(decoding: JSONEncoder().encode(settings), as: UTF8.self)
+        // Two jobs writing one folder would overwrite each other's segments, and cleaning up after one would
+        // remove the other's playlists: a folder belongs to one job until that job fails or is cancelled.
         let rows = try await self.client.query(
             """
             INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight)
-            VALUES (\(source), \(outputDirectory), \(settingsJSON)::jsonb, \(priority), \(settings.maxInFlight))
+            SELECT \(source), \(outputDirectory), \(settingsJSON)::jsonb, \(priority), \(settings.maxInFlight)
+            WHERE NOT EXISTS (
+                SELECT 1 FROM jobs WHERE output_dir = \(outputDirectory) AND state NOT IN ('failed', 'cancelled'))
             RETURNING id
             """,
             logger: self.logger
@@ -41,7 +45,28 @@ package struct JobStore: Sendable {
             _ = try await self.client.query("SELECT pg_notify(\(Self.workChannel), 'job')", logger: self.logger)
             return id
         }
+        let holders = try await self.client.query(
+            """
+            SELECT id, state FROM jobs WHERE output_dir = \(outputDirectory) AND state NOT IN ('failed', 'cancelled')
+            ORDER BY id LIMIT 1
+            """,
+            logger: self.logger
+        )
+        for try await (id, state) in holders.decode((Int64, String).self) {
+            throw OutputFolderInUse(outputDirectory: outputDirectory, jobID: id, state: state)
+        }
         throw ConfigurationError("inserting the job returned no id")
+    }
+
+    /// A job was submitted into a folder that another job (running, or ready) writes or has written.
+    package struct OutputFolderInUse: Error, CustomStringConvertible {
+        package var outputDirectory: String
+        package var jobID: Int64
+        package var state: String
+        package var description: String {
+            "the output folder \(self.outputDirectory) belongs to job \(self.jobID) (\(self.state)); choose another "
+                + "folder, or cancel job \(self.jobID) first if it should be replaced"
+        }
     }
 
     package struct JobToPlan: Sendable {
@@ -669,6 +694,15 @@ package struct JobStore: Sendable {
             var claimed: (Int64, String)?
             for try await row in rows.decode((Int64, String).self) { claimed = row }
             guard let (jobID, output) = claimed else { return nil }
+            // A later job already writes this folder (a resubmission): its files have the same names, so nothing
+            // here is this job's any more.
+            var reused = false
+            for try await exists in try await connection.query(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE output_dir = \(output) AND id > \(jobID))",
+                logger: self.logger
+            ).decode(Bool.self) {
+                reused = exists
+            }
             var files: [String] = []
             for try await path in try await connection.query(
                 """
@@ -679,7 +713,7 @@ package struct JobStore: Sendable {
             ).decode(String.self) {
                 files.append(path)
             }
-            try await remove(output, files)
+            if !reused { try await remove(output, files) }
             _ = try await connection.query(
                 "UPDATE jobs SET cleaned_at = now() WHERE id = \(jobID)",
                 logger: self.logger

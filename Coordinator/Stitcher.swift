@@ -259,7 +259,9 @@ extension Stitcher {
         let stitched =
             ["master.m3u8", Thumbnails.posterName, Thumbnails.sheetName, Thumbnails.cuesName]
             + renditions.sorted().flatMap { ["\($0)/playlist.m3u8", "\($0)/iframes.m3u8"] }
-            + publishedFiles.filter { $0.hasSuffix(".m4s") }.map(self.transportStreamPath(of:))
+            + publishedFiles.filter { $0.hasSuffix(".m4s") }.map(self.transportStreamPath(of:)).flatMap {
+                [$0, $0 + ".joined.mp4"]  // TransportStreamRemux's scratch file, left by a crash mid-remux
+            }
         var folders = Set<String>()
         for path in publishedFiles + stitched {
             let file = output.appendingPathComponent(path)

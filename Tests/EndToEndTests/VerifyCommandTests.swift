@@ -101,7 +101,7 @@ struct VerifyCommandTests {
                 "timeout",
                 [
                     "300", FarmBinary.path, "transcode", source, "-o", output, "--database-url",
-                    database.url.description, "--container", "ts", "--segment-duration", "2", "--minimum-chunks", "2",
+                    database.connectionString, "--container", "ts", "--segment-duration", "2", "--minimum-chunks", "2",
                     "--rungs", "240p",
                 ]
             )
