@@ -29,14 +29,14 @@ package struct JobStore: Sendable {
         priority: Int = 0
     ) async throws -> Int64 {
         let settingsJSON = try String(decoding: JSONEncoder().encode(settings), as: UTF8.self)
-        // Two jobs writing one folder would overwrite each other's segments, and cleaning up after one would
-        // remove the other's playlists: a folder belongs to one job until that job fails or is cancelled.
+        // Two jobs writing one folder at once would overwrite each other's segments: a folder belongs to one job
+        // while it runs. Once it has ended (ready included), a new job may replace its output.
         let rows = try await self.client.query(
             """
             INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight)
             SELECT \(source), \(outputDirectory), \(settingsJSON)::jsonb, \(priority), \(settings.maxInFlight)
             WHERE NOT EXISTS (
-                SELECT 1 FROM jobs WHERE output_dir = \(outputDirectory) AND state NOT IN ('failed', 'cancelled'))
+                SELECT 1 FROM jobs WHERE output_dir = \(outputDirectory) AND state NOT IN ('ready', 'failed', 'cancelled'))
             RETURNING id
             """,
             logger: self.logger
@@ -47,7 +47,7 @@ package struct JobStore: Sendable {
         }
         let holders = try await self.client.query(
             """
-            SELECT id, state FROM jobs WHERE output_dir = \(outputDirectory) AND state NOT IN ('failed', 'cancelled')
+            SELECT id, state FROM jobs WHERE output_dir = \(outputDirectory) AND state NOT IN ('ready', 'failed', 'cancelled')
             ORDER BY id LIMIT 1
             """,
             logger: self.logger
@@ -58,14 +58,14 @@ package struct JobStore: Sendable {
         throw ConfigurationError("inserting the job returned no id")
     }
 
-    /// A job was submitted into a folder that another job (running, or ready) writes or has written.
+    /// A job was submitted into a folder that another job is still writing.
     package struct OutputFolderInUse: Error, CustomStringConvertible {
         package var outputDirectory: String
         package var jobID: Int64
         package var state: String
         package var description: String {
-            "the output folder \(self.outputDirectory) belongs to job \(self.jobID) (\(self.state)); choose another "
-                + "folder, or cancel job \(self.jobID) first if it should be replaced"
+            "the output folder \(self.outputDirectory) is in use by job \(self.jobID) (\(self.state)); choose another "
+                + "folder, or wait for job \(self.jobID) to end (or cancel it) to replace its output"
         }
     }
 

@@ -4,14 +4,14 @@ import Foundation
 import Synchronization
 import Testing
 
-/// One output folder, one job: a second job into a folder that a live or ready job owns is refused with the owner
-/// named, and cleaning up after a failed job never touches files that a resubmission into its folder now owns.
+/// One output folder, one running job: a second job into a folder that a running job writes is refused with that
+/// job named, and cleaning up after an ended job never touches files that a resubmission into its folder now owns.
 @Suite(
     "Output folders",
     .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
 )
 struct OutputFolderTests {
-    @Test func aFolderBelongsToOneJobUntilItEnds() async throws {
+    @Test func aFolderBelongsToOneRunningJob() async throws {
         let database = try await TestDatabase.create()
         try await withPostgresClient(database.url) { client in
             try await Migrations.migrate(client, logger: testLogger)
@@ -21,8 +21,8 @@ struct OutputFolderTests {
                 try await store.submit(source: "/in/b.mp4", outputDirectory: "/out/a", settings: JobSettings())
             } throws: { error in
                 "\(error)"
-                    == "the output folder /out/a belongs to job \(first) (submitted); choose another folder, or "
-                    + "cancel job \(first) first if it should be replaced"
+                    == "the output folder /out/a is in use by job \(first) (submitted); choose another folder, or "
+                    + "wait for job \(first) to end (or cancel it) to replace its output"
             }
             #expect(try await store.cancel(jobID: first))
             let second = try await store.submit(source: "/in/b.mp4", outputDirectory: "/out/a", settings: JobSettings())
@@ -34,6 +34,11 @@ struct OutputFolderTests {
             #expect(cleaned == first)
             #expect(!removed.withLock { $0 }, "the resubmission's files were left alone")
             #expect(try await store.cleanNextEndedJob { _, _ in } == nil)
+
+            // An output that is ready may be replaced by a new job (`make run` twice).
+            _ = try await client.query("UPDATE jobs SET state = 'ready' WHERE id = \(second)", logger: testLogger)
+            let third = try await store.submit(source: "/in/c.mp4", outputDirectory: "/out/a", settings: JobSettings())
+            #expect(third > second)
         }
         await database.drop()
     }
