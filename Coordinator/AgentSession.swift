@@ -253,12 +253,15 @@ final class AgentSession {
                             streamIndex: task.extract.streamIndex,
                             firstPacket: first,
                             lastPacket: last,
+                            timestampShift: task.spec.nonNegativeShift,
                             output: scratch
                         )
                     } else {
                         try ChunkExtractor.extractStream(
                             source: task.source,
                             streamIndex: task.extract.streamIndex,
+                            timestampShift: task.spec.nonNegativeShift,
+                            shiftTimeBase: task.spec.timeBase,
                             output: scratch
                         )
                     }
@@ -281,27 +284,30 @@ final class AgentSession {
                 }
                 continue
             }
-            _ = self.machine.leased(taskID: task.taskID, token: task.token, spec: task.spec)
-            self.leasedTask = task
+            // The agent gets the times of the copy it is sent (moved when the source's are negative).
+            var leased = task
+            leased.spec = task.spec.shifted(by: task.spec.nonNegativeShift)
+            _ = self.machine.leased(taskID: leased.taskID, token: leased.token, spec: leased.spec)
+            self.leasedTask = leased
             self.context.leases.hold(
                 session: self.sessionKey,
-                jobID: task.jobID,
-                taskID: task.taskID,
-                token: task.token,
+                jobID: leased.jobID,
+                taskID: leased.taskID,
+                token: leased.token,
                 channel: self.channel.channel
             )
             do {
-                try await self.sendSource(task, path: scratch, outbound: outbound)
+                try await self.sendSource(leased, path: scratch, outbound: outbound)
             } catch {
                 self.machine.leaseEnded()
-                try? await store.releaseLease(taskID: task.taskID, token: task.token)
+                try? await store.releaseLease(taskID: leased.taskID, token: leased.token)
                 throw error
             }
             self.logger.info(
                 "leased task",
                 metadata: [
-                    "task": "\(task.taskID)", "token": "\(task.token)", "job": "\(task.jobID)",
-                    "attempt": "\(task.attempts)",
+                    "task": "\(leased.taskID)", "token": "\(leased.token)", "job": "\(leased.jobID)",
+                    "attempt": "\(leased.attempts)",
                 ]
             )
             return

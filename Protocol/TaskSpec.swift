@@ -138,4 +138,20 @@ public struct TaskSpec: Codable, Sendable, Equatable {
         self.settings = settings
         self.rotation = rotation
     }
+
+    /// This task with every source timestamp moved by `offset`, for a source copy whose timestamps were moved the
+    /// same way. The output is unchanged: it is timed from `originPTS`, which moves too.
+    package func shifted(by offset: Int64) -> TaskSpec {
+        var shifted = self
+        shifted.originPTS += offset
+        shifted.startPTS += offset
+        shifted.endPTS = self.endPTS.map { $0 + offset }
+        shifted.segmentStarts = self.segmentStarts.map { $0 + offset }
+        return shifted
+    }
+
+    /// How far a task's source timestamps (in `timeBase`) must move so that the job's first frame is at zero or
+    /// later: MPEG-TS captures whose clock wrapped start below zero once libavformat unwraps them, and the video
+    /// chunk copy is NUT, which refuses negative presentation timestamps. Audio moves with the video to keep sync.
+    package var nonNegativeShift: Int64 { self.originPTS < 0 ? -self.originPTS : 0 }
 }

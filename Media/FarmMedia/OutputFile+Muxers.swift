@@ -105,22 +105,46 @@ final class OutputContainer {
 public enum ChunkExtractor {
     /// Writes the video packets `firstPacket...lastPacket` (decode order, as the planner numbered them) to `output`
     /// as NUT, which keeps the source time base exactly (Matroska would round timestamps to milliseconds).
+    ///
+    /// NUT refuses negative presentation timestamps, so every timestamp is moved by `timestampShift` (see
+    /// `TaskSpec.nonNegativeShift`); a packet still before zero shows before the job's first frame and is left out.
     public static func extractVideo(
         source: String,
         streamIndex: Int,
         firstPacket: Int,
         lastPacket: Int,
+        timestampShift: Int64 = 0,
         output: String
     ) throws {
-        try self.extract(source: source, streamIndex: streamIndex, output: output, format: "nut") { position in
+        try self.extract(
+            source: source,
+            streamIndex: streamIndex,
+            output: output,
+            format: "nut",
+            timestampShift: timestampShift
+        ) { position in
             position > lastPacket ? .stop : (position >= firstPacket ? .copy : .skip)
         }
     }
 
     /// Writes every packet of an audio stream to `output` as Matroska: NUT refuses the negative timestamps of
-    /// AAC priming, and millisecond timestamps are exact enough for audio.
-    public static func extractStream(source: String, streamIndex: Int, output: String) throws {
-        try self.extract(source: source, streamIndex: streamIndex, output: output, format: "matroska") { _ in .copy }
+    /// AAC priming, and millisecond timestamps are exact enough for audio. Timestamps move by `timestampShift`
+    /// units of `shiftTimeBase` (the video's, see `TaskSpec.nonNegativeShift`).
+    public static func extractStream(
+        source: String,
+        streamIndex: Int,
+        timestampShift: Int64 = 0,
+        shiftTimeBase: Rational = Rational(1, 1),
+        output: String
+    ) throws {
+        try self.extract(
+            source: source,
+            streamIndex: streamIndex,
+            output: output,
+            format: "matroska",
+            timestampShift: timestampShift,
+            shiftTimeBase: shiftTimeBase
+        ) { _ in .copy }
     }
 
     enum Decision { case skip, copy, stop }
@@ -130,6 +154,8 @@ public enum ChunkExtractor {
         streamIndex: Int,
         output: String,
         format: String,
+        timestampShift: Int64 = 0,
+        shiftTimeBase: Rational? = nil,
         decide: (Int) -> Decision
     ) throws {
         MediaLogging.quiet()
@@ -145,6 +171,11 @@ public enum ChunkExtractor {
         let outputStream = try container.addStream(copying: stream.pointee.codecpar, timeBase: stream.pointee.time_base)
         try container.writeHeader()
         let packet = Packet()
+        let shift =
+            shiftTimeBase.map { av_rescale_q(timestampShift, $0.av, stream.pointee.time_base) } ?? timestampShift
+        // NUT refuses a negative presentation time; what is still before zero after the shift shows before the
+        // job's first frame, so no chunk needs it. Matroska (audio) takes negative times (AAC priming) as they are.
+        let dropsNegative = format == "nut"
         var position = 0
         reading: while try input.read(into: packet) {
             defer { packet.unref() }
@@ -161,6 +192,15 @@ public enum ChunkExtractor {
                 }
                 if packet.pointer.pointee.pts == farm_nopts_value() {
                     packet.pointer.pointee.pts = packet.pointer.pointee.dts
+                }
+                if shift != 0 {
+                    for field in [\AVPacket.pts, \AVPacket.dts]
+                    where packet.pointer.pointee[keyPath: field] != farm_nopts_value() {
+                        packet.pointer.pointee[keyPath: field] += shift
+                    }
+                    if dropsNegative, packet.pointer.pointee.pts != farm_nopts_value(), packet.pointer.pointee.pts < 0 {
+                        continue
+                    }
                 }
                 try container.write(packet, stream: outputStream, from: stream.pointee.time_base)
             }

@@ -77,6 +77,9 @@ struct HardSourcesTests {
         ),
         Source(name: "mpeg2.ts", arguments: ["-c:v", "mpeg2video", "-g", "12", "-c:a", "mp2"]),
         Source(name: "h264.ts", arguments: h264 + aac + ["-f", "mpegts"]),
+        // The 33-bit MPEG-TS clock wraps 2.7 s in (2^33 / 90 kHz = 95443.7 s), as in a long broadcast capture:
+        // unwrapped, the stream starts at -1.3 s.
+        Source(name: "wrapped-clock.ts", arguments: h264 + aac + ["-output_ts_offset", "95441", "-f", "mpegts"]),
         Source(
             name: "hevc.mp4",
             arguments: ["-c:v", "libx265", "-x265-params", "log-level=error:keyint=25", "-tag:v", "hvc1"] + aac
