@@ -46,23 +46,28 @@ struct PlayersTests {
     }
 
     /// Transcodes an 8 s 640x360 test pattern with a tone through a farm with two agents, into `directory/out`.
-    static func transcode(in directory: TemporaryDirectory) async throws -> String {
+    static func transcode(in directory: TemporaryDirectory, container: SegmentContainer) async throws -> String {
         _ = try Self.python()
         let database = try await TestDatabase.create()
         let source = directory.file("source.mp4")
         try Fixtures.makeClip(at: source, seconds: Self.seconds, width: 640, height: 360)
         let output = directory.file("out")
-        let status = try await InProcessFarm.transcode(source, into: output, database: database)
+        let status = try await InProcessFarm.transcode(
+            source,
+            into: output,
+            settings: JobSettings(segmentDuration: 2, minimumChunks: 3, container: container),
+            database: database
+        )
         await database.drop()
         try #require(status.state == "ready", "the job ended \(status.state): \(status.error ?? "")")
         return output
     }
 
     /// Runs `body` with a fresh farm output folder, removed afterwards.
-    static func withOutput(_ body: (String) throws -> Void) async throws {
+    static func withOutput(container: SegmentContainer = .fmp4, _ body: (String) throws -> Void) async throws {
         let directory = try TemporaryDirectory("farm-players")
         defer { directory.remove() }
-        try body(try await Self.transcode(in: directory))
+        try body(try await Self.transcode(in: directory, container: container))
     }
 
     @Test("the m3u8 parser loads every playlist and finds the variants and the audio group")
@@ -84,9 +89,12 @@ struct PlayersTests {
         }
     }
 
-    @Test("headless Chromium plays the master playlist to the end, pictures and sound")
-    func chromiumPlaysToTheEnd() async throws {
-        try await Self.withOutput { output in
+    @Test(
+        "headless Chromium plays the master playlist to the end, pictures and sound",
+        arguments: [SegmentContainer.fmp4, .ts]
+    )
+    func chromiumPlaysToTheEnd(_ container: SegmentContainer) async throws {
+        try await Self.withOutput(container: container) { output in
             let report = try Self.script(
                 "play_in_chromium.py",
                 [output, "--duration", "\(Self.seconds)", "--expect-audio"]
