@@ -171,14 +171,7 @@ package enum Stitcher {
     /// the PAT and PMT then the packets of the IDR's PES).
     private static func leadingKeyframeBytes(_ path: String, output: URL) throws -> Int64 {
         let bytes = try [UInt8](Data(contentsOf: output.appendingPathComponent(path)))
-        let keyframe: (end: Int, isKeyframe: Bool)
-        if path.hasSuffix(".ts") {
-            let pes = try MPEGTSPackets.leadingPES(bytes)
-            keyframe = (pes.end, pes.isRandomAccess)
-        } else {
-            let sample = try MP4Boxes.leadingSample(ofFragment: bytes)
-            keyframe = (sample.data.upperBound, sample.isSync)
-        }
+        let keyframe = try LeadingKeyframe(segment: bytes, transportStream: path.hasSuffix(".ts"))
         guard keyframe.isKeyframe, keyframe.end <= bytes.count else {
             throw ContinuityError(
                 description: "\(path) does not start with a whole IDR frame, so it cannot be listed in an I-frame "

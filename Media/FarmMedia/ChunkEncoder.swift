@@ -114,7 +114,7 @@ private struct VideoChunkEncode {
     final class Rung {
         let rendition: RenditionSpec
         let encoder: Encoder
-        var scaler: Scaler?
+        var scaler: UprightScaler?
         let container: OutputContainer
         let stream: Int
         let mp4Path: String
@@ -209,24 +209,16 @@ private struct VideoChunkEncode {
             segmentTimes[segmentTimes.count - 1].duration += duration
             segmentTimes[segmentTimes.count - 1].frames += 1
             for rung in rungs {
-                let rotation = self.spec.rotation ?? 0
                 if rung.scaler == nil {
-                    // Scaled first (to the rung's size before the turn), turned upright after: the turn then
-                    // moves the fewest pixels.
-                    let size = Rotation.turned(
+                    rung.scaler = try UprightScaler(
+                        from: frame.pointer,
                         width: rung.rendition.width,
                         height: rung.rendition.height,
-                        clockwise: rotation
-                    )
-                    rung.scaler = try Scaler(
-                        from: frame.pointer,
-                        width: Int32(size.width),
-                        height: Int32(size.height),
+                        rotation: self.spec.rotation ?? 0,
                         format: AV_PIX_FMT_YUV420P
                     )
                 }
-                var scaled = try rung.scaler!.scale(frame)
-                if rotation != 0 { scaled = try scaled.rotated(clockwise: rotation) }
+                let scaled = try rung.scaler!.scale(frame)
                 scaled.pointer.pointee.pts = pts - origin
                 scaled.pointer.pointee.pict_type =
                     segmentStarts.contains(pts) ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE

@@ -59,3 +59,23 @@ extension Frame {
         return output
     }
 }
+
+/// Scales decoded frames to a picture of `width` x `height` as displayed: scaled first to the size before the turn,
+/// turned upright after, so the turn moves the fewest pixels. Renditions, `farm verify`'s reference pictures and
+/// thumbnails all go through it, so they agree on what upright means.
+final class UprightScaler {
+    private let scaler: Scaler
+    private let rotation: Int
+
+    /// - Parameter rotation: the clockwise turn that shows the source upright (0, 90, 180 or 270).
+    init(from frame: UnsafePointer<AVFrame>, width: Int, height: Int, rotation: Int, format: AVPixelFormat) throws {
+        let size = Rotation.turned(width: width, height: height, clockwise: rotation)
+        self.scaler = try Scaler(from: frame, width: Int32(size.width), height: Int32(size.height), format: format)
+        self.rotation = rotation
+    }
+
+    func scale(_ frame: Frame) throws -> Frame {
+        let scaled = try self.scaler.scale(frame)
+        return self.rotation == 0 ? scaled : try scaled.rotated(clockwise: self.rotation)
+    }
+}

@@ -34,12 +34,7 @@ extension OutputVerifier {
             }
             // Parsed from the range's start to the file's end, so a range cut short of its keyframe shows.
             let bytes = [UInt8](file[(file.startIndex + range.lowerBound)...])
-            let keyframe: (end: Int, isKeyframe: Bool)?
-            if segment.uri.hasSuffix(".ts") {
-                keyframe = (try? MPEGTSPackets.leadingPES(bytes)).map { ($0.end, $0.isRandomAccess) }
-            } else {
-                keyframe = (try? MP4Boxes.leadingSample(ofFragment: bytes)).map { ($0.data.upperBound, $0.isSync) }
-            }
+            let keyframe = try? LeadingKeyframe(segment: bytes, transportStream: segment.uri.hasSuffix(".ts"))
             return .init(
                 uri: segment.uri,
                 byteRange: range,

@@ -48,7 +48,7 @@ final class RungState {
     var finished = false
     var pending: (time: Double, picture: YUVPicture?)?
     var quality = QualityAccumulator()
-    private var sourceScaler: Scaler?
+    private var sourceScaler: UprightScaler?
     private var converter: Scaler?
 
     init(name: String, variant: HLSMasterPlaylist.Variant, playlist: HLSMediaPlaylist, files: PlaylistFiles) {
@@ -141,17 +141,15 @@ final class RungState {
     func scaleSource(_ frame: Frame, rotation: Int) throws -> YUVPicture? {
         guard self.width > 0, self.height > 0 else { return nil }
         if self.sourceScaler == nil {
-            let size = Rotation.turned(width: self.width, height: self.height, clockwise: rotation)
-            self.sourceScaler = try Scaler(
+            self.sourceScaler = try UprightScaler(
                 from: frame.pointer,
-                width: Int32(size.width),
-                height: Int32(size.height),
+                width: self.width,
+                height: self.height,
+                rotation: rotation,
                 format: AV_PIX_FMT_YUV420P
             )
         }
-        guard var scaled = try self.sourceScaler?.scale(frame) else { return nil }
-        if rotation != 0 { scaled = try scaled.rotated(clockwise: rotation) }
-        return scaled.yuvPicture()
+        return try self.sourceScaler?.scale(frame).yuvPicture()
     }
 
     /// Per playlist segment: its frames' relative times (sorted) and whether its first packet is an IDR.

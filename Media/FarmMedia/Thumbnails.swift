@@ -62,7 +62,14 @@ package enum Thumbnails {
         )
         // Pictures in time order, the poster among the tiles, so that the seeker only ever moves forward.
         func picture(atMilliseconds time: Int, width: Int, height: Int) throws -> Frame {
-            try seeker.frame(atMilliseconds: time).upright(width: width, height: height, rotation: video.rotation)
+            let frame = try seeker.frame(atMilliseconds: time)
+            return try UprightScaler(
+                from: frame.pointer,
+                width: width,
+                height: height,
+                rotation: video.rotation,
+                format: AV_PIX_FMT_YUVJ420P
+            ).scale(frame)
         }
         var poster: Frame?
         let sheet = try Frame.black(width: plan.sheetWidth, height: plan.sheetHeight)
@@ -117,19 +124,6 @@ extension Frame {
             farm_frame_data(frame.pointer, Int32(plane))?.update(repeating: plane == 0 ? 0 : 128, count: rows * stride)
         }
         return frame
-    }
-
-    /// This decoded frame scaled to `width` x `height` once turned clockwise by `rotation`, full-range 4:2:0.
-    func upright(width: Int, height: Int, rotation: Int) throws -> Frame {
-        let size = Rotation.turned(width: width, height: height, clockwise: rotation)
-        let scaler = try Scaler(
-            from: self.pointer,
-            width: Int32(size.width),
-            height: Int32(size.height),
-            format: AV_PIX_FMT_YUVJ420P
-        )
-        let scaled = try scaler.scale(self)
-        return rotation == 0 ? scaled : try scaled.rotated(clockwise: rotation)
     }
 
     /// Copies `picture` (same pixel format, even size) into this one with its top-left corner at even `x`, `y`.
