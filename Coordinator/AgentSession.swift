@@ -245,6 +245,7 @@ final class AgentSession {
             let scratch = URL(fileURLWithPath: self.context.configuration.scratchDirectory)
                 .appendingPathComponent("farm-source-\(task.taskID)-\(task.token).nut").path
             defer { try? FileManager.default.removeItem(atPath: scratch) }
+            let shift = TimestampShift(units: task.spec.nonNegativeShift, timeBase: task.spec.timeBase)
             do {
                 try await NIOThreadPool.singleton.runIfActive {
                     if let first = task.extract.firstPacket, let last = task.extract.lastPacket {
@@ -253,15 +254,14 @@ final class AgentSession {
                             streamIndex: task.extract.streamIndex,
                             firstPacket: first,
                             lastPacket: last,
-                            timestampShift: task.spec.nonNegativeShift,
+                            shift: shift,
                             output: scratch
                         )
                     } else {
                         try ChunkExtractor.extractStream(
                             source: task.source,
                             streamIndex: task.extract.streamIndex,
-                            timestampShift: task.spec.nonNegativeShift,
-                            shiftTimeBase: task.spec.timeBase,
+                            shift: shift,
                             output: scratch
                         )
                     }
@@ -286,7 +286,7 @@ final class AgentSession {
             }
             // The agent gets the times of the copy it is sent (moved when the source's are negative).
             var leased = task
-            leased.spec = task.spec.shifted(by: task.spec.nonNegativeShift)
+            leased.spec = task.spec.shifted(by: shift.units)
             _ = self.machine.leased(taskID: leased.taskID, token: leased.token, spec: leased.spec)
             self.leasedTask = leased
             self.context.leases.hold(

@@ -30,30 +30,30 @@ package struct JobStore: Sendable {
     ) async throws -> Int64 {
         let settingsJSON = try String(decoding: JSONEncoder().encode(settings), as: UTF8.self)
         // Two jobs writing one folder at once would overwrite each other's segments: a folder belongs to one job
-        // while it runs. Once it has ended (ready included), a new job may replace its output.
+        // while it runs. Once it has ended (ready included), a new job may replace its output. One statement:
+        // the new job's id, or the running job that holds the folder.
         let rows = try await self.client.query(
             """
-            INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight)
-            SELECT \(source), \(outputDirectory), \(settingsJSON)::jsonb, \(priority), \(settings.maxInFlight)
-            WHERE NOT EXISTS (
-                SELECT 1 FROM jobs WHERE output_dir = \(outputDirectory) AND state NOT IN ('ready', 'failed', 'cancelled'))
-            RETURNING id
+            WITH holder AS (
+                SELECT id, state FROM jobs
+                WHERE output_dir = \(outputDirectory) AND state NOT IN ('ready', 'failed', 'cancelled')
+                ORDER BY id LIMIT 1
+            ), inserted AS (
+                INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight)
+                SELECT \(source), \(outputDirectory), \(settingsJSON)::jsonb, \(priority), \(settings.maxInFlight)
+                WHERE NOT EXISTS (SELECT 1 FROM holder)
+                RETURNING id
+            )
+            SELECT id, NULL::text FROM inserted UNION ALL SELECT id, state FROM holder
             """,
             logger: self.logger
         )
-        for try await id in rows.decode(Int64.self) {
+        for try await (id, holderState) in rows.decode((Int64, String?).self) {
+            if let holderState {
+                throw OutputFolderInUse(outputDirectory: outputDirectory, jobID: id, state: holderState)
+            }
             _ = try await self.client.query("SELECT pg_notify(\(Self.workChannel), 'job')", logger: self.logger)
             return id
-        }
-        let holders = try await self.client.query(
-            """
-            SELECT id, state FROM jobs WHERE output_dir = \(outputDirectory) AND state NOT IN ('ready', 'failed', 'cancelled')
-            ORDER BY id LIMIT 1
-            """,
-            logger: self.logger
-        )
-        for try await (id, state) in holders.decode((Int64, String).self) {
-            throw OutputFolderInUse(outputDirectory: outputDirectory, jobID: id, state: state)
         }
         throw ConfigurationError("inserting the job returned no id")
     }
@@ -703,17 +703,19 @@ package struct JobStore: Sendable {
             ).decode(Bool.self) {
                 reused = exists
             }
-            var files: [String] = []
-            for try await path in try await connection.query(
-                """
-                SELECT path FROM segments WHERE job_id = \(jobID)
-                UNION SELECT path FROM init_segments WHERE job_id = \(jobID)
-                """,
-                logger: self.logger
-            ).decode(String.self) {
-                files.append(path)
+            if !reused {
+                var files: [String] = []
+                for try await path in try await connection.query(
+                    """
+                    SELECT path FROM segments WHERE job_id = \(jobID)
+                    UNION SELECT path FROM init_segments WHERE job_id = \(jobID)
+                    """,
+                    logger: self.logger
+                ).decode(String.self) {
+                    files.append(path)
+                }
+                try await remove(output, files)
             }
-            if !reused { try await remove(output, files) }
             _ = try await connection.query(
                 "UPDATE jobs SET cleaned_at = now() WHERE id = \(jobID)",
                 logger: self.logger

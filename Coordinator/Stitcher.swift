@@ -12,24 +12,8 @@ package enum Stitcher {
         package var description: String
     }
 
+    /// A stitch that throws fails its job; the janitor's `removePartialOutput` then removes what it wrote.
     package static func stitch(_ job: JobStore.JobToStitch) throws {
-        do {
-            try self.publish(job)
-        } catch {
-            // A failed job's cleanup removes what the agents published; the .ts files are this stitch's own.
-            if job.container == .ts {
-                for segment in job.segments {
-                    let path = self.transportStreamPath(of: segment.path)
-                    try? FileManager.default.removeItem(
-                        at: URL(fileURLWithPath: job.outputDirectory).appendingPathComponent(path)
-                    )
-                }
-            }
-            throw error
-        }
-    }
-
-    private static func publish(_ job: JobStore.JobToStitch) throws {
         let output = URL(fileURLWithPath: job.outputDirectory)
         let info = job.sourceInfo
         var videoRenditions: [Playlists.MediaRendition] = []

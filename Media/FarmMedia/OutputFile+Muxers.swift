@@ -101,50 +101,54 @@ final class OutputContainer {
     }
 }
 
+/// Moves every timestamp of a copied stream by `units` of `timeBase` (converted to the stream's own time base).
+public struct TimestampShift: Sendable, Equatable {
+    public var units: Int64
+    public var timeBase: Rational
+
+    public init(units: Int64, timeBase: Rational) {
+        self.units = units
+        self.timeBase = timeBase
+    }
+
+    public static let none = TimestampShift(units: 0, timeBase: Rational(1, 1))
+
+    func units(in streamTimeBase: AVRational) -> Int64 { av_rescale_q(self.units, self.timeBase.av, streamTimeBase) }
+}
+
 /// Copies a packet range of one source stream into a small self-contained container for an agent (no decoding).
 public enum ChunkExtractor {
     /// Writes the video packets `firstPacket...lastPacket` (decode order, as the planner numbered them) to `output`
     /// as NUT, which keeps the source time base exactly (Matroska would round timestamps to milliseconds).
     ///
-    /// NUT refuses negative presentation timestamps, so every timestamp is moved by `timestampShift` (see
+    /// NUT refuses negative presentation timestamps, so every timestamp is moved by `shift` (see
     /// `TaskSpec.nonNegativeShift`); a packet still before zero shows before the job's first frame and is left out.
     public static func extractVideo(
         source: String,
         streamIndex: Int,
         firstPacket: Int,
         lastPacket: Int,
-        timestampShift: Int64 = 0,
+        shift: TimestampShift = .none,
         output: String
     ) throws {
-        try self.extract(
-            source: source,
-            streamIndex: streamIndex,
-            output: output,
-            format: "nut",
-            timestampShift: timestampShift
-        ) { position in
+        try self.extract(source: source, streamIndex: streamIndex, output: output, format: "nut", shift: shift) {
+            position in
             position > lastPacket ? .stop : (position >= firstPacket ? .copy : .skip)
         }
     }
 
     /// Writes every packet of an audio stream to `output` as Matroska: NUT refuses the negative timestamps of
-    /// AAC priming, and millisecond timestamps are exact enough for audio. Timestamps move by `timestampShift`
-    /// units of `shiftTimeBase` (the video's, see `TaskSpec.nonNegativeShift`).
+    /// AAC priming, and millisecond timestamps are exact enough for audio. Timestamps move by `shift`, the
+    /// video's (see `TaskSpec.nonNegativeShift`), to keep sync.
     public static func extractStream(
         source: String,
         streamIndex: Int,
-        timestampShift: Int64 = 0,
-        shiftTimeBase: Rational = Rational(1, 1),
+        shift: TimestampShift = .none,
         output: String
     ) throws {
-        try self.extract(
-            source: source,
-            streamIndex: streamIndex,
-            output: output,
-            format: "matroska",
-            timestampShift: timestampShift,
-            shiftTimeBase: shiftTimeBase
-        ) { _ in .copy }
+        try self.extract(source: source, streamIndex: streamIndex, output: output, format: "matroska", shift: shift) {
+            _ in .copy
+        }
     }
 
     enum Decision { case skip, copy, stop }
@@ -154,8 +158,7 @@ public enum ChunkExtractor {
         streamIndex: Int,
         output: String,
         format: String,
-        timestampShift: Int64 = 0,
-        shiftTimeBase: Rational? = nil,
+        shift: TimestampShift = .none,
         decide: (Int) -> Decision
     ) throws {
         MediaLogging.quiet()
@@ -171,8 +174,7 @@ public enum ChunkExtractor {
         let outputStream = try container.addStream(copying: stream.pointee.codecpar, timeBase: stream.pointee.time_base)
         try container.writeHeader()
         let packet = Packet()
-        let shift =
-            shiftTimeBase.map { av_rescale_q(timestampShift, $0.av, stream.pointee.time_base) } ?? timestampShift
+        let shift = shift.units(in: stream.pointee.time_base)
         // NUT refuses a negative presentation time; what is still before zero after the shift shows before the
         // job's first frame, so no chunk needs it. Matroska (audio) takes negative times (AAC priming) as they are.
         let dropsNegative = format == "nut"

@@ -37,10 +37,14 @@ public struct VideoStreamInfo: Sendable, Equatable {
 }
 
 extension VideoStreamInfo {
+    /// A stream's average frame rate, or its base rate when the demuxer gives no average.
+    static func nominalFrameRate(of stream: UnsafeMutablePointer<AVStream>) -> Rational {
+        let average = stream.pointee.avg_frame_rate
+        return Rational(average.num > 0 && average.den > 0 ? average : stream.pointee.r_frame_rate)
+    }
+
     init(stream: UnsafeMutablePointer<AVStream>, index: Int) {
         let parameters = stream.pointee.codecpar!.pointee
-        var frameRate = stream.pointee.avg_frame_rate
-        if frameRate.num <= 0 || frameRate.den <= 0 { frameRate = stream.pointee.r_frame_rate }
         self.init(
             index: index,
             codecName: String(cString: avcodec_get_name(parameters.codec_id)),
@@ -48,7 +52,7 @@ extension VideoStreamInfo {
             height: Int(parameters.height),
             sampleAspectRatio: Rational(parameters.sample_aspect_ratio),
             timeBase: Rational(stream.pointee.time_base),
-            frameRate: Rational(frameRate),
+            frameRate: Self.nominalFrameRate(of: stream),
             rotation: Rotation.clockwiseDegrees(of: stream)
         )
     }

@@ -86,9 +86,7 @@ final class StreamReader {
         let stream = input.stream(streamIndex)
         self.type = type
         self.timeBase = Rational(stream.pointee.time_base)
-        var rate = stream.pointee.avg_frame_rate
-        if rate.num <= 0 || rate.den <= 0 { rate = stream.pointee.r_frame_rate }
-        self.frameRate = Rational(rate)
+        self.frameRate = VideoStreamInfo.nominalFrameRate(of: stream)
         self.rotation = Rotation.clockwiseDegrees(of: stream)
         self.decoder = try Decoder(stream: stream, path: input.path)
         self.codecID = stream.pointee.codecpar?.pointee.codec_id ?? AV_CODEC_ID_NONE
