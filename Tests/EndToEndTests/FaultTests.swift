@@ -50,17 +50,6 @@ struct FaultTests {
         }
     }
 
-    /// A fresh database and folder for one test's farm; the processes are stopped and the database dropped after.
-    static func withFarm(_ body: (ProcessFarm, TemporaryDirectory) async throws -> Void) async throws {
-        let database = try await TestDatabase.create()
-        let directory = try TemporaryDirectory("farm-fault")
-        defer { directory.remove() }
-        let farm = ProcessFarm(database: database, directory: directory)
-        defer { farm.stopAll() }
-        try await body(farm, directory)
-        await database.drop()
-    }
-
     /// One coordinator and two slowed agents on `database`, a clean run for reference, then a second run of the same
     /// job with `fault` injected while it runs: the job must end ready with an output byte-identical to the clean one.
     /// `afterwards` runs last, with the farm still up.
@@ -233,7 +222,7 @@ struct FaultTests {
     }
 
     @Test func twoCoordinatorsShareTheWorkAndAcceptNothingTwice() async throws {
-        try await Self.withFarm { farm, directory in
+        try await ProcessFarm.with("farm-fault") { farm, directory in
             let source = directory.file("short.mp4")
             try Fixtures.makeClip(at: source, seconds: 4, width: 320, height: 240)
             let first = try await farm.startCoordinator()
@@ -280,7 +269,7 @@ struct FaultTests {
     /// Heartbeats are 10 s apart here, so an agent that stops within 5 s of the cancel was told by the coordinator's
     /// revoke, not by a refused heartbeat. Afterwards the agent takes the next job as usual.
     @Test func cancellingAJobRevokesItsLeasesOnTheAgentsAtOnce() async throws {
-        try await Self.withFarm { farm, directory in
+        try await ProcessFarm.with("farm-fault") { farm, directory in
             let source = try Self.clip(directory)
             let port = try await farm.startCoordinator(leaseSeconds: 30, extra: ["--heartbeat-seconds", "10"])
             try farm.startAgent("agent-1", port: port, extra: ["--debug-frame-delay-ms", "100"])
@@ -326,7 +315,7 @@ struct FaultTests {
     }
 
     @Test func aCorruptChunkFailsOnItsFirstAttemptWithItsMessage() async throws {
-        try await Self.withFarm { farm, directory in
+        try await ProcessFarm.with("farm-fault") { farm, directory in
             let source = directory.file("damaged.mp4")
             try Fixtures.makeClip(at: source, seconds: 8, width: 640, height: 360, audio: false)
             // Damage the middle of the media data; the index (moov) stays readable, so planning succeeds.
@@ -348,7 +337,7 @@ struct FaultTests {
     }
 
     @Test func anAgentThatAlwaysDiesOnAChunkFailsTheJobAfterTheAttemptLimit() async throws {
-        try await Self.withFarm { farm, directory in
+        try await ProcessFarm.with("farm-fault") { farm, directory in
             let source = directory.file("clip.mp4")
             try Fixtures.makeClip(at: source, seconds: 8, width: 320, height: 240)
             let port = try await farm.startCoordinator()

@@ -114,23 +114,15 @@ struct HardSourcesTests {
 
     @Test(arguments: Self.sources)
     func transcodesAndVerifies(_ source: Source) async throws {
-        let database = try await TestDatabase.create()
         let directory = try TemporaryDirectory("farm-hard")
         defer { directory.remove() }
         let path = try Self.make(source, in: directory)
         let output = directory.file("out")
-        let transcoded = Result {
-            try run(
-                FarmBinary.path,
-                [
-                    "transcode", path, "--output", output, "--agents", "2",
-                    "--database-url", database.connectionString,
-                    "--segment-duration", "2", "--minimum-chunks", "3", "--log-level", "error",
-                ]
-            )
-        }
-        await database.drop()
-        _ = try transcoded.get()
+        try await FarmBinary.transcode(
+            path,
+            into: output,
+            options: ["--agents", "2", "--segment-duration", "2", "--minimum-chunks", "3"]
+        )
 
         // `farm verify` checks frame counts and times, seams, IDR alignment, audio sync and the playlists; the
         // PSNR floor catches a picture that is turned, stretched or shifted by a frame.

@@ -35,14 +35,12 @@ struct VerifyCommandTests {
     /// The farm's own output (chunks encoded by separate agents, stitched) must pass every check.
     @Test(.enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL"))
     func theFarmsOutputPasses() async throws {
-        let database = try await TestDatabase.create()
         let directory = try TemporaryDirectory("farm-verify-e2e")
         defer { directory.remove() }
         let source = directory.file("clip.mp4")
         try Fixtures.makeClip(at: source, seconds: 8, width: 640, height: 360, gop: 50)
         let output = directory.file("hls")
-        let status = try await InProcessFarm.transcode(source, into: output, database: database)
-        await database.drop()
+        let status = try await InProcessFarm.transcode(source, into: output)
         try #require(status.state == "ready", "\(status.error ?? "")")
         let report = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(minimumPSNR: 35))
         #expect(report.failures == [], "\(report.text)")
@@ -90,24 +88,16 @@ struct VerifyCommandTests {
     /// passing, and I-frame entries that hold the PAT, the PMT and one whole keyframe.
     @Test(.enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL"))
     func transportStreamOutputPasses() async throws {
-        let database = try await TestDatabase.create()
         let directory = try TemporaryDirectory("farm-verify-ts")
         defer { directory.remove() }
         let source = directory.file("clip.mp4")
         try Fixtures.makeClip(at: source, seconds: 6, width: 640, height: 360, gop: 50)
         let output = directory.file("hls")
-        let transcoded = Result {
-            try run(
-                "timeout",
-                [
-                    "300", FarmBinary.path, "transcode", source, "-o", output, "--database-url",
-                    database.connectionString, "--container", "ts", "--segment-duration", "2", "--minimum-chunks", "2",
-                    "--rungs", "240p",
-                ]
-            )
-        }
-        await database.drop()
-        _ = try transcoded.get()
+        try await FarmBinary.transcode(
+            source,
+            into: output,
+            options: ["--container", "ts", "--segment-duration", "2", "--minimum-chunks", "2", "--rungs", "240p"]
+        )
         let report = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(minimumPSNR: 35))
         #expect(report.failures == [], "\(report.text)")
         #expect(report.rungs.map(\.name) == ["240p"])

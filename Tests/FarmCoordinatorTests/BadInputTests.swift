@@ -123,15 +123,11 @@ struct BadInputTests {
 
     /// Submits `source` to a fresh farm with one agent and returns the job's final status.
     private static func finalStatus(of source: String, in directory: TemporaryDirectory) async throws -> JobStatus {
-        let database = try await TestDatabase.create()
-        let status = try await InProcessFarm.transcode(
+        try await InProcessFarm.transcode(
             source,
             into: directory.file("out"),
             settings: JobSettings(segmentDuration: 2),
-            database: database,
             agents: 1
         )
-        await database.drop()
-        return status
     }
 }

@@ -175,7 +175,6 @@ struct LeaseFencingTests {
                             while arrived.mutex.withLock({ $0 }) < 2, ContinuousClock.now < deadline {
                                 try await Task.sleep(for: .milliseconds(10))
                             }
-                            arrived.mutex.withLock { $0 -= 1 }
                         }
                     }
                 }
@@ -187,6 +186,21 @@ struct LeaseFencingTests {
             #expect(promoted == (verdicts.contains(.accepted(remainingTasks: 0)) ? 0 : 1))
             let status = try #require(try await store.status(jobID: jobID))
             #expect(status.state == "stitching")
+        }
+    }
+
+    /// The outcome of that race, made certain: every task done while the job is still `running`. The sweep must
+    /// move it to `stitching`, once.
+    @Test func theSweepHandsOnAJobLeftRunningWithEveryTaskDone() async throws {
+        try await Self.withPlannedJob { store, client, jobID in
+            _ = try await client.query(
+                "UPDATE tasks SET state = 'done', lease_expires_at = NULL WHERE job_id = \(jobID)",
+                logger: testLogger
+            )
+            _ = try await client.query("UPDATE jobs SET state = 'running' WHERE id = \(jobID)", logger: testLogger)
+            #expect(try await store.promoteFinishedJobs() == 1)
+            #expect(try await store.status(jobID: jobID)?.state == "stitching")
+            #expect(try await store.promoteFinishedJobs() == 0, "a job is handed on once")
         }
     }
 

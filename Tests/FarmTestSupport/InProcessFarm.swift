@@ -93,24 +93,50 @@ package enum InProcessFarm {
         throw ConfigurationError("job \(jobID) did not finish within \(timeout)")
     }
 
-    /// Transcodes `source` into `output` on a fresh farm with `agents` agents, returning the job's final status. The
-    /// default settings (2 s segments, at least 3 chunks) give short test clips several segments and chunks.
+    /// Transcodes `source` into `output` on a fresh farm with `agents` agents and a fresh database (dropped after),
+    /// returning the job's final status. The default settings (2 s segments, at least 3 chunks) give short test
+    /// clips several segments and chunks.
     package static func transcode(
         _ source: String,
         into output: String,
         settings: JobSettings = JobSettings(segmentDuration: 2, minimumChunks: 3),
-        database: TestDatabase,
         agents: Int = 2
     ) async throws -> JobStatus {
-        try await Self.run(database: database, agents: agents) { store, _ in
-            let job = try await store.submit(source: source, outputDirectory: output, settings: settings)
-            return try await Self.waitForJob(store, job)
+        let database = try await TestDatabase.create()
+        do {
+            let status = try await Self.run(database: database, agents: agents) { store, _ in
+                let job = try await store.submit(source: source, outputDirectory: output, settings: settings)
+                return try await Self.waitForJob(store, job)
+            }
+            await database.drop()
+            return status
+        } catch {
+            await database.drop()
+            throw error
         }
     }
 }
 
 /// The `farm` executable built next to the tests.
 package enum FarmBinary {
+    /// Runs `farm transcode SOURCE -o OUTPUT` as a user would, on a fresh database of the test server (dropped
+    /// after), under a time limit so a stalled farm fails the test instead of hanging it. Returns what it printed.
+    @discardableResult
+    package static func transcode(_ source: String, into output: String, options: [String]) async throws -> String {
+        let database = try await TestDatabase.create()
+        let transcoded = Result {
+            try run(
+                "timeout",
+                [
+                    "-k", "10", "300", Self.path, "transcode", source, "--output", output,
+                    "--database-url", database.connectionString, "--log-level", "error",
+                ] + options
+            )
+        }
+        await database.drop()
+        return try transcoded.get()
+    }
+
     package static var path: String {
         if let configured = ProcessInfo.processInfo.environment["FARM_BINARY"] { return configured }
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL

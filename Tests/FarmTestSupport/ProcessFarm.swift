@@ -19,6 +19,22 @@ package final class ProcessFarm: @unchecked Sendable {
         self.directory = directory
     }
 
+    /// A fresh database and folder for one test's farm. Afterwards the processes are stopped first, so none is
+    /// still connected when the database is dropped, then the database and folder go.
+    package static func with(
+        _ label: String,
+        _ body: (ProcessFarm, TemporaryDirectory) async throws -> Void
+    ) async throws {
+        let database = try await TestDatabase.create()
+        let directory = try TemporaryDirectory(label)
+        defer { directory.remove() }
+        let farm = ProcessFarm(database: database, directory: directory)
+        defer { farm.stopAll() }
+        try await body(farm, directory)
+        farm.stopAll()
+        await database.drop()
+    }
+
     /// Starts a coordinator and returns its port (`port` 0 picks a free one).
     @discardableResult
     package func startCoordinator(port: Int = 0, leaseSeconds: Int = 6, extra: [String] = []) async throws -> Int {

@@ -135,9 +135,10 @@ def play(folder, master, expected_duration, tolerance, expect_audio, chromium, e
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/__player.html"
+    executable = find_chromium(chromium)
     profile = tempfile.mkdtemp(prefix="farm-chromium-")
     command = [
-        find_chromium(chromium),
+        executable,
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
@@ -206,17 +207,18 @@ def check_end(report, expected_duration, tolerance, expect_audio):
     current = number(report, "currentTime")
     duration = number(report, "duration")
     problems = []
-    if current < duration - 0.1:
+    # Each check is written so that a value the player did not report (NaN) fails it: NaN compares false.
+    if not current >= duration - 0.1:
         problems.append(f"ended at currentTime {current:.3f} s, before the duration {duration:.3f} s")
-    if abs(duration - expected_duration) > tolerance:
+    if not abs(duration - expected_duration) <= tolerance:
         problems.append(f"duration is {duration:.3f} s, expected {expected_duration:.3f} s (± {tolerance} s)")
-    if number(report, "videoWidth") <= 0 or number(report, "videoHeight") <= 0:
+    if not (number(report, "videoWidth") > 0 and number(report, "videoHeight") > 0):
         problems.append("no picture size: no video was decoded")
     frames = report.get("totalVideoFrames")
-    if frames not in (None, "undefined") and number(report, "totalVideoFrames") <= 0:
+    if frames not in (None, "undefined") and not number(report, "totalVideoFrames") > 0:
         problems.append("no video frame was presented")
-    if expect_audio and number(report, "audioDecodedBytes") <= 0:
-        problems.append("no audio was decoded (webkitAudioDecodedByteCount is 0)")
+    if expect_audio and not number(report, "audioDecodedBytes") > 0:
+        problems.append("no audio was decoded (webkitAudioDecodedByteCount is 0 or not reported)")
     if problems:
         raise CheckFailed("; ".join(problems) + f"; at {describe(report)}")
 
@@ -249,6 +251,8 @@ def stop(browser):
 
 
 def main():
+    # Killed by a time limit (SIGTERM), still run play()'s `finally`, so Chromium is never left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="the HLS output folder (holding the master playlist)")
     parser.add_argument("--master", default="master.m3u8", help="the master playlist's name in the folder")
