@@ -245,7 +245,10 @@ final class AgentSession {
             let scratch = URL(fileURLWithPath: self.context.configuration.scratchDirectory)
                 .appendingPathComponent("farm-source-\(task.taskID)-\(task.token).nut").path
             defer { try? FileManager.default.removeItem(atPath: scratch) }
-            let shift = TimestampShift(units: task.spec.nonNegativeShift, timeBase: task.spec.timeBase)
+            let shift = TimestampShift(
+                units: task.spec.nonNegativeShift(prerollPTS: task.extract.prerollPTS),
+                timeBase: task.spec.timeBase
+            )
             do {
                 try await NIOThreadPool.singleton.runIfActive {
                     if let first = task.extract.firstPacket, let last = task.extract.lastPacket {

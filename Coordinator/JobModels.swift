@@ -101,6 +101,9 @@ package struct SourceExtract: Codable, Sendable {
     /// Decode-order packet range of a video chunk; nil for a whole stream (audio).
     package var firstPacket: Int?
     package var lastPacket: Int?
+    /// Presentation timestamp of the keyframe a video chunk's decoding starts from; nil for audio (and for tasks
+    /// planned before it was recorded, whose pre-roll was never before the job's first frame).
+    package var prerollPTS: Int64?
 }
 
 /// A task leased to an agent.

@@ -54,7 +54,8 @@ package enum JobPlanning {
                 SourceExtract(
                     streamIndex: info.video.index,
                     firstPacket: chunk.firstPacket,
-                    lastPacket: chunk.lastPacket
+                    lastPacket: chunk.lastPacket,
+                    prerollPTS: chunk.prerollPTS
                 ),
                 0
             )

@@ -150,8 +150,13 @@ public struct TaskSpec: Codable, Sendable, Equatable {
         return shifted
     }
 
-    /// How far a task's source timestamps (in `timeBase`) must move so that the job's first frame is at zero or
-    /// later: MPEG-TS captures whose clock wrapped start below zero once libavformat unwraps them, and the video
-    /// chunk copy is NUT, which refuses negative presentation timestamps. Audio moves with the video to keep sync.
-    package var nonNegativeShift: Int64 { self.originPTS < 0 ? -self.originPTS : 0 }
+    /// How far a task's source timestamps (in `timeBase`) must move so that the earliest picture its copy carries
+    /// (`prerollPTS`, the keyframe decoding starts from; the job's first frame when nil) is at zero or later: MPEG-TS
+    /// captures whose clock wrapped start below zero once libavformat unwraps them, an edit list's discarded
+    /// pre-roll is before zero, and the video chunk copy is NUT, which refuses negative presentation timestamps.
+    /// Audio moves with the video to keep sync.
+    package func nonNegativeShift(prerollPTS: Int64? = nil) -> Int64 {
+        let earliest = min(self.originPTS, prerollPTS ?? self.originPTS)
+        return earliest < 0 ? -earliest : 0
+    }
 }

@@ -238,6 +238,13 @@ private struct VideoChunkEncode {
             if pts == farm_nopts_value() { pts = decoded.pointer.pointee.pts }
             pts = av_rescale_q(pts, chunkTimeBase, specTimeBase)
             guard pts >= self.spec.startPTS, self.spec.endPTS.map({ pts < $0 }) ?? true else { return }
+            guard !decoded.hasDecodeErrors else {
+                throw MediaError(
+                    .invalidInput,
+                    "\(self.label): the frame at \(self.spec.timeBase.seconds(pts - origin)) s decodes with errors; "
+                        + "the source is damaged there"
+                )
+            }
             decoded.pointer.pointee.pts = pts
             if let previous = pending {
                 let previousPTS = previous.pointer.pointee.pts
@@ -258,9 +265,12 @@ private struct VideoChunkEncode {
         let packet = Packet()
         let frame = Frame()
         // The chunk starts at a keyframe. In an open GOP, the pictures after it in decode order but before it in
-        // presentation (leading pictures) reference the previous GOP, which this chunk does not have; they belong
-        // to the previous chunk, which decodes them, so they are not sent to the decoder here.
+        // presentation (leading pictures) reference the previous GOP, which this chunk does not have; they show
+        // before the chunk's first frame, so they are not sent to the decoder. The pre-roll pictures that follow
+        // (before the chunk's start) may still name those missing references, harmlessly for them: the decoder is
+        // lenient while it reads them, and strict for every picture the chunk outputs.
         var keyframePTS: Int64?
+        let startInChunk = av_rescale_q(self.spec.startPTS, specTimeBase, chunkTimeBase)
         while try input.read(into: packet) {
             defer { packet.unref() }
             guard Int(packet.pointer.pointee.stream_index) == videoIndex else { continue }
@@ -269,6 +279,7 @@ private struct VideoChunkEncode {
                 if let keyframePTS, packetPTS < keyframePTS { continue }
                 if keyframePTS == nil { keyframePTS = packetPTS }
             }
+            decoder.isStrict = packetPTS == farm_nopts_value() || packetPTS >= startInChunk
             try decoder.send(packet)
             while try decoder.receive(into: frame) { try accept(frame) }
         }

@@ -50,7 +50,12 @@ public enum ChunkPlanner {
         guard options.segmentDuration > 0 else {
             throw MediaError(.unsupportedInput, "segment duration must be positive, got \(options.segmentDuration)")
         }
-        let presentation = packets.map(\.pts).sorted()
+        // The frames a viewer sees: an edit list's discarded frames are decoded (they can be references) but never
+        // shown, so they are pre-roll, not part of any chunk.
+        let presentation = packets.filter { !$0.isDiscarded }.map(\.pts).sorted()
+        guard !presentation.isEmpty else {
+            throw MediaError(.invalidInput, "every video frame is marked as discarded; the file's edit list is damaged")
+        }
         for (a, b) in zip(presentation, presentation.dropFirst()) where a == b {
             throw MediaError(
                 .invalidInput,
@@ -60,7 +65,10 @@ public enum ChunkPlanner {
         let origin = presentation[0]
         let unitsPerSecond = Double(timeBase.den) / Double(timeBase.num)
         let segmentUnits = options.segmentDuration * unitsPerSecond
-        let keyframes = packets.filter(\.isKeyframe).map(\.pts).sorted()
+        let keyframes = packets.filter { $0.isKeyframe && !$0.isDiscarded }.map(\.pts).sorted()
+        let openKeyframes = Self.openGOPKeyframes(packets)
+        // Frames shown after the last one an edit list keeps (a clip trimmed at its end) end the last chunk.
+        let trailingEnd = packets.filter { $0.isDiscarded && $0.pts > presentation.last! }.map(\.pts).min()
 
         // Segment k starts at the first frame at or after origin + k * duration, moved to a source keyframe when one
         // is within a tenth of a segment: such a chunk needs no pre-roll.
@@ -99,14 +107,23 @@ public enum ChunkPlanner {
             let segmentsHere = Array(segmentStarts[segment..<min(segment + segmentsPerChunk, segmentStarts.count)])
             let start = segmentsHere[0]
             let nextSegment = segment + segmentsHere.count
-            let end: Int64? = nextSegment < segmentStarts.count ? segmentStarts[nextSegment] : nil
+            let end: Int64? = nextSegment < segmentStarts.count ? segmentStarts[nextSegment] : trailingEnd
 
             // Pre-roll: the last keyframe (in decode order) whose picture is at or before the start.
-            guard let firstPacket = packets.lastIndex(where: { $0.isKeyframe && $0.pts <= start }) else {
+            guard var firstPacket = packets.lastIndex(where: { $0.isKeyframe && $0.pts <= start }) else {
                 throw MediaError(
                     .invalidInput,
                     "no keyframe at or before timestamp \(start); the video does not start with a keyframe"
                 )
+            }
+            // An open-GOP keyframe (H.264 recovery point, HEVC CRA, MPEG-2 open GOP) is followed by pictures that
+            // reference the GOP before it, and the frames after those may still name them (reference lists, H.264
+            // memory-management commands): decoding starts one keyframe earlier, so every frame the chunk outputs
+            // is decoded from complete references.
+            if openKeyframes.contains(firstPacket),
+                let earlier = packets[..<firstPacket].lastIndex(where: \.isKeyframe)
+            {
+                firstPacket = earlier
             }
             var lastPacket = packets.count - 1
             if let end {
@@ -137,5 +154,20 @@ public enum ChunkPlanner {
             chunks: chunks,
             frameCount: presentation.count
         )
+    }
+
+    /// Decode-order indices of the keyframes followed, before the next keyframe, by a picture shown before them:
+    /// leading pictures, which only an open GOP has.
+    package static func openGOPKeyframes(_ packets: [VideoPacket]) -> Set<Int> {
+        var open = Set<Int>()
+        var keyframe: (index: Int, pts: Int64)?
+        for (index, packet) in packets.enumerated() {
+            if packet.isKeyframe {
+                keyframe = (index, packet.pts)
+            } else if let current = keyframe, packet.pts < current.pts {
+                open.insert(current.index)
+            }
+        }
+        return open
     }
 }

@@ -38,6 +38,9 @@ final class FrameSeeker {
         self.streamIndex = index
         self.stream = self.input.stream(index)
         self.decoder = try Decoder(stream: self.stream, path: path, threads: 1)
+        // Decoding starts at whichever keyframe the seek found: after an open-GOP one, the first pictures may name
+        // references from before it (harmless for them). A damaged source fails its chunk's strict decode anyway.
+        self.decoder.isStrict = false
         self.originPTS = originPTS
         self.oneSecond = max(1, av_rescale_q(1, AVRational(num: 1, den: 1), self.stream.pointee.time_base))
     }

@@ -34,6 +34,12 @@ final class Frame {
     }
 
     func unref() { av_frame_unref(self.pointer) }
+
+    /// Whether the decoder met errors in this frame (concealed macroblocks, missing references) or marks it as not
+    /// fully recovered: such a frame is never encoded.
+    var hasDecodeErrors: Bool {
+        self.pointer.pointee.decode_error_flags != 0 || self.pointer.pointee.flags & AV_FRAME_FLAG_CORRUPT != 0
+    }
 }
 
 /// An opened input file (demuxer).
@@ -137,6 +143,20 @@ final class Decoder {
     deinit {
         var pointer: UnsafeMutablePointer<AVCodecContext>? = self.pointer
         avcodec_free_context(&pointer)
+    }
+
+    /// Whether damaged data fails the decode (the default). Pre-roll pictures that are decoded only to fill the
+    /// reference buffers may name references from before the keyframe decoding started at: the decoder is lenient
+    /// for those and strict again for every frame that is output. libavcodec reads the flag per picture.
+    var isStrict: Bool {
+        get { self.pointer.pointee.err_recognition & AV_EF_EXPLODE != 0 }
+        set {
+            if newValue {
+                self.pointer.pointee.err_recognition |= AV_EF_EXPLODE
+            } else {
+                self.pointer.pointee.err_recognition &= ~AV_EF_EXPLODE
+            }
+        }
     }
 
     /// Sends a packet, or nil to drain.

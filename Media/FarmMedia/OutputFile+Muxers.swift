@@ -39,9 +39,35 @@ final class OutputContainer {
             "avcodec_parameters_copy",
             file: self.path
         )
-        stream.pointee.codecpar.pointee.codec_tag = 0
+        stream.pointee.codecpar.pointee.codec_tag = try self.codecTag(for: parameters)
         stream.pointee.time_base = timeBase
         return Int(stream.pointee.index)
+    }
+
+    /// The tag a copied stream is written with. 0 lets the muxer pick its own; a muxer whose table lacks the codec
+    /// (NUT has no tag for ProRes) gets the source's tag, else the QuickTime or AVI one, which NUT's demuxer also
+    /// reads back. A codec no table names cannot be carried: the error says which codec and what to do.
+    private func codecTag(for parameters: UnsafePointer<AVCodecParameters>) throws -> UInt32 {
+        let codec = parameters.pointee.codec_id
+        guard let muxerTags = self.pointer.pointee.oformat.pointee.codec_tag else { return 0 }
+        var tag: UInt32 = 0
+        if av_codec_get_tag2(muxerTags, codec, &tag) != 0 { return 0 }
+        if parameters.pointee.codec_tag != 0 { return parameters.pointee.codec_tag }
+        let tables: [OpaquePointer?] =
+            parameters.pointee.codec_type == AVMEDIA_TYPE_AUDIO
+            ? [avformat_get_riff_audio_tags(), avformat_get_mov_audio_tags(), nil]
+            : [avformat_get_riff_video_tags(), avformat_get_mov_video_tags(), nil]
+        let found = tables.withUnsafeBufferPointer { av_codec_get_tag2($0.baseAddress, codec, &tag) }
+        guard found != 0 else {
+            let format = String(cString: self.pointer.pointee.oformat.pointee.name)
+            throw MediaError(
+                .unsupportedInput,
+                "\(self.path): the \(format) container farm sends chunks in cannot carry the codec "
+                    + "\(String(cString: avcodec_get_name(codec))); transcode the source to a common codec "
+                    + "(H.264, HEVC or ProRes in MOV) and submit it again"
+            )
+        }
+        return tag
     }
 
     func addStream(encoder: Encoder) throws -> Int {
@@ -122,7 +148,7 @@ public enum ChunkExtractor {
     /// as NUT, which keeps the source time base exactly (Matroska would round timestamps to milliseconds).
     ///
     /// NUT refuses negative presentation timestamps, so every timestamp is moved by `shift` (see
-    /// `TaskSpec.nonNegativeShift`); a packet still before zero shows before the job's first frame and is left out.
+    /// `TaskSpec.nonNegativeShift(prerollPTS:)`); a packet still before zero shows before the job's first frame and is left out.
     public static func extractVideo(
         source: String,
         streamIndex: Int,
@@ -139,7 +165,7 @@ public enum ChunkExtractor {
 
     /// Writes every packet of an audio stream to `output` as Matroska: NUT refuses the negative timestamps of
     /// AAC priming, and millisecond timestamps are exact enough for audio. Timestamps move by `shift`, the
-    /// video's (see `TaskSpec.nonNegativeShift`), to keep sync.
+    /// video's (see `TaskSpec.nonNegativeShift(prerollPTS:)`), to keep sync.
     public static func extractStream(
         source: String,
         streamIndex: Int,

@@ -8,12 +8,16 @@ public struct VideoPacket: Sendable, Equatable {
     public var dts: Int64
     public var isKeyframe: Bool
     public var duration: Int64
+    /// Decoded but never shown: the demuxer marks the frames before an edit list's start this way (a clip trimmed
+    /// with stream copy keeps the frames back to the keyframe before its first shown frame, for decoding).
+    public var isDiscarded: Bool
 
-    public init(pts: Int64, dts: Int64, isKeyframe: Bool, duration: Int64) {
+    public init(pts: Int64, dts: Int64, isKeyframe: Bool, duration: Int64, isDiscarded: Bool = false) {
         self.pts = pts
         self.dts = dts
         self.isKeyframe = isKeyframe
         self.duration = duration
+        self.isDiscarded = isDiscarded
     }
 }
 
@@ -77,8 +81,9 @@ public struct SourceInfo: Sendable {
 
     /// Presentation duration of the video in seconds.
     public var durationSeconds: Double {
-        guard let first = self.packets.map(\.pts).min(),
-            let last = self.packets.max(by: { $0.pts < $1.pts })
+        let shown = self.packets.filter { !$0.isDiscarded }
+        guard let first = shown.map(\.pts).min(),
+            let last = shown.max(by: { $0.pts < $1.pts })
         else { return 0 }
         return self.video.timeBase.seconds(last.pts + max(last.duration, 0) - first)
     }
@@ -142,7 +147,8 @@ public enum SourceProbe {
                     pts: pts,
                     dts: dts,
                     isKeyframe: packet.pointer.pointee.flags & AV_PKT_FLAG_KEY != 0,
-                    duration: packet.pointer.pointee.duration
+                    duration: packet.pointer.pointee.duration,
+                    isDiscarded: packet.pointer.pointee.flags & AV_PKT_FLAG_DISCARD != 0
                 )
             )
         }

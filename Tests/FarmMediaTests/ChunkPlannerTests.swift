@@ -193,11 +193,13 @@ struct ChunkPlannerTests {
         #expect(first.endPTS == 48)
         #expect(first.lastPacket == 48)
         #expect(first.frameCount == 48)
-        // Chunk 1 decodes from I48 at index 46; its pre-roll packets B46 and B47 are below its start and dropped.
+        // I48 opens an open GOP: B46 and B47 follow it in decode order and reference P45 of the GOP before. Chunk 1
+        // decodes from the keyframe before (I0), so every reference exists; its pre-roll, below 48, is dropped.
         let second = plan.chunks[1]
-        #expect(second.firstPacket == 46)
-        #expect(second.prerollPTS == 48)
+        #expect(second.firstPacket == 0)
+        #expect(second.prerollPTS == 0)
         #expect(second.frameCount == 48)
+        #expect(plan.chunks.map(\.prerollPTS) == [0, 0, 48, 96, 144])
         // The last chunk holds pts 192…237.
         #expect(plan.chunks[4].frameCount == 46)
         Self.checkInvariants(plan, packets: packets)
@@ -283,5 +285,77 @@ struct ChunkPlannerTests {
             try ChunkPlanner.plan(packets: packets, timeBase: Rational(1, 25), options: .init(segmentDuration: 2))
         }
         #expect(error.description.contains("does not start with a keyframe"), "\(error)")
+    }
+
+    @Test("closed GOPs (no picture after a keyframe shows before it) decode from their own keyframe")
+    func closedGOPsNeedNoEarlierKeyframe() throws {
+        // Decode order per 6-frame GOP: I P3 B1 B2 P5 B4 (pts relative to the GOP's I): no leading pictures.
+        let gop: [Int64] = [0, 3, 1, 2, 5, 4]
+        let packets = (0..<10).flatMap { group in
+            gop.map { offset in
+                let pts = Int64(group * 6) + offset
+                return VideoPacket(pts: pts, dts: pts, isKeyframe: offset == 0, duration: 1)
+            }
+        }
+        #expect(ChunkPlanner.openGOPKeyframes(packets).isEmpty)
+        let plan = try ChunkPlanner.plan(
+            packets: packets,
+            timeBase: Rational(1, 6),
+            options: .init(segmentDuration: 2, minimumChunks: 5)
+        )
+        #expect(plan.chunks.map(\.prerollPTS) == plan.chunks.map(\.startPTS))
+        Self.checkInvariants(plan, packets: packets)
+    }
+
+    @Test("open GOPs: keyframes followed by leading pictures are found, and only those")
+    func openGOPKeyframesAreFound() {
+        let packets = Self.withBFrames(anchors: 20, keyframeEvery: 12)
+        // Keyframes at pts 0, 12, 24, 36, 48, 60; every one but the first has B-frames shown before it after it.
+        let open = ChunkPlanner.openGOPKeyframes(packets)
+        #expect(open.map { packets[$0].pts }.sorted() == [12, 24, 36, 48, 60])
+    }
+
+    @Test("an edit list's discarded frames are pre-roll: never in a chunk, the first shown frame is time zero")
+    func discardedFramesArePreRoll() throws {
+        // 25 fps, keyframes every 50 frames; the edit list starts at frame 33: frames 0…32 are decoded, not shown.
+        var packets = Self.cfr(frames: 300, keyframeEvery: 50)
+        for index in 0..<33 { packets[index].isDiscarded = true }
+        let plan = try ChunkPlanner.plan(
+            packets: packets,
+            timeBase: Rational(1, 25),
+            options: .init(segmentDuration: 2, minimumChunks: 3)
+        )
+        #expect(plan.originPTS == 33)
+        #expect(plan.frameCount == 267)
+        #expect(plan.chunks.map(\.frameCount).reduce(0, +) == 267)
+        let first = try #require(plan.chunks.first)
+        #expect(first.startPTS == 33)
+        #expect(first.firstPacket == 0, "decoding starts at the keyframe before the first shown frame")
+        #expect(first.prerollPTS == 0)
+        #expect(plan.chunks.last?.endPTS == nil)
+    }
+
+    @Test("frames an edit list drops at the end close the last chunk")
+    func discardedTailEndsTheLastChunk() throws {
+        var packets = Self.cfr(frames: 200, keyframeEvery: 50)
+        for index in 180..<200 { packets[index].isDiscarded = true }
+        let plan = try ChunkPlanner.plan(
+            packets: packets,
+            timeBase: Rational(1, 25),
+            options: .init(segmentDuration: 2, minimumChunks: 2)
+        )
+        #expect(plan.frameCount == 180)
+        #expect(plan.chunks.last?.endPTS == 180)
+        #expect(plan.chunks.map(\.frameCount).reduce(0, +) == 180)
+    }
+
+    @Test("every frame discarded: refused, naming the edit list")
+    func everyFrameDiscarded() throws {
+        var packets = Self.cfr(frames: 50, keyframeEvery: 25)
+        for index in packets.indices { packets[index].isDiscarded = true }
+        let error = try #require(throws: MediaError.self) {
+            try ChunkPlanner.plan(packets: packets, timeBase: Rational(1, 25), options: .init(segmentDuration: 2))
+        }
+        #expect(error.description.contains("edit list"), "\(error)")
     }
 }

@@ -7,22 +7,33 @@ struct TaskSpecTests {
     /// first frame is at zero; times relative to the first frame, which decide the output, do not change.
     @Test func shiftingMovesEveryTimeAndKeepsTheOutputTimeline() {
         var spec = ProtocolSamples.spec
-        #expect(spec.nonNegativeShift == 0, "a source that starts at zero is sent as it is")
+        #expect(spec.nonNegativeShift() == 0, "a source that starts at zero is sent as it is")
         spec.originPTS = -118_592
         spec.startPTS = -118_592
         spec.endPTS = 61_408
         spec.segmentStarts = [-118_592, -28_592]
-        #expect(spec.nonNegativeShift == 118_592)
+        #expect(spec.nonNegativeShift() == 118_592)
 
-        let shifted = spec.shifted(by: spec.nonNegativeShift)
+        let shifted = spec.shifted(by: spec.nonNegativeShift())
         #expect(shifted.originPTS == 0)
         #expect(shifted.startPTS == 0)
         #expect(shifted.endPTS == 180_000)
         #expect(shifted.segmentStarts == [0, 90_000])
         #expect(shifted.segmentStarts.map { $0 - shifted.originPTS } == spec.segmentStarts.map { $0 - spec.originPTS })
-        #expect(shifted.nonNegativeShift == 0)
+        #expect(shifted.nonNegativeShift() == 0)
         var last = spec
         last.endPTS = nil
         #expect(last.shifted(by: 5).endPTS == nil, "the last chunk stays open-ended")
+    }
+
+    /// An edit list's discarded pre-roll sits before the job's first frame (at zero): the copy moves so the pre-roll
+    /// keyframe is at zero, and a pre-roll at or after zero moves nothing.
+    @Test func shiftingCoversThePreRoll() {
+        var spec = ProtocolSamples.spec
+        spec.originPTS = 0
+        #expect(spec.nonNegativeShift(prerollPTS: -39_000) == 39_000)
+        #expect(spec.nonNegativeShift(prerollPTS: 12_000) == 0)
+        spec.originPTS = -5_000
+        #expect(spec.nonNegativeShift(prerollPTS: -2_000) == 5_000, "the earlier of the two decides")
     }
 }
