@@ -29,9 +29,12 @@ let package = Package(
         .systemLibrary(
             name: "CFFmpeg",
             path: "Media/CFFmpeg",
-            pkgConfig: "libavformat libavcodec libswscale libswresample libavutil",
+            pkgConfig: "libavformat libavcodec libavfilter libswscale libswresample libavutil",
             providers: [
-                .apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])
+                .apt([
+                    "libavformat-dev", "libavcodec-dev", "libavfilter-dev", "libswscale-dev", "libswresample-dev",
+                    "libavutil-dev",
+                ])
             ]
         ),
         .target(

@@ -45,7 +45,8 @@ package enum JobPlanning {
                 frameCount: chunk?.frameCount ?? 0,
                 renditions: kind == .video ? renditions : [],
                 settings: settings.encoder,
-                rotation: kind == .video && info.video.rotation != 0 ? info.video.rotation : nil
+                rotation: kind == .video && info.video.rotation != 0 ? info.video.rotation : nil,
+                conversion: kind == .video && !info.video.conversion.isNone ? info.video.conversion : nil
             )
         }
         var tasks: [(spec: TaskSpec, extract: SourceExtract, priority: Int)] = plan.chunks.map { chunk in

@@ -73,6 +73,31 @@ public struct EncoderSettings: Codable, Sendable, Hashable {
     }
 }
 
+/// How a source's decoded pictures become web pictures (progressive, SDR) before they are scaled to each rung.
+public struct PictureConversion: Codable, Sendable, Hashable {
+    /// The transfer of a high-dynamic-range source, tone mapped to BT.709 SDR.
+    public enum HighDynamicRange: String, Codable, Sendable {
+        /// SMPTE ST 2084 (HDR10).
+        case pq
+        /// ARIB STD-B67 (hybrid log-gamma).
+        case hlg
+    }
+
+    /// The source is interlaced (its field order says so, or it is DV): every frame is deinterlaced, one output
+    /// frame per source frame (the frame rate, not the field rate).
+    public var deinterlace: Bool
+    /// Tone mapped from this transfer (and BT.2020) to BT.709; nil for SDR.
+    public var highDynamicRange: HighDynamicRange?
+
+    public init(deinterlace: Bool = false, highDynamicRange: HighDynamicRange? = nil) {
+        self.deinterlace = deinterlace
+        self.highDynamicRange = highDynamicRange
+    }
+
+    /// Whether pictures pass through unchanged.
+    public var isNone: Bool { !self.deinterlace && self.highDynamicRange == nil }
+}
+
 /// What an agent must encode for one task. Timestamps are in the source stream's time base (`timeBase`).
 public struct TaskSpec: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable {
@@ -104,6 +129,9 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     public var settings: EncoderSettings
     /// Clockwise turn (90, 180 or 270 degrees) that makes the source's pictures upright; nil when they are.
     public var rotation: Int?
+    /// What turns the source's decoded pictures into web pictures before scaling (deinterlacing, HDR tone mapping);
+    /// nil when they need neither. Decided by the plan from the source's signalling, so every chunk does the same.
+    public var conversion: PictureConversion?
 
     public init(
         kind: Kind,
@@ -120,7 +148,8 @@ public struct TaskSpec: Codable, Sendable, Equatable {
         frameCount: Int,
         renditions: [RenditionSpec],
         settings: EncoderSettings,
-        rotation: Int? = nil
+        rotation: Int? = nil,
+        conversion: PictureConversion? = nil
     ) {
         self.kind = kind
         self.jobID = jobID
@@ -137,6 +166,7 @@ public struct TaskSpec: Codable, Sendable, Equatable {
         self.renditions = renditions
         self.settings = settings
         self.rotation = rotation
+        self.conversion = conversion
     }
 
     /// This task with every source timestamp moved by `offset`, for a source copy whose timestamps were moved the

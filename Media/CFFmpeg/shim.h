@@ -12,10 +12,13 @@
 #include <libavutil/audio_fifo.h>
 #include <libavutil/log.h>
 #include <libavutil/hwcontext.h>
+#include <libavfilter/avfilter.h>
+#include <libavfilter/buffersrc.h>
+#include <libavfilter/buffersink.h>
 #include <libswscale/swscale.h>
 #include <libswresample/swresample.h>
 
-// Macros that Swift cannot import, re-exported as functions (see shared/TOOLCHAIN.md).
+// Macros that Swift cannot import, re-exported as functions (Swift imports no function-like or compound-literal macro).
 static inline int farm_averror(int e) { return AVERROR(e); }
 static inline int farm_averror_eof(void) { return AVERROR_EOF; }
 static inline int farm_averror_eagain(void) { return AVERROR(EAGAIN); }

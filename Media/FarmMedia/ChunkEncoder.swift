@@ -137,6 +137,12 @@ private struct VideoChunkEncode {
             context.pointee.width = Int32(rendition.width)
             context.pointee.height = Int32(rendition.height)
             context.pointee.pix_fmt = AV_PIX_FMT_YUV420P
+            // What the scaler makes of every source (UprightScaler): BT.709, limited range, SDR; said in the VUI so
+            // players need not guess from the picture size.
+            context.pointee.color_primaries = AVCOL_PRI_BT709
+            context.pointee.color_trc = AVCOL_TRC_BT709
+            context.pointee.colorspace = AVCOL_SPC_BT709
+            context.pointee.color_range = AVCOL_RANGE_MPEG
             context.pointee.time_base = spec.timeBase.av
             // Square pixels in the output: the rung's width already carries the display aspect ratio.
             context.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
@@ -234,9 +240,7 @@ private struct VideoChunkEncode {
         let chunkTimeBase = stream.pointee.time_base
         let specTimeBase = self.spec.timeBase.av
         func accept(_ decoded: Frame) throws {
-            var pts = decoded.pointer.pointee.best_effort_timestamp
-            if pts == farm_nopts_value() { pts = decoded.pointer.pointee.pts }
-            pts = av_rescale_q(pts, chunkTimeBase, specTimeBase)
+            let pts = decoded.pointer.pointee.pts
             guard pts >= self.spec.startPTS, self.spec.endPTS.map({ pts < $0 }) ?? true else { return }
             guard !decoded.hasDecodeErrors else {
                 throw MediaError(
@@ -262,6 +266,17 @@ private struct VideoChunkEncode {
             pending = kept
         }
 
+        // Deinterlacing and tone mapping see every decoded picture, pre-roll included, so the chunk's first frame
+        // is filtered with its real neighbour; the chunk's range is taken after.
+        let converter = PictureConverter(self.spec.conversion, label: self.label)
+        func convert(_ decoded: Frame) throws {
+            var pts = decoded.pointer.pointee.best_effort_timestamp
+            if pts == farm_nopts_value() { pts = decoded.pointer.pointee.pts }
+            decoded.pointer.pointee.pts = av_rescale_q(pts, chunkTimeBase, specTimeBase)
+            for converted in try converter.push(decoded, timeBase: specTimeBase) { try accept(converted) }
+            decoded.unref()
+        }
+
         let packet = Packet()
         let frame = Frame()
         // The chunk starts at a keyframe. In an open GOP, the pictures after it in decode order but before it in
@@ -281,10 +296,11 @@ private struct VideoChunkEncode {
             }
             decoder.isStrict = packetPTS == farm_nopts_value() || packetPTS >= startInChunk
             try decoder.send(packet)
-            while try decoder.receive(into: frame) { try accept(frame) }
+            while try decoder.receive(into: frame) { try convert(frame) }
         }
         try decoder.send(nil)
-        while try decoder.receive(into: frame) { try accept(frame) }
+        while try decoder.receive(into: frame) { try convert(frame) }
+        for converted in try converter.flush() { try accept(converted) }
         if let last = pending {
             let pts = last.pointer.pointee.pts
             var duration =

@@ -257,9 +257,44 @@ final class Scaler {
         self.width = width
         self.height = height
         self.format = format
+        // Ranges and matrices set explicitly: swscale alone treats a full-range picture in a plain 4:2:0 format as
+        // limited (washed-out blacks and whites). Pictures come out as BT.709 limited range (what the renditions are
+        // tagged), or BT.601 full range for the JPEG formats (what JFIF means).
+        let picture = source.pointee
+        let sourceFull =
+            picture.color_range == AVCOL_RANGE_JPEG || Self.fullRangeFormats.contains(AVPixelFormat(picture.format))
+        let outputFull = Self.fullRangeFormats.contains(format)
+        _ = sws_setColorspaceDetails(
+            context,
+            sws_getCoefficients(Self.matrix(of: picture.colorspace, height: picture.height)),
+            sourceFull ? 1 : 0,
+            sws_getCoefficients(outputFull ? SWS_CS_ITU601 : SWS_CS_ITU709),
+            outputFull ? 1 : 0,
+            0,
+            1 << 16,
+            1 << 16
+        )
     }
 
     deinit { sws_freeContext(self.pointer) }
+
+    /// The deprecated "J" formats, which mean full range.
+    private static let fullRangeFormats: Set<AVPixelFormat> = [
+        AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUVJ422P, AV_PIX_FMT_YUVJ444P, AV_PIX_FMT_YUVJ440P, AV_PIX_FMT_YUVJ411P,
+    ]
+
+    /// swscale's matrix for a picture's YUV matrix; an untagged picture is BT.601 below 720 lines and BT.709 from
+    /// there, as players assume.
+    private static func matrix(of space: AVColorSpace, height: Int32) -> Int32 {
+        switch space {
+        case AVCOL_SPC_BT709: SWS_CS_ITU709
+        case AVCOL_SPC_BT470BG, AVCOL_SPC_SMPTE170M: SWS_CS_ITU601
+        case AVCOL_SPC_SMPTE240M: SWS_CS_SMPTE240M
+        case AVCOL_SPC_FCC: SWS_CS_FCC
+        case AVCOL_SPC_BT2020_NCL, AVCOL_SPC_BT2020_CL: SWS_CS_BT2020
+        default: height >= 720 ? SWS_CS_ITU709 : SWS_CS_ITU601
+        }
+    }
 
     func scale(_ source: Frame) throws -> Frame {
         let output = Frame()
@@ -269,6 +304,13 @@ final class Scaler {
         try check(av_frame_get_buffer(output.pointer, 0), "av_frame_get_buffer", file: "scaler")
         try check(sws_scale_frame(self.pointer, output.pointer, source.pointer), "sws_scale_frame", file: "scaler")
         output.pointer.pointee.pts = source.pointer.pointee.pts
+        let full = Self.fullRangeFormats.contains(self.format)
+        output.pointer.pointee.color_range = full ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG
+        output.pointer.pointee.colorspace = full ? AVCOL_SPC_BT470BG : AVCOL_SPC_BT709
+        if !full {
+            output.pointer.pointee.color_primaries = AVCOL_PRI_BT709
+            output.pointer.pointee.color_trc = AVCOL_TRC_BT709
+        }
         return output
     }
 }

@@ -416,13 +416,15 @@ package enum OutputVerifier {
         var frameDuration = rate > 0 ? 1 / rate : 0
         var times: [Double] = []
         var firstTimestamp: Int64?
-        while try reader.next() {
-            guard let timestamp = reader.frameTimestamp else { continue }
+        // The reference pictures are the source deinterlaced and tone mapped as the farm's renditions are.
+        let converter = PictureConverter(reader.conversion, label: source)
+        func measure(_ frame: Frame) throws {
+            let timestamp = frame.pointer.pointee.pts
             let first = firstTimestamp ?? timestamp
             firstTimestamp = first
             let time = reader.seconds(timestamp - first)
             times.append(time)
-            if frameDuration <= 0 { continue }
+            if frameDuration <= 0 { return }
             var scaled: [Int: YUVPicture] = [:]
             for rung in rungs {
                 guard let pending = rung.pendingFrame(before: time, tolerance: frameDuration / 2, options: options)
@@ -432,11 +434,17 @@ package enum OutputVerifier {
                 guard options.measureQuality, let picture = pending.picture else { continue }
                 let key = rung.width << 32 | rung.height
                 if scaled[key] == nil {
-                    scaled[key] = try rung.scaleSource(reader.frame, rotation: reader.rotation)
+                    scaled[key] = try rung.scaleSource(frame, rotation: reader.rotation)
                 }
                 if let reference = scaled[key] { rung.quality.add(reference: reference, distorted: picture) }
             }
         }
+        while try reader.next() {
+            guard let timestamp = reader.frameTimestamp else { continue }
+            reader.frame.pointer.pointee.pts = timestamp
+            for converted in try converter.push(reader.frame, timeBase: reader.timeBase.av) { try measure(converted) }
+        }
+        for converted in try converter.flush() { try measure(converted) }
         if frameDuration <= 0 {
             // No nominal frame rate: the median distance between frames.
             let differences = zip(times, times.dropFirst()).map { $1 - $0 }.sorted()

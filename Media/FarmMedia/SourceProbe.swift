@@ -31,6 +31,8 @@ public struct VideoStreamInfo: Sendable, Equatable {
     public var frameRate: Rational
     /// The clockwise turn (0, 90, 180 or 270 degrees) that shows the pictures upright (phones' display matrix).
     public var rotation: Int
+    /// Deinterlacing and tone mapping the source's signalling asks for.
+    public var conversion = PictureConversion()
 
     /// The picture as displayed: non-square pixels widened or narrowed, then turned upright.
     package var displaySize: (width: Int, height: Int) {
@@ -57,7 +59,8 @@ extension VideoStreamInfo {
             sampleAspectRatio: Rational(parameters.sample_aspect_ratio),
             timeBase: Rational(stream.pointee.time_base),
             frameRate: Self.nominalFrameRate(of: stream),
-            rotation: Rotation.clockwiseDegrees(of: stream)
+            rotation: Rotation.clockwiseDegrees(of: stream),
+            conversion: PictureConversion.of(stream: stream)
         )
     }
 }

@@ -26,6 +26,8 @@ final class StreamReader {
     let frameRate: Rational
     /// The clockwise turn that shows the stream's pictures upright (its display matrix), in degrees.
     let rotation: Int
+    /// The deinterlacing and tone mapping the stream's signalling asks for (as the farm's plan reads it).
+    let conversion: PictureConversion
     private(set) var packets: [PacketRecord] = []
     /// Inputs that could not be opened or read, with the reason; reading went on with the next input.
     private(set) var inputErrors: [(input: Int, message: String)] = []
@@ -88,6 +90,7 @@ final class StreamReader {
         self.timeBase = Rational(stream.pointee.time_base)
         self.frameRate = VideoStreamInfo.nominalFrameRate(of: stream)
         self.rotation = Rotation.clockwiseDegrees(of: stream)
+        self.conversion = PictureConversion.of(stream: stream)
         self.decoder = try Decoder(stream: stream, path: input.path)
         self.codecID = stream.pointee.codecpar?.pointee.codec_id ?? AV_CODEC_ID_NONE
         self.nal = Self.nalFormat(stream)

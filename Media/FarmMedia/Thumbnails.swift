@@ -1,4 +1,5 @@
 import CFFmpeg
+import FarmProtocol
 import Foundation
 
 /// The video a job's thumbnails are taken from, with the timeline its plan measured.
@@ -61,8 +62,15 @@ package enum Thumbnails {
             options: options
         )
         // Pictures in time order, the poster among the tiles, so that the seeker only ever moves forward.
+        // HDR sources are tone mapped as the renditions are. Deinterlacing needs a picture's neighbours, which a
+        // seek does not decode: a thumbnail of an interlaced source shows its frame as decoded.
+        let toneMapper = PictureConverter(
+            video.conversion.highDynamicRange.map { PictureConversion(highDynamicRange: $0) },
+            label: source.path
+        )
         func picture(atMilliseconds time: Int, width: Int, height: Int) throws -> Frame {
-            let frame = try seeker.frame(atMilliseconds: time)
+            let decoded = try seeker.frame(atMilliseconds: time)
+            let frame = try toneMapper.push(decoded, timeBase: AVRational(num: 1, den: 1000)).first ?? decoded
             return try UprightScaler(
                 from: frame.pointer,
                 width: width,
