@@ -93,6 +93,9 @@ package struct JobSourceInfo: Codable, Sendable {
     package var durationSeconds: Double
     package var hasAudio: Bool
     package var videoCodec: String
+    /// How long the audio rendition must last: from the first video frame (audio before it is cut, a late start
+    /// padded with silence) to the end of the source's audio. Nil for jobs planned before it was recorded.
+    package var audioDurationSeconds: Double? = nil
 }
 
 /// Which source packets a task's agent receives. Stored as JSON in `tasks.extract`; never sent to agents.

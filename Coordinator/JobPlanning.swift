@@ -73,7 +73,8 @@ package enum JobPlanning {
             segmentCount: plan.segmentStarts.count,
             durationSeconds: info.durationSeconds,
             hasAudio: info.audio != nil,
-            videoCodec: info.video.codecName
+            videoCodec: info.video.codecName,
+            audioDurationSeconds: info.audioEndSeconds.map { $0 - info.video.timeBase.seconds(plan.originPTS) }
         )
         return JobStore.PlannedJob(
             sourceInfo: sourceInfo,

@@ -39,6 +39,13 @@ package enum Stitcher {
                     description: "\(rendition.name) has \(frames) frames, the source has \(info.frameCount)"
                 )
             }
+            let measured = try self.measure(segments, rendition: rendition.name, job: job, output: output)
+            guard measured.samples == info.frameCount else {
+                throw ContinuityError(
+                    description: "\(rendition.name): its segment files hold \(measured.samples) frames, the source "
+                        + "shows \(info.frameCount); the output would not be the source's frames, so it is not published"
+                )
+            }
             videoRenditions.append(
                 try self.writeMediaPlaylist(
                     name: rendition.name,
@@ -57,6 +64,17 @@ package enum Stitcher {
             }
             guard !segments.isEmpty else { throw ContinuityError(description: "the audio track has no segments") }
             try self.checkContinuity(segments, rendition: "audio")
+            let measured = try self.measure(segments, rendition: "audio", job: job, output: output)
+            if let expected = info.audioDurationSeconds, let seconds = measured.seconds,
+                abs(seconds - expected) > Self.audioTolerance
+            {
+                throw ContinuityError(
+                    description:
+                        "audio: its segment files last \(String(format: "%.3f", seconds)) s, the source's audio "
+                        + "\(String(format: "%.3f", expected)) s from the first video frame (tolerance "
+                        + "\(Self.audioTolerance) s); the audio would be cut short or out of step, so it is not published"
+                )
+            }
             audio = try self.writeMediaPlaylist(
                 name: "audio",
                 width: 0,
@@ -82,6 +100,62 @@ package enum Stitcher {
         }
         // Uploads of refused or abandoned results that were never cleaned (a coordinator died mid-upload).
         try? FileManager.default.removeItem(at: output.appendingPathComponent(".staging"))
+    }
+
+    /// How far the audio rendition's length may be from the source's: AAC priming and the last frame's padding
+    /// (a frame is 1024 samples, 21 ms at 48 kHz), the tolerance `farm verify` uses too.
+    static let audioTolerance = 0.05
+
+    /// What the segment files themselves hold, read from their `moof` boxes rather than taken from what the agents
+    /// reported: the sample count, and the duration (in seconds when the init segment gives a timescale). The
+    /// decode times must follow each other exactly from file to file. A segment already remuxed to MPEG-TS by an
+    /// earlier run of this stitch that was rolled back is counted from its accepted result.
+    private static func measure(
+        _ segments: [OutputFile],
+        rendition: String,
+        job: JobStore.JobToStitch,
+        output: URL
+    ) throws -> (samples: Int, seconds: Double?) {
+        var samples = 0
+        var duration: Int64 = 0
+        var expectedStart: Int64?
+        for segment in segments {
+            let file = output.appendingPathComponent(segment.path)
+            guard let data = FileManager.default.contents(atPath: file.path) else {
+                let remuxed = output.appendingPathComponent(self.transportStreamPath(of: segment.path)).path
+                if job.container == .ts, FileManager.default.fileExists(atPath: remuxed) {
+                    samples += segment.frames
+                    duration += segment.duration
+                    expectedStart = nil
+                    continue
+                }
+                throw ContinuityError(
+                    description: "\(segment.path) is missing from the output folder; the job's accepted results are "
+                        + "incomplete, so it is not published"
+                )
+            }
+            let timing: MP4Boxes.FragmentTiming
+            do {
+                timing = try MP4Boxes.timing(ofFragment: [UInt8](data))
+            } catch {
+                throw ContinuityError(description: "\(segment.path) cannot be read as an fMP4 fragment: \(error)")
+            }
+            if let expectedStart, timing.baseDecodeTime != expectedStart {
+                throw ContinuityError(
+                    description: "\(segment.path) starts at decode time \(timing.baseDecodeTime), the segment before "
+                        + "ends at \(expectedStart): a gap or overlap at a seam"
+                )
+            }
+            expectedStart = timing.baseDecodeTime + timing.duration
+            samples += timing.sampleCount
+            duration += timing.duration
+        }
+        let timescale = job.initSegments[rendition].flatMap { path in
+            FileManager.default.contents(atPath: output.appendingPathComponent(path).path).flatMap {
+                MP4Boxes.timescale(initSegment: [UInt8]($0))
+            }
+        }
+        return (samples, timescale.map { Double(duration) / Double($0) })
     }
 
     private static func checkContinuity(_ segments: [OutputFile], rendition: String) throws {

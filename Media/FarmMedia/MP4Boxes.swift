@@ -145,6 +145,90 @@ package enum MP4Boxes {
         return LeadingSample(data: start..<(start + Int(size)), isSync: isSync)
     }
 
+    /// The timing of a fragment (`moof`+`mdat`) as its first track's boxes state it: what a player will play, read
+    /// from the bytes rather than from what the encoder reported.
+    package struct FragmentTiming: Equatable {
+        /// `tfdt`'s base media decode time, in the track's timescale.
+        package var baseDecodeTime: Int64
+        /// Samples in every `trun` of the `traf`.
+        package var sampleCount: Int
+        /// Their durations summed (per-sample durations, else `tfhd`'s default), in the track's timescale.
+        package var duration: Int64
+    }
+
+    package static func timing(ofFragment bytes: [UInt8]) throws -> FragmentTiming {
+        guard let moof = try self.topLevelBoxes(bytes).first(where: { $0.type == "moof" }) else {
+            throw MediaError(.invalidInput, "the fragment has no moof box")
+        }
+        let children = { (range: Range<Int>) in try self.topLevelBoxes(Array(bytes[range])) }
+        guard
+            let traf = try children((moof.range.lowerBound + 8)..<moof.range.upperBound).first(where: {
+                $0.type == "traf"
+            })
+        else { throw MediaError(.invalidInput, "the moof box has no traf box") }
+        let trafStart = moof.range.lowerBound + 8 + traf.range.lowerBound
+        let trafBoxes = try children((trafStart + 8)..<(trafStart + traf.range.count))
+        func field(_ offset: Int) throws -> UInt32 {
+            guard offset >= moof.range.lowerBound, offset + 4 <= moof.range.upperBound else {
+                throw MediaError(.invalidInput, "the moof box ends inside one of its boxes")
+            }
+            return self.uint32(bytes, offset)
+        }
+        func start(of box: Box) -> Int { trafStart + 8 + box.range.lowerBound + 8 }
+        guard let tfhd = trafBoxes.first(where: { $0.type == "tfhd" }),
+            let tfdt = trafBoxes.first(where: { $0.type == "tfdt" })
+        else { throw MediaError(.invalidInput, "the traf box lacks a tfhd or a tfdt box") }
+        // §8.8.12: version 1 has a 64-bit time.
+        let tfdtStart = start(of: tfdt)
+        let baseDecodeTime =
+            try field(tfdtStart) >> 24 == 1
+            ? Int64(field(tfdtStart + 4)) << 32 | Int64(field(tfdtStart + 8)) : Int64(field(tfdtStart + 4))
+        // §8.8.7: the default sample duration follows the base data offset and the description index.
+        var cursor = start(of: tfhd)
+        let tfhdFlags = try field(cursor) & 0xFF_FFFF
+        cursor += 8
+        if tfhdFlags & 0x01 != 0 { cursor += 8 }
+        if tfhdFlags & 0x02 != 0 { cursor += 4 }
+        let defaultDuration = tfhdFlags & 0x08 != 0 ? Int64(try field(cursor)) : nil
+        var sampleCount = 0
+        var duration: Int64 = 0
+        // §8.8.8: each trun's optional fields, then one record per sample.
+        for trun in trafBoxes where trun.type == "trun" {
+            cursor = start(of: trun)
+            let flags = try field(cursor) & 0xFF_FFFF
+            let count = Int(try field(cursor + 4))
+            cursor += 8
+            if flags & 0x01 != 0 { cursor += 4 }
+            if flags & 0x04 != 0 { cursor += 4 }
+            let recordSize = [0x100, 0x200, 0x400, 0x800].filter { flags & UInt32($0) != 0 }.count * 4
+            guard count >= 0, cursor + count * recordSize <= moof.range.upperBound else {
+                throw MediaError(.invalidInput, "the trun box lists more samples than the moof box holds")
+            }
+            for _ in 0..<count {
+                if flags & 0x100 != 0 {
+                    duration += Int64(try field(cursor))
+                } else if let defaultDuration {
+                    duration += defaultDuration
+                } else {
+                    throw MediaError(.invalidInput, "the fragment gives its samples no duration")
+                }
+                cursor += recordSize
+            }
+            sampleCount += count
+        }
+        return FragmentTiming(baseDecodeTime: baseDecodeTime, sampleCount: sampleCount, duration: duration)
+    }
+
+    /// The first track's timescale (units per second) from the `mdhd` box of an init segment.
+    package static func timescale(initSegment bytes: [UInt8]) -> Int64? {
+        guard let mdhd = self.find("mdhd", in: bytes), mdhd + 12 <= bytes.count else { return nil }
+        // §8.4.2: version 1 has 64-bit creation and modification times before the timescale.
+        let offset = mdhd + 8 + (bytes[mdhd + 8] == 1 ? 20 : 12)
+        guard offset + 4 <= bytes.count else { return nil }
+        let timescale = Int64(self.uint32(bytes, offset))
+        return timescale > 0 ? timescale : nil
+    }
+
     /// The RFC 6381 codec string of the first video or audio sample entry in an init segment:
     /// `avc1.PPCCLL` from the avcC box, `mp4a.40.N` from the esds audio object type.
     package static func codecString(initSegment bytes: [UInt8]) -> String? {

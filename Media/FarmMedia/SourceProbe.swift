@@ -81,6 +81,8 @@ public struct SourceInfo: Sendable {
     public var audio: AudioStreamInfo?
     /// Video packets in decode (file) order.
     public var packets: [VideoPacket]
+    /// When the default audio track's last packet ends, in seconds on the source's clock (nil without audio).
+    public var audioEndSeconds: Double?
 
     /// Presentation duration of the video in seconds.
     public var durationSeconds: Double {
@@ -132,8 +134,17 @@ public enum SourceProbe {
         var packets: [VideoPacket] = []
         let packet = Packet()
         let noTimestamp = farm_nopts_value()
+        var audioEnd: Int64?
         while try input.read(into: packet) {
             defer { packet.unref() }
+            if let audio, Int(packet.pointer.pointee.stream_index) == audio.index {
+                let start =
+                    packet.pointer.pointee.pts != noTimestamp ? packet.pointer.pointee.pts : packet.pointer.pointee.dts
+                if start != noTimestamp {
+                    audioEnd = max(audioEnd ?? .min, start + max(packet.pointer.pointee.duration, 0))
+                }
+                continue
+            }
             guard Int(packet.pointer.pointee.stream_index) == videoIndex else { continue }
             var pts = packet.pointer.pointee.pts
             var dts = packet.pointer.pointee.dts
@@ -176,7 +187,8 @@ public enum SourceProbe {
             formatName: String(cString: input.pointer.pointee.iformat.pointee.name),
             video: video,
             audio: audio,
-            packets: packets
+            packets: packets,
+            audioEndSeconds: audio.flatMap { audio in audioEnd.map { audio.timeBase.seconds($0) } }
         )
     }
 }

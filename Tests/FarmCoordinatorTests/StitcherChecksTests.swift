@@ -1,0 +1,169 @@
+import FarmMedia
+import FarmProtocol
+import FarmTestSupport
+import Foundation
+import Testing
+
+@testable import FarmCoordinator
+
+/// The stitcher's last checks before a job becomes ready, against real segments encoded by libav: what the segment
+/// files hold, not what the agents reported, must be the source's frames and the source's audio length.
+@Suite("Stitcher refusals")
+struct StitcherChecksTests {
+    /// A 4 s clip encoded the way agents encode it (one video chunk, the audio track), and the stitch job for it.
+    struct EncodedJob {
+        var directory: TemporaryDirectory
+        var source: String
+        var encoded: String
+        var job: JobStore.JobToStitch
+
+        /// A fresh output folder holding every encoded file, and the job pointed at it.
+        func output(_ name: String) throws -> JobStore.JobToStitch {
+            let output = self.directory.file(name)
+            try FileManager.default.copyItem(atPath: self.encoded, toPath: output)
+            var job = self.job
+            job.outputDirectory = output
+            return job
+        }
+    }
+
+    static func encode() throws -> EncodedJob {
+        let directory = try TemporaryDirectory("farm-stitch")
+        let source = directory.file("clip.mp4")
+        try Fixtures.makeClip(at: source, seconds: 4, width: 320, height: 240)
+        let info = try SourceProbe.probe(path: source)
+        let plan = try ChunkPlanner.plan(
+            packets: info.packets,
+            timeBase: info.video.timeBase,
+            options: .init(segmentDuration: 2, minimumChunks: 1)
+        )
+        let renditions = Ladder.renditions(displayWidth: info.displayWidth, displayHeight: info.displayHeight)
+        let encoded = directory.file("encoded")
+        var files: [OutputFile] = []
+        func encode(_ spec: TaskSpec, copy: String) throws {
+            let work = directory.file("work-\(spec.kind)")
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            for file in try ChunkEncoder(spec: spec, sourcePath: copy, workDirectory: work).run(progress: { _ in true })
+            {
+                let target = (encoded as NSString).appendingPathComponent(file.description.path)
+                try FileManager.default.createDirectory(
+                    atPath: (target as NSString).deletingLastPathComponent,
+                    withIntermediateDirectories: true
+                )
+                try FileManager.default.moveItem(atPath: file.localPath, toPath: target)
+                files.append(file.description)
+            }
+        }
+        let chunk = try #require(plan.chunks.first)
+        var spec = TaskSpec(
+            kind: .video,
+            jobID: 1,
+            chunkIndex: 0,
+            chunkCount: 1,
+            timeBase: info.video.timeBase,
+            frameRate: info.video.frameRate,
+            originPTS: plan.originPTS,
+            startPTS: chunk.startPTS,
+            endPTS: chunk.endPTS,
+            segmentStarts: chunk.segmentStarts,
+            firstSegmentIndex: 0,
+            frameCount: chunk.frameCount,
+            renditions: renditions,
+            settings: .default
+        )
+        let videoCopy = directory.file("video.nut")
+        try ChunkExtractor.extractVideo(
+            source: source,
+            streamIndex: info.video.index,
+            firstPacket: chunk.firstPacket,
+            lastPacket: chunk.lastPacket,
+            output: videoCopy
+        )
+        try encode(spec, copy: videoCopy)
+        let audioCopy = directory.file("audio.mkv")
+        try ChunkExtractor.extractStream(source: source, streamIndex: info.audio!.index, output: audioCopy)
+        spec.kind = .audio
+        spec.renditions = []
+        spec.segmentStarts = plan.segmentStarts
+        try encode(spec, copy: audioCopy)
+
+        let job = JobStore.JobToStitch(
+            id: 1,
+            source: source,
+            outputDirectory: encoded,
+            sourceInfo: JobSourceInfo(
+                timeBase: info.video.timeBase,
+                frameRate: info.video.frameRate,
+                originPTS: plan.originPTS,
+                frameCount: plan.frameCount,
+                segmentCount: plan.segmentStarts.count,
+                durationSeconds: info.durationSeconds,
+                hasAudio: true,
+                videoCodec: info.video.codecName,
+                audioDurationSeconds: info.audioEndSeconds.map { $0 - info.video.timeBase.seconds(plan.originPTS) }
+            ),
+            renditions: renditions,
+            segments: files.filter { $0.role == .segment },
+            initSegments: Dictionary(
+                uniqueKeysWithValues: files.filter { $0.role == .initSegment }.map { ($0.rendition, $0.path) }
+            )
+        )
+        return EncodedJob(directory: directory, source: source, encoded: encoded, job: job)
+    }
+
+    /// The stitch must throw with `message` and leave no master playlist: the job fails instead of becoming ready.
+    static func expectRefused(_ job: JobStore.JobToStitch, _ message: String) {
+        let error = #expect(throws: Stitcher.ContinuityError.self) { try Stitcher.stitch(job) }
+        #expect(error?.description.contains(message) == true, "\(String(describing: error))")
+        #expect(!FileManager.default.fileExists(atPath: "\(job.outputDirectory)/master.m3u8"), "master.m3u8 written")
+    }
+
+    @Test func theRealOutputIsPublished() throws {
+        let encoded = try Self.encode()
+        defer { encoded.directory.remove() }
+        let job = try encoded.output("good")
+        #expect(job.sourceInfo.frameCount == 100)
+        try Stitcher.stitch(job)
+        #expect(FileManager.default.fileExists(atPath: "\(job.outputDirectory)/master.m3u8"))
+    }
+
+    /// An agent that encoded one frame too many but reported the right counts (as an ignored edit list did): the
+    /// counts the agents sent agree with the source, the files do not.
+    @Test func oneFrameTooManyIsRefusedThoughTheReportsAgree() throws {
+        let encoded = try Self.encode()
+        defer { encoded.directory.remove() }
+        var job = try encoded.output("extra-frame")
+        job.sourceInfo.frameCount -= 1
+        for index in job.segments.indices where job.segments[index].rendition != "audio" {
+            if job.segments[index].segmentIndex == job.sourceInfo.segmentCount - 1 { job.segments[index].frames -= 1 }
+        }
+        Self.expectRefused(job, "its segment files hold 100 frames, the source shows 99")
+    }
+
+    @Test func aMissingSegmentFileIsRefused() throws {
+        let encoded = try Self.encode()
+        defer { encoded.directory.remove() }
+        let job = try encoded.output("missing")
+        try FileManager.default.removeItem(atPath: "\(job.outputDirectory)/240p/segment_00001.m4s")
+        Self.expectRefused(job, "240p/segment_00001.m4s is missing from the output folder")
+    }
+
+    @Test func audioShorterThanTheSourceIsRefused() throws {
+        let encoded = try Self.encode()
+        defer { encoded.directory.remove() }
+        var job = try encoded.output("short-audio")
+        job.sourceInfo.audioDurationSeconds = (job.sourceInfo.audioDurationSeconds ?? 0) + 0.5
+        Self.expectRefused(job, "audio: its segment files last")
+    }
+
+    @Test func aGapBetweenSegmentFilesIsRefused() throws {
+        let encoded = try Self.encode()
+        defer { encoded.directory.remove() }
+        let job = try encoded.output("gap")
+        // The second segment replaced by the first: its decode time repeats the first's instead of following it.
+        let folder = "\(job.outputDirectory)/240p"
+        try FileManager.default.removeItem(atPath: "\(folder)/segment_00001.m4s")
+        try FileManager.default.copyItem(atPath: "\(folder)/segment_00000.m4s", toPath: "\(folder)/segment_00001.m4s")
+        Self.expectRefused(job, "240p/segment_00001.m4s starts at decode time 0, the segment before ends at")
+    }
+}
