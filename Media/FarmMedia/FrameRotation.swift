@@ -68,9 +68,22 @@ final class UprightScaler {
     private let rotation: Int
 
     /// - Parameter rotation: the clockwise turn that shows the source upright (0, 90, 180 or 270).
-    init(from frame: UnsafePointer<AVFrame>, width: Int, height: Int, rotation: Int, format: AVPixelFormat) throws {
+    init(
+        from frame: UnsafePointer<AVFrame>,
+        width: Int,
+        height: Int,
+        rotation: Int,
+        format: AVPixelFormat,
+        outputMatrix: Int32? = nil
+    ) throws {
         let size = Rotation.turned(width: width, height: height, clockwise: rotation)
-        self.scaler = try Scaler(from: frame, width: Int32(size.width), height: Int32(size.height), format: format)
+        self.scaler = try Scaler(
+            from: frame,
+            width: Int32(size.width),
+            height: Int32(size.height),
+            format: format,
+            outputMatrix: outputMatrix
+        )
         self.rotation = rotation
     }
 

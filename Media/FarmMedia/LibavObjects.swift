@@ -230,7 +230,16 @@ final class Scaler {
     let height: Int32
     let format: AVPixelFormat
 
-    init(from source: UnsafePointer<AVFrame>, width: Int32, height: Int32, format: AVPixelFormat) throws {
+    /// - Parameter outputMatrix: the swscale matrix (`SWS_CS_…`) to convert to; by default BT.709 (what renditions
+    ///   are), or BT.601 for the full-range JPEG formats. `farm verify` passes a rendition's own, so a reference
+    ///   picture is compared in the colour space the rendition is in.
+    init(
+        from source: UnsafePointer<AVFrame>,
+        width: Int32,
+        height: Int32,
+        format: AVPixelFormat,
+        outputMatrix: Int32? = nil
+    ) throws {
         // Bit-exact, accurately rounded scaling: the same input gives the same pixels on any CPU, which the
         // farm's byte-identical retries depend on.
         let flags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_BITEXACT
@@ -268,7 +277,7 @@ final class Scaler {
             context,
             sws_getCoefficients(Self.matrix(of: picture.colorspace, height: picture.height)),
             sourceFull ? 1 : 0,
-            sws_getCoefficients(outputFull ? SWS_CS_ITU601 : SWS_CS_ITU709),
+            sws_getCoefficients(outputMatrix ?? (outputFull ? SWS_CS_ITU601 : SWS_CS_ITU709)),
             outputFull ? 1 : 0,
             0,
             1 << 16,
@@ -285,7 +294,7 @@ final class Scaler {
 
     /// swscale's matrix for a picture's YUV matrix; an untagged picture is BT.601 below 720 lines and BT.709 from
     /// there, as players assume.
-    private static func matrix(of space: AVColorSpace, height: Int32) -> Int32 {
+    static func matrix(of space: AVColorSpace, height: Int32) -> Int32 {
         switch space {
         case AVCOL_SPC_BT709: SWS_CS_ITU709
         case AVCOL_SPC_BT470BG, AVCOL_SPC_SMPTE170M: SWS_CS_ITU601

@@ -50,6 +50,8 @@ final class RungState {
     var quality = QualityAccumulator()
     private var sourceScaler: UprightScaler?
     private var converter: Scaler?
+    /// The rendition's YUV matrix (as tagged, or as players assume from its size): reference pictures are made in it.
+    private var matrix: Int32?
 
     init(name: String, variant: HLSMasterPlaylist.Variant, playlist: HLSMediaPlaylist, files: PlaylistFiles) {
         self.name = name
@@ -114,6 +116,12 @@ final class RungState {
                     + "\(reader.frame.width)x\(reader.frame.height), the rendition starts at \(self.width)x\(self.height)"
             }
             if options.measureQuality, sameSize {
+                if self.matrix == nil {
+                    self.matrix = Scaler.matrix(
+                        of: reader.frame.pointer.pointee.colorspace,
+                        height: reader.frame.pointer.pointee.height
+                    )
+                }
                 if reader.frame.isYUV420P8 {
                     picture = reader.frame.yuvPicture()
                 } else {
@@ -122,7 +130,8 @@ final class RungState {
                             from: reader.frame.pointer,
                             width: Int32(self.width),
                             height: Int32(self.height),
-                            format: AV_PIX_FMT_YUV420P
+                            format: AV_PIX_FMT_YUV420P,
+                            outputMatrix: self.matrix
                         )
                     }
                     picture = try self.converter?.scale(reader.frame).yuvPicture()
@@ -146,7 +155,8 @@ final class RungState {
                 width: self.width,
                 height: self.height,
                 rotation: rotation,
-                format: AV_PIX_FMT_YUV420P
+                format: AV_PIX_FMT_YUV420P,
+                outputMatrix: self.matrix
             )
         }
         return try self.sourceScaler?.scale(frame).yuvPicture()

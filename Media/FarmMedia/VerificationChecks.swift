@@ -206,8 +206,12 @@ package enum VerificationChecks {
             let sourceOffset = source.start - sourceVideoStart
             let outputOffset = output.start - outputVideoStart
             let padding = sourceOffset - outputOffset
-            if padding > tolerance, abs(outputOffset + output.duration - (sourceOffset + source.duration)) <= tolerance
-            {
+            let endsAlign = abs(outputOffset + output.duration - (sourceOffset + source.duration)) <= tolerance
+            if padding > tolerance, endsAlign {
+                // Audio that starts after the first video frame is padded with silence from it.
+                outputDuration -= padding
+            } else if padding < -tolerance, endsAlign, abs(outputOffset) <= tolerance {
+                // Audio that starts before the first video frame is cut there: the rest must all be there.
                 outputDuration -= padding
             } else if abs(padding) > tolerance {
                 failures.append(
