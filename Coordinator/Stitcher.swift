@@ -39,7 +39,13 @@ package enum Stitcher {
                     description: "\(rendition.name) has \(frames) frames, the source has \(info.frameCount)"
                 )
             }
-            let measured = try self.measure(segments, rendition: rendition.name, job: job, output: output)
+            let measured = try self.measure(
+                segments,
+                rendition: rendition.name,
+                isVideo: true,
+                job: job,
+                output: output
+            )
             guard measured.samples == info.frameCount else {
                 throw ContinuityError(
                     description: "\(rendition.name): its segment files hold \(measured.samples) frames, the source "
@@ -52,6 +58,7 @@ package enum Stitcher {
                     width: rendition.width,
                     height: rendition.height,
                     segments: segments,
+                    keyframeBytes: measured.keyframeBytes,
                     job: job,
                     output: output
                 )
@@ -64,7 +71,7 @@ package enum Stitcher {
             }
             guard !segments.isEmpty else { throw ContinuityError(description: "the audio track has no segments") }
             try self.checkContinuity(segments, rendition: "audio")
-            let measured = try self.measure(segments, rendition: "audio", job: job, output: output)
+            let measured = try self.measure(segments, rendition: "audio", isVideo: false, job: job, output: output)
             if let expected = info.audioDurationSeconds, let seconds = measured.seconds,
                 abs(seconds - expected) > Self.audioTolerance
             {
@@ -80,6 +87,7 @@ package enum Stitcher {
                 width: 0,
                 height: 0,
                 segments: segments,
+                keyframeBytes: [:],
                 job: job,
                 output: output
             )
@@ -106,26 +114,41 @@ package enum Stitcher {
     /// (a frame is 1024 samples, 21 ms at 48 kHz), the tolerance `farm verify` uses too.
     static let audioTolerance = 0.05
 
-    /// What the segment files themselves hold, read from their `moof` boxes rather than taken from what the agents
-    /// reported: the sample count, and the duration (in seconds when the init segment gives a timescale). The
-    /// decode times must follow each other exactly from file to file. A segment already remuxed to MPEG-TS by an
-    /// earlier run of this stitch that was rolled back is counted from its accepted result.
+    /// What a rung's segment files themselves hold, read from their `moof` boxes rather than taken from what the
+    /// agents reported.
+    private struct Measurement {
+        var samples = 0
+        /// Nil when the init segment gives no timescale.
+        var seconds: Double?
+        /// For fMP4 video: each segment's I-frame playlist byte range (moof, mdat header, leading IDR), read from the
+        /// same bytes, so no segment is read twice.
+        var keyframeBytes: [String: Int64] = [:]
+    }
+
+    /// Reads every segment file once: the samples and their duration, decode times that follow each other exactly
+    /// from file to file, and for fMP4 video the leading keyframe. A segment already remuxed to MPEG-TS by an earlier
+    /// run of this stitch that was rolled back is counted from its accepted result.
     private static func measure(
         _ segments: [OutputFile],
         rendition: String,
+        isVideo: Bool,
         job: JobStore.JobToStitch,
         output: URL
-    ) throws -> (samples: Int, seconds: Double?) {
-        var samples = 0
-        var duration: Int64 = 0
+    ) throws -> Measurement {
+        let timescale = job.initSegments[rendition].flatMap { path in
+            FileManager.default.contents(atPath: output.appendingPathComponent(path).path).flatMap {
+                MP4Boxes.timescale(initSegment: [UInt8]($0))
+            }
+        }
+        var measurement = Measurement(seconds: timescale.map { _ in 0 })
         var expectedStart: Int64?
         for segment in segments {
-            let file = output.appendingPathComponent(segment.path)
-            guard let data = FileManager.default.contents(atPath: file.path) else {
+            guard let data = FileManager.default.contents(atPath: output.appendingPathComponent(segment.path).path)
+            else {
                 let remuxed = output.appendingPathComponent(self.transportStreamPath(of: segment.path)).path
                 if job.container == .ts, FileManager.default.fileExists(atPath: remuxed) {
-                    samples += segment.frames
-                    duration += segment.duration
+                    measurement.samples += segment.frames
+                    measurement.seconds? += segment.timeBase.seconds(segment.duration)
                     expectedStart = nil
                     continue
                 }
@@ -134,9 +157,10 @@ package enum Stitcher {
                         + "incomplete, so it is not published"
                 )
             }
+            let bytes = [UInt8](data)
             let timing: MP4Boxes.FragmentTiming
             do {
-                timing = try MP4Boxes.timing(ofFragment: [UInt8](data))
+                timing = try MP4Boxes.timing(ofFragment: bytes)
             } catch {
                 throw ContinuityError(description: "\(segment.path) cannot be read as an fMP4 fragment: \(error)")
             }
@@ -146,16 +170,15 @@ package enum Stitcher {
                         + "ends at \(expectedStart): a gap or overlap at a seam"
                 )
             }
-            expectedStart = timing.baseDecodeTime + timing.duration
-            samples += timing.sampleCount
-            duration += timing.duration
-        }
-        let timescale = job.initSegments[rendition].flatMap { path in
-            FileManager.default.contents(atPath: output.appendingPathComponent(path).path).flatMap {
-                MP4Boxes.timescale(initSegment: [UInt8]($0))
+            // Wrapping, not trapping, on a damaged tfdt: the next file's start then fails the comparison.
+            expectedStart = timing.baseDecodeTime &+ timing.duration
+            measurement.samples += timing.sampleCount
+            if let timescale { measurement.seconds? += Double(timing.duration) / Double(timescale) }
+            if isVideo, job.container == .fmp4 {
+                measurement.keyframeBytes[segment.path] = try self.leadingKeyframeBytes(bytes, path: segment.path)
             }
         }
-        return (samples, timescale.map { Double(duration) / Double($0) })
+        return measurement
     }
 
     private static func checkContinuity(_ segments: [OutputFile], rendition: String) throws {
@@ -178,6 +201,7 @@ package enum Stitcher {
         width: Int,
         height: Int,
         segments: [OutputFile],
+        keyframeBytes: [String: Int64],
         job: JobStore.JobToStitch,
         output: URL
     ) throws -> Playlists.MediaRendition {
@@ -195,12 +219,18 @@ package enum Stitcher {
                 ts
                 ? try self.transportStream(of: segment.path, initPath: initPath, output: output)
                 : (segment.path, segment.bytes)
-            return try Playlists.Segment(
+            // fMP4 segments were read once already (`measure`); MPEG-TS ones are new files.
+            var keyframe = isVideo ? keyframeBytes[path] : nil
+            if isVideo, keyframe == nil {
+                let file = try [UInt8](Data(contentsOf: output.appendingPathComponent(path)))
+                keyframe = try self.leadingKeyframeBytes(file, path: path)
+            }
+            return Playlists.Segment(
                 uri: (path as NSString).lastPathComponent,
                 duration: segment.timeBase.seconds(segment.duration),
                 bytes: bytes,
                 frames: segment.frames,
-                keyframeBytes: isVideo ? self.leadingKeyframeBytes(path, output: output) : nil
+                keyframeBytes: keyframe
             )
         }
         // MPEG-TS segments start independently: no init segment to map.
@@ -227,8 +257,7 @@ package enum Stitcher {
 
     /// The I-frame playlist's byte range of a segment: from its start to the end of its leading IDR (for MPEG-TS,
     /// the PAT and PMT then the packets of the IDR's PES).
-    private static func leadingKeyframeBytes(_ path: String, output: URL) throws -> Int64 {
-        let bytes = try [UInt8](Data(contentsOf: output.appendingPathComponent(path)))
+    private static func leadingKeyframeBytes(_ bytes: [UInt8], path: String) throws -> Int64 {
         let keyframe = try LeadingKeyframe(segment: bytes, transportStream: path.hasSuffix(".ts"))
         guard keyframe.isKeyframe, keyframe.end <= bytes.count else {
             throw ContinuityError(

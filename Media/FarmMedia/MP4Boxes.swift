@@ -70,37 +70,14 @@ package enum MP4Boxes {
     }
 
     package static func leadingSample(ofFragment bytes: [UInt8]) throws -> LeadingSample {
-        var offset = 0
-        var moof: Range<Int>?
-        while moof == nil, offset + 8 <= bytes.count {
-            let size = Int(self.uint32(bytes, offset))
-            let type = String(decoding: bytes[(offset + 4)..<(offset + 8)], as: UTF8.self)
-            guard size >= 8 else { break }
-            if type == "moof" { moof = offset..<(offset + size) }
-            guard ["styp", "sidx", "prft", "moof"].contains(type) else { break }
-            offset += size
-        }
-        guard let moof, moof.upperBound <= bytes.count else {
-            throw MediaError(.invalidInput, "the fragment does not start with a complete moof box")
-        }
-        let children = { (range: Range<Int>) in try self.topLevelBoxes(Array(bytes[range])) }
-        guard let traf = try children((moof.lowerBound + 8)..<moof.upperBound).first(where: { $0.type == "traf" })
-        else { throw MediaError(.invalidInput, "the moof box has no traf box") }
-        let trafStart = moof.lowerBound + 8 + traf.range.lowerBound
-        let trafBoxes = try children((trafStart + 8)..<(trafStart + traf.range.count))
-        guard let tfhd = trafBoxes.first(where: { $0.type == "tfhd" }),
-            let trun = trafBoxes.first(where: { $0.type == "trun" })
+        let track = try TrackFragment(bytes)
+        let moof = track.moof
+        guard let tfhd = track.boxes.first(where: { $0.type == "tfhd" }),
+            let trun = track.boxes.first(where: { $0.type == "trun" })
         else { throw MediaError(.invalidInput, "the traf box lacks a tfhd or a trun box") }
-
-        // A damaged box must not read past the moof.
-        func field(_ offset: Int) throws -> UInt32 {
-            guard offset >= moof.lowerBound, offset + 4 <= moof.upperBound else {
-                throw MediaError(.invalidInput, "the moof box ends inside its tfhd or trun box")
-            }
-            return self.uint32(bytes, offset)
-        }
+        let field = track.field
         // ISO/IEC 14496-12 §8.8.7: tfhd optional fields, in order, as its flags say.
-        var cursor = trafStart + 8 + tfhd.range.lowerBound + 8
+        var cursor = track.contentStart(of: tfhd)
         let tfhdFlags = try field(cursor) & 0xFF_FFFF
         cursor += 8  // version and flags, track ID
         var base = moof.lowerBound
@@ -119,7 +96,7 @@ package enum MP4Boxes {
         if tfhdFlags & 0x20 != 0 { sampleFlags = try field(cursor) }
 
         // §8.8.8: trun, then the first sample's record.
-        cursor = trafStart + 8 + trun.range.lowerBound + 8
+        cursor = track.contentStart(of: trun)
         let trunFlags = try field(cursor) & 0xFF_FFFF
         guard try field(cursor + 4) > 0 else { throw MediaError(.invalidInput, "the trun box has no sample") }
         cursor += 8
@@ -157,34 +134,18 @@ package enum MP4Boxes {
     }
 
     package static func timing(ofFragment bytes: [UInt8]) throws -> FragmentTiming {
-        guard let moof = try self.topLevelBoxes(bytes).first(where: { $0.type == "moof" }) else {
-            throw MediaError(.invalidInput, "the fragment has no moof box")
-        }
-        let children = { (range: Range<Int>) in try self.topLevelBoxes(Array(bytes[range])) }
-        guard
-            let traf = try children((moof.range.lowerBound + 8)..<moof.range.upperBound).first(where: {
-                $0.type == "traf"
-            })
-        else { throw MediaError(.invalidInput, "the moof box has no traf box") }
-        let trafStart = moof.range.lowerBound + 8 + traf.range.lowerBound
-        let trafBoxes = try children((trafStart + 8)..<(trafStart + traf.range.count))
-        func field(_ offset: Int) throws -> UInt32 {
-            guard offset >= moof.range.lowerBound, offset + 4 <= moof.range.upperBound else {
-                throw MediaError(.invalidInput, "the moof box ends inside one of its boxes")
-            }
-            return self.uint32(bytes, offset)
-        }
-        func start(of box: Box) -> Int { trafStart + 8 + box.range.lowerBound + 8 }
-        guard let tfhd = trafBoxes.first(where: { $0.type == "tfhd" }),
-            let tfdt = trafBoxes.first(where: { $0.type == "tfdt" })
+        let track = try TrackFragment(bytes)
+        let field = track.field
+        guard let tfhd = track.boxes.first(where: { $0.type == "tfhd" }),
+            let tfdt = track.boxes.first(where: { $0.type == "tfdt" })
         else { throw MediaError(.invalidInput, "the traf box lacks a tfhd or a tfdt box") }
         // §8.8.12: version 1 has a 64-bit time.
-        let tfdtStart = start(of: tfdt)
+        let tfdtStart = track.contentStart(of: tfdt)
         let baseDecodeTime =
             try field(tfdtStart) >> 24 == 1
             ? Int64(field(tfdtStart + 4)) << 32 | Int64(field(tfdtStart + 8)) : Int64(field(tfdtStart + 4))
         // §8.8.7: the default sample duration follows the base data offset and the description index.
-        var cursor = start(of: tfhd)
+        var cursor = track.contentStart(of: tfhd)
         let tfhdFlags = try field(cursor) & 0xFF_FFFF
         cursor += 8
         if tfhdFlags & 0x01 != 0 { cursor += 8 }
@@ -193,30 +154,74 @@ package enum MP4Boxes {
         var sampleCount = 0
         var duration: Int64 = 0
         // §8.8.8: each trun's optional fields, then one record per sample.
-        for trun in trafBoxes where trun.type == "trun" {
-            cursor = start(of: trun)
+        for trun in track.boxes where trun.type == "trun" {
+            cursor = track.contentStart(of: trun)
             let flags = try field(cursor) & 0xFF_FFFF
             let count = Int(try field(cursor + 4))
             cursor += 8
             if flags & 0x01 != 0 { cursor += 4 }
             if flags & 0x04 != 0 { cursor += 4 }
             let recordSize = [0x100, 0x200, 0x400, 0x800].filter { flags & UInt32($0) != 0 }.count * 4
-            guard count >= 0, cursor + count * recordSize <= moof.range.upperBound else {
+            guard count >= 0, cursor + count * recordSize <= track.moof.upperBound else {
                 throw MediaError(.invalidInput, "the trun box lists more samples than the moof box holds")
             }
-            for _ in 0..<count {
-                if flags & 0x100 != 0 {
-                    duration += Int64(try field(cursor))
-                } else if let defaultDuration {
-                    duration += defaultDuration
-                } else {
-                    throw MediaError(.invalidInput, "the fragment gives its samples no duration")
-                }
-                cursor += recordSize
+            if flags & 0x100 != 0 {
+                for sample in 0..<count { duration &+= Int64(try field(cursor + sample * recordSize)) }
+            } else if let defaultDuration {
+                // No per-sample durations: no loop over a count a damaged box may make huge, nor an overflow.
+                let (total, overflow) = defaultDuration.multipliedReportingOverflow(by: Int64(count))
+                guard !overflow else { throw MediaError(.invalidInput, "the trun box lists \(count) samples") }
+                duration &+= total
+            } else {
+                throw MediaError(.invalidInput, "the fragment gives its samples no duration")
             }
             sampleCount += count
         }
         return FragmentTiming(baseDecodeTime: baseDecodeTime, sampleCount: sampleCount, duration: duration)
+    }
+
+    /// The first `traf` of the `moof` that starts a fragment (optionally after `styp`/`sidx`/`prft`), and reads of
+    /// its fields that never go past the moof. Only the boxes up to the end of the moof need to be present.
+    private struct TrackFragment {
+        let bytes: [UInt8]
+        let moof: Range<Int>
+        let trafStart: Int
+        /// The traf's children, their ranges relative to the traf's content.
+        let boxes: [Box]
+
+        init(_ bytes: [UInt8]) throws {
+            var offset = 0
+            var moof: Range<Int>?
+            while moof == nil, offset + 8 <= bytes.count {
+                let size = Int(MP4Boxes.uint32(bytes, offset))
+                let type = String(decoding: bytes[(offset + 4)..<(offset + 8)], as: UTF8.self)
+                guard size >= 8 else { break }
+                if type == "moof" { moof = offset..<(offset + size) }
+                guard ["styp", "sidx", "prft", "moof"].contains(type) else { break }
+                offset += size
+            }
+            guard let moof, moof.upperBound <= bytes.count else {
+                throw MediaError(.invalidInput, "the fragment does not start with a complete moof box")
+            }
+            let children = { (range: Range<Int>) in try MP4Boxes.topLevelBoxes(Array(bytes[range])) }
+            guard let traf = try children((moof.lowerBound + 8)..<moof.upperBound).first(where: { $0.type == "traf" })
+            else { throw MediaError(.invalidInput, "the moof box has no traf box") }
+            self.bytes = bytes
+            self.moof = moof
+            self.trafStart = moof.lowerBound + 8 + traf.range.lowerBound
+            self.boxes = try children((self.trafStart + 8)..<(self.trafStart + traf.range.count))
+        }
+
+        /// Where a child box's fields start (its version and flags), past its size and type.
+        func contentStart(of box: Box) -> Int { self.trafStart + 8 + box.range.lowerBound + 8 }
+
+        /// The 32-bit field at `offset`: a damaged box must not read past the moof.
+        func field(_ offset: Int) throws -> UInt32 {
+            guard offset >= self.moof.lowerBound, offset + 4 <= self.moof.upperBound else {
+                throw MediaError(.invalidInput, "the moof box ends inside one of its boxes")
+            }
+            return MP4Boxes.uint32(self.bytes, offset)
+        }
     }
 
     /// The first track's timescale (units per second) from the `mdhd` box of an init segment.

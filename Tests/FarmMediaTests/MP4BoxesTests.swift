@@ -259,4 +259,61 @@ struct MP4BoxesTests {
         #expect(throws: MediaError.self) { try MP4Boxes.leadingSample(ofFragment: Array(fragment.prefix(40))) }
         #expect(throws: MediaError.self) { try MP4Boxes.leadingSample(ofFragment: Array(fragment.suffix(600))) }
     }
+
+    /// A fragment whose trun gives each sample's duration (or, with `durations` nil, a tfhd default of 512), after a
+    /// version-1 tfdt at `decodeTime`, split over two truns as some muxers write.
+    static func timedFragment(decodeTime: UInt64, durations: [UInt32]?, samples: Int) -> [UInt8] {
+        let tfhdFlags: UInt32 = durations == nil ? 0x02_0008 : 0x02_0000
+        let tfhd = box("tfhd", bigEndian(tfhdFlags) + bigEndian(1) + (durations == nil ? bigEndian(512) : []))
+        let tfdt = box(
+            "tfdt",
+            [1, 0, 0, 0] + bigEndian(UInt32(decodeTime >> 32)) + bigEndian(UInt32(decodeTime & 0xFFFF_FFFF))
+        )
+        func trun(_ range: Range<Int>) -> [UInt8] {
+            // sample-duration and sample-size per sample, when durations are given; sample-size alone otherwise.
+            let flags: UInt32 = durations == nil ? 0x200 : 0x300
+            let records = range.flatMap { index in (durations.map { bigEndian($0[index]) } ?? []) + bigEndian(100) }
+            return box("trun", bigEndian(flags) + bigEndian(UInt32(range.count)) + records)
+        }
+        let half = samples / 2
+        let traf = box("traf", tfhd + tfdt + trun(0..<half) + trun(half..<samples))
+        return box("moof", fullBox("mfhd", bigEndian(1)) + traf)
+            + box("mdat", [UInt8](repeating: 0, count: 100 * samples))
+    }
+
+    @Test("fragment timing: tfdt (64-bit), every trun's samples, per-sample or default durations")
+    func fragmentTiming() throws {
+        let decodeTime: UInt64 = (1 << 33) + 7
+        let timed = try MP4Boxes.timing(
+            ofFragment: Self.timedFragment(decodeTime: decodeTime, durations: [512, 512, 1024, 256, 512], samples: 5)
+        )
+        #expect(timed.baseDecodeTime == Int64(decodeTime) && timed.sampleCount == 5 && timed.duration == 2816)
+        let defaulted = try MP4Boxes.timing(ofFragment: Self.timedFragment(decodeTime: 0, durations: nil, samples: 6))
+        #expect(defaulted.baseDecodeTime == 0 && defaulted.sampleCount == 6 && defaulted.duration == 3072)
+    }
+
+    @Test("fragment timing: no duration anywhere, or a trun longer than its moof, is refused")
+    func fragmentTimingOfDamagedFragments() throws {
+        // The leading-sample fixture has sizes but no durations, in the trun or the tfhd.
+        let error = try #require(throws: MediaError.self) {
+            try MP4Boxes.timing(ofFragment: Self.fragment(sizes: [500, 40], firstFlags: nil))
+        }
+        #expect(error.description.contains("no duration"), "\(error)")
+        var cut = Self.timedFragment(decodeTime: 0, durations: [512, 512, 512, 512], samples: 4)
+        // The second trun claims 200 samples.
+        let secondTrun = try #require(
+            cut.indices.dropLast(4).last { cut[$0..<($0 + 4)].elementsEqual(Array("trun".utf8)) }
+        )
+        cut.replaceSubrange((secondTrun + 8)..<(secondTrun + 12), with: Self.bigEndian(200))
+        #expect(throws: MediaError.self) { try MP4Boxes.timing(ofFragment: cut) }
+    }
+
+    @Test("timescale of an init segment from its mdhd, version 0 and 1")
+    func initTimescale() {
+        let version0 = Self.box("mdhd", [0, 0, 0, 0] + Self.bigEndian(1) + Self.bigEndian(2) + Self.bigEndian(48_000))
+        #expect(MP4Boxes.timescale(initSegment: Self.ftyp + Self.box("moov", version0)) == 48_000)
+        let version1 = Self.box("mdhd", [1, 0, 0, 0] + [UInt8](repeating: 0, count: 16) + Self.bigEndian(12_800))
+        #expect(MP4Boxes.timescale(initSegment: Self.ftyp + Self.box("moov", version1)) == 12_800)
+        #expect(MP4Boxes.timescale(initSegment: Self.ftyp) == nil)
+    }
 }
