@@ -249,7 +249,6 @@ private struct VideoChunkEncode {
                         + "the source is damaged there"
                 )
             }
-            decoded.pointer.pointee.pts = pts
             if let previous = pending {
                 let previousPTS = previous.pointer.pointee.pts
                 guard pts > previousPTS else {

@@ -74,7 +74,7 @@ final class UprightScaler {
         height: Int,
         rotation: Int,
         format: AVPixelFormat,
-        outputMatrix: Int32? = nil
+        colorspace: AVColorSpace? = nil
     ) throws {
         let size = Rotation.turned(width: width, height: height, clockwise: rotation)
         self.scaler = try Scaler(
@@ -82,7 +82,7 @@ final class UprightScaler {
             width: Int32(size.width),
             height: Int32(size.height),
             format: format,
-            outputMatrix: outputMatrix
+            colorspace: colorspace
         )
         self.rotation = rotation
     }

@@ -230,15 +230,18 @@ final class Scaler {
     let height: Int32
     let format: AVPixelFormat
 
-    /// - Parameter outputMatrix: the swscale matrix (`SWS_CS_…`) to convert to; by default BT.709 (what renditions
-    ///   are), or BT.601 for the full-range JPEG formats. `farm verify` passes a rendition's own, so a reference
-    ///   picture is compared in the colour space the rendition is in.
+    /// The YUV matrix the pictures come out in, and are tagged with.
+    let colorspace: AVColorSpace
+
+    /// - Parameter colorspace: the YUV matrix to convert to; by default BT.709 (what renditions are), or BT.601 for
+    ///   the full-range JPEG formats (what JFIF means). `farm verify` passes a rendition's own, so a reference
+    ///   picture is compared in the matrix the rendition is in (an untagged one read as players read it).
     init(
         from source: UnsafePointer<AVFrame>,
         width: Int32,
         height: Int32,
         format: AVPixelFormat,
-        outputMatrix: Int32? = nil
+        colorspace: AVColorSpace? = nil
     ) throws {
         // Bit-exact, accurately rounded scaling: the same input gives the same pixels on any CPU, which the
         // farm's byte-identical retries depend on.
@@ -266,18 +269,18 @@ final class Scaler {
         self.width = width
         self.height = height
         self.format = format
-        // Ranges and matrices set explicitly: swscale alone treats a full-range picture in a plain 4:2:0 format as
-        // limited (washed-out blacks and whites). Pictures come out as BT.709 limited range (what the renditions are
-        // tagged), or BT.601 full range for the JPEG formats (what JFIF means).
+        let outputFull = Self.fullRangeFormats.contains(format)
+        self.colorspace = colorspace ?? (outputFull ? AVCOL_SPC_BT470BG : AVCOL_SPC_BT709)
+        // Ranges and matrices set explicitly: swscale alone treats a full-range picture in a plain format (10-bit,
+        // VP9) as limited (washed-out blacks and whites), and converts no matrix.
         let picture = source.pointee
         let sourceFull =
             picture.color_range == AVCOL_RANGE_JPEG || Self.fullRangeFormats.contains(AVPixelFormat(picture.format))
-        let outputFull = Self.fullRangeFormats.contains(format)
         _ = sws_setColorspaceDetails(
             context,
             sws_getCoefficients(Self.matrix(of: picture.colorspace, height: picture.height)),
             sourceFull ? 1 : 0,
-            sws_getCoefficients(outputMatrix ?? (outputFull ? SWS_CS_ITU601 : SWS_CS_ITU709)),
+            sws_getCoefficients(Self.matrix(of: self.colorspace, height: height)),
             outputFull ? 1 : 0,
             0,
             1 << 16,
@@ -294,7 +297,7 @@ final class Scaler {
 
     /// swscale's matrix for a picture's YUV matrix; an untagged picture is BT.601 below 720 lines and BT.709 from
     /// there, as players assume.
-    static func matrix(of space: AVColorSpace, height: Int32) -> Int32 {
+    private static func matrix(of space: AVColorSpace, height: Int32) -> Int32 {
         switch space {
         case AVCOL_SPC_BT709: SWS_CS_ITU709
         case AVCOL_SPC_BT470BG, AVCOL_SPC_SMPTE170M: SWS_CS_ITU601
@@ -315,8 +318,8 @@ final class Scaler {
         output.pointer.pointee.pts = source.pointer.pointee.pts
         let full = Self.fullRangeFormats.contains(self.format)
         output.pointer.pointee.color_range = full ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG
-        output.pointer.pointee.colorspace = full ? AVCOL_SPC_BT470BG : AVCOL_SPC_BT709
-        if !full {
+        output.pointer.pointee.colorspace = self.colorspace
+        if !full, self.colorspace == AVCOL_SPC_BT709 {
             output.pointer.pointee.color_primaries = AVCOL_PRI_BT709
             output.pointer.pointee.color_trc = AVCOL_TRC_BT709
         }

@@ -148,7 +148,8 @@ public enum ChunkExtractor {
     /// as NUT, which keeps the source time base exactly (Matroska would round timestamps to milliseconds).
     ///
     /// NUT refuses negative presentation timestamps, so every timestamp is moved by `shift` (see
-    /// `TaskSpec.nonNegativeShift(prerollPTS:)`); a packet still before zero shows before the job's first frame and is left out.
+    /// `TaskSpec.nonNegativeShift(prerollPTS:)`); a packet still before zero is a leading picture of the pre-roll
+    /// keyframe, which the agent never decodes, and is left out.
     public static func extractVideo(
         source: String,
         streamIndex: Int,

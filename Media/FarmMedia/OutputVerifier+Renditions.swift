@@ -50,8 +50,9 @@ final class RungState {
     var quality = QualityAccumulator()
     private var sourceScaler: UprightScaler?
     private var converter: Scaler?
-    /// The rendition's YUV matrix (as tagged, or as players assume from its size): reference pictures are made in it.
-    private var matrix: Int32?
+    /// The rendition's YUV matrix as tagged (untagged is read from its size, as players do): reference pictures are
+    /// made in it.
+    private var colorspace: AVColorSpace?
 
     init(name: String, variant: HLSMasterPlaylist.Variant, playlist: HLSMediaPlaylist, files: PlaylistFiles) {
         self.name = name
@@ -116,12 +117,7 @@ final class RungState {
                     + "\(reader.frame.width)x\(reader.frame.height), the rendition starts at \(self.width)x\(self.height)"
             }
             if options.measureQuality, sameSize {
-                if self.matrix == nil {
-                    self.matrix = Scaler.matrix(
-                        of: reader.frame.pointer.pointee.colorspace,
-                        height: reader.frame.pointer.pointee.height
-                    )
-                }
+                if self.colorspace == nil { self.colorspace = reader.frame.pointer.pointee.colorspace }
                 if reader.frame.isYUV420P8 {
                     picture = reader.frame.yuvPicture()
                 } else {
@@ -131,7 +127,7 @@ final class RungState {
                             width: Int32(self.width),
                             height: Int32(self.height),
                             format: AV_PIX_FMT_YUV420P,
-                            outputMatrix: self.matrix
+                            colorspace: self.colorspace
                         )
                     }
                     picture = try self.converter?.scale(reader.frame).yuvPicture()
@@ -156,7 +152,7 @@ final class RungState {
                 height: self.height,
                 rotation: rotation,
                 format: AV_PIX_FMT_YUV420P,
-                outputMatrix: self.matrix
+                colorspace: self.colorspace
             )
         }
         return try self.sourceScaler?.scale(frame).yuvPicture()

@@ -141,7 +141,7 @@ public enum SourceProbe {
                 let start =
                     packet.pointer.pointee.pts != noTimestamp ? packet.pointer.pointee.pts : packet.pointer.pointee.dts
                 if start != noTimestamp {
-                    audioEnd = max(audioEnd ?? .min, start + max(packet.pointer.pointee.duration, 0))
+                    audioEnd = max(audioEnd ?? .min, start &+ max(packet.pointer.pointee.duration, 0))
                 }
                 continue
             }
