@@ -139,7 +139,9 @@ struct HardSourcesTests {
             // video: 5.32 s of video, and the audio cut to it.
             audioSeconds: 5.33
         ),
-        // The video untouched, its audio trimmed by 1.5 s with an edit list on the audio track alone.
+        // The video untouched, its audio cut at 1.5 s by stream copy: the copy starts at the AAC frame before 1.5 s,
+        // and an edit list on the audio track alone (media time 320 samples, not the 1024 of plain priming) hides
+        // the part of that frame before 1.5 s.
         Source(
             name: "audio-edit-list.mp4",
             arguments: h264 + aac,

@@ -27,24 +27,40 @@ struct StitcherChecksTests {
         }
     }
 
+    /// Plans the clip as the coordinator does (`JobPlanning`), extracts each task's copy and encodes it as an agent
+    /// does, and puts the files where accepted results go.
     static func encode() throws -> EncodedJob {
         let directory = try TemporaryDirectory("farm-stitch")
         let source = directory.file("clip.mp4")
         try Fixtures.makeClip(at: source, seconds: 4, width: 320, height: 240)
-        let info = try SourceProbe.probe(path: source)
-        let plan = try ChunkPlanner.plan(
-            packets: info.packets,
-            timeBase: info.video.timeBase,
-            options: .init(segmentDuration: 2, minimumChunks: 1)
-        )
-        let renditions = Ladder.renditions(displayWidth: info.displayWidth, displayHeight: info.displayHeight)
         let encoded = directory.file("encoded")
+        let planned = try JobPlanning.plan(
+            JobStore.JobToPlan(
+                id: 1,
+                source: source,
+                outputDirectory: encoded,
+                settings: JobSettings(segmentDuration: 2, minimumChunks: 1)
+            ),
+            info: SourceProbe.probe(path: source)
+        )
         var files: [OutputFile] = []
-        func encode(_ spec: TaskSpec, copy: String) throws {
-            let work = directory.file("work-\(spec.kind)")
+        for (index, task) in planned.tasks.enumerated() {
+            let copy = directory.file("copy-\(index)")
+            if let first = task.extract.firstPacket, let last = task.extract.lastPacket {
+                try ChunkExtractor.extractVideo(
+                    source: source,
+                    streamIndex: task.extract.streamIndex,
+                    firstPacket: first,
+                    lastPacket: last,
+                    output: copy
+                )
+            } else {
+                try ChunkExtractor.extractStream(source: source, streamIndex: task.extract.streamIndex, output: copy)
+            }
+            let work = directory.file("work-\(index)")
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-            for file in try ChunkEncoder(spec: spec, sourcePath: copy, workDirectory: work).run(progress: { _ in true })
-            {
+            let outputs = try ChunkEncoder(spec: task.spec, sourcePath: copy, workDirectory: work).run { _ in true }
+            for file in outputs {
                 let target = (encoded as NSString).appendingPathComponent(file.description.path)
                 try FileManager.default.createDirectory(
                     atPath: (target as NSString).deletingLastPathComponent,
@@ -54,55 +70,12 @@ struct StitcherChecksTests {
                 files.append(file.description)
             }
         }
-        let chunk = try #require(plan.chunks.first)
-        var spec = TaskSpec(
-            kind: .video,
-            jobID: 1,
-            chunkIndex: 0,
-            chunkCount: 1,
-            timeBase: info.video.timeBase,
-            frameRate: info.video.frameRate,
-            originPTS: plan.originPTS,
-            startPTS: chunk.startPTS,
-            endPTS: chunk.endPTS,
-            segmentStarts: chunk.segmentStarts,
-            firstSegmentIndex: 0,
-            frameCount: chunk.frameCount,
-            renditions: renditions,
-            settings: .default
-        )
-        let videoCopy = directory.file("video.nut")
-        try ChunkExtractor.extractVideo(
-            source: source,
-            streamIndex: info.video.index,
-            firstPacket: chunk.firstPacket,
-            lastPacket: chunk.lastPacket,
-            output: videoCopy
-        )
-        try encode(spec, copy: videoCopy)
-        let audioCopy = directory.file("audio.mkv")
-        try ChunkExtractor.extractStream(source: source, streamIndex: info.audio!.index, output: audioCopy)
-        spec.kind = .audio
-        spec.renditions = []
-        spec.segmentStarts = plan.segmentStarts
-        try encode(spec, copy: audioCopy)
-
         let job = JobStore.JobToStitch(
             id: 1,
             source: source,
             outputDirectory: encoded,
-            sourceInfo: JobSourceInfo(
-                timeBase: info.video.timeBase,
-                frameRate: info.video.frameRate,
-                originPTS: plan.originPTS,
-                frameCount: plan.frameCount,
-                segmentCount: plan.segmentStarts.count,
-                durationSeconds: info.durationSeconds,
-                hasAudio: true,
-                videoCodec: info.video.codecName,
-                audioDurationSeconds: info.audioEndSeconds.map { $0 - info.video.timeBase.seconds(plan.originPTS) }
-            ),
-            renditions: renditions,
+            sourceInfo: planned.sourceInfo,
+            renditions: planned.renditions,
             segments: files.filter { $0.role == .segment },
             initSegments: Dictionary(
                 uniqueKeysWithValues: files.filter { $0.role == .initSegment }.map { ($0.rendition, $0.path) }

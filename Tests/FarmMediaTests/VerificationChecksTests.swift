@@ -186,6 +186,26 @@ struct VerificationChecksTests {
                 "audio: starts 0.000 s after the video, in the source 1.000 s: out of sync by -1.000 s (tolerance 0.050 s)"
             ]
         )
+        // Source audio from -0.76 s to 5.33 s (it starts before the first video frame): cut at the video's start and
+        // ending at 5.33 s is in sync; the same length moved to start with the video (ending 0.76 s late) is not.
+        let startsEarly = VerificationChecks.AudioMeasurement(start: -0.76, duration: 6.09)
+        #expect(
+            VerificationChecks.audioFailures(
+                source: startsEarly,
+                sourceVideoStart: 0,
+                output: .init(start: 0, duration: 5.35),
+                outputVideoStart: 0,
+                outputHasAudioGroup: true
+            ).isEmpty
+        )
+        let shifted = VerificationChecks.audioFailures(
+            source: startsEarly,
+            sourceVideoStart: 0,
+            output: .init(start: 0, duration: 6.09),
+            outputVideoStart: 0,
+            outputHasAudioGroup: true
+        )
+        #expect(shifted.contains { $0.contains("out of sync by 0.760 s") }, "\(shifted)")
         #expect(
             VerificationChecks.audioFailures(
                 source: nil,
