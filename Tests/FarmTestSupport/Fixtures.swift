@@ -93,10 +93,21 @@ package enum Fixtures {
         try run("ffmpeg", arguments)
     }
 
-    /// Random bytes with a video-like name.
-    package static func makeGarbage(at path: String, bytes: Int = 200_000) throws {
-        var generator = SystemRandomNumberGenerator()
-        let data = Data((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
+    /// Random-looking bytes with a video-like name, the same every run: truly random bytes are now and then taken
+    /// by libavformat's probe for some format (an MP3 frame sync among 200 KB is likely enough), which made the
+    /// error an uploader sees change from run to run.
+    package static func makeGarbage(at path: String, bytes: Int = 200_000, seed: UInt64 = 7) throws {
+        // SplitMix64: a fixed, well-mixed sequence with no dependency.
+        var state = seed
+        var data = Data(capacity: bytes)
+        while data.count < bytes {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var mixed = state
+            mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+            mixed ^= mixed >> 31
+            withUnsafeBytes(of: mixed) { data.append(contentsOf: $0.prefix(bytes - data.count)) }
+        }
         try data.write(to: URL(fileURLWithPath: path))
     }
 }
