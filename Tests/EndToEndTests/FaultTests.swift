@@ -77,6 +77,11 @@ struct FaultTests {
         let hashes = try segmentHashes(output)
         let differing = Set(hashes.keys).union(clean.keys).filter { hashes[$0] != clean[$0] }.sorted()
         #expect(hashes == clean, "the output is byte-identical to the clean run's; these files differ: \(differing)")
+        if !differing.isEmpty {
+            // Which task wrote them, and what the coordinators logged: what a rare mismatch needs to be understood.
+            let diagnosis = try await farm.diagnosis()
+            FileHandle.standardError.write(Data("==== output differs from the clean run:\n\(diagnosis)\n====\n".utf8))
+        }
         try await afterwards(farm, output)
     }
 
