@@ -243,7 +243,9 @@ final class AgentSession {
                 continue
             }
             let scratch = URL(fileURLWithPath: self.context.configuration.scratchDirectory)
-                .appendingPathComponent("farm-source-\(task.taskID)-\(task.token).nut").path
+                // Unique on the machine, not only in one database: coordinators of two farms (or two test runs)
+                // may share a scratch folder, and their task ids and tokens repeat.
+                .appendingPathComponent("farm-source-\(task.taskID)-\(task.token)-\(UUID().uuidString).nut").path
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             let shift = TimestampShift(
                 units: task.spec.nonNegativeShift(prerollPTS: task.extract.prerollPTS),
