@@ -3,7 +3,10 @@
 # afterwards whatever happens, with the player tests' Python environment (FARM_TEST_PYTHON, from
 # deploy/python-env.sh). Exits with the tests' status.
 #
-#   SWIFT_TEST_FLAGS   extra arguments for `swift test`, for example "--filter FarmProtocolTests"
+#   FARM_TEST_TARGETS  the test targets to run, for example "FarmMediaTests" (default: every test target of the
+#                      package); each must run at least one test
+#   FARM_TEST_TARGET_TIMEOUT  seconds a target may run before it counts as stalled (default 1500)
+#   SWIFT_TEST_FLAGS   extra arguments for `swift test`, for example "--filter ChunkPlannerTests"
 #   SWIFT_BUILD_FLAGS  extra arguments for both `swift build` and `swift test`, for example
 #                      "-Xswiftc -warnings-as-errors"
 set -euo pipefail
@@ -18,7 +21,7 @@ pg_dir=$(mktemp -d /tmp/farm-test-pg-XXXXXX)
 cleanup() {
     phase "stopping PostgreSQL and removing $pg_dir"
     deploy/postgres.sh stop "$pg_dir" || true
-    rm -rf "$pg_dir"
+    rm -rf "$pg_dir" "${logs:-}"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -45,26 +48,68 @@ phase "FARM_TEST_PYTHON=$FARM_TEST_PYTHON"
 phase "swift build --build-tests ${build_flags[*]}"
 swift build --build-tests "${build_flags[@]}"
 
-phase "swift test ${build_flags[*]} ${test_flags[*]}"
+# Every test target of the package, so a new target runs without being listed here.
+read -r -a targets <<<"${FARM_TEST_TARGETS:-$(swift package dump-package | python3 -c '
+import json, sys
+print(" ".join(t["name"] for t in json.load(sys.stdin)["targets"] if t["type"] == "test"))')}"
+[ "${#targets[@]}" -gt 0 ] || { echo "test.sh: the package has no test target" >&2; exit 1; }
+phase "test targets: ${targets[*]}"
+
+# The tests that started and never finished, from a target's log: what a stall was doing.
+unfinished() {
+    python3 - "$1" <<'PY'
+import re, sys
+started, ended = [], set()
+for line in open(sys.argv[1], errors="replace"):
+    if m := re.search(r"Test (.+) started\.$", line):
+        started.append(m.group(1))
+    elif m := re.search(r"Test (.+) (passed|failed|skipped)", line):
+        ended.add(m.group(1))
+print("; ".join(name for name in started if name not in ended) or "none (stalled outside a test)")
+PY
+}
+
+# The number of tests a target ran, from Swift Testing's last line ("Test run with N tests ...").
+tests_run() {
+    sed -n 's/.*Test run with \([0-9][0-9]*\) tests\{0,1\} .*/\1/p' "$1" | tail -n 1
+}
+
+target_timeout=${FARM_TEST_TARGET_TIMEOUT:-1500}
+logs=$(mktemp -d /tmp/farm-test-logs-XXXXXX)
 status=0
+summary=()
 # --no-parallel: the fault tests time leases and heartbeats against real processes; other suites encoding on the
 # same two cores at once stretch those timings (seen as a stalled job under load).
-# One test target per process, each under a time limit. The stall once seen between in-process farm tests (a
-# query started while the PostgresNIO pool shut down, waiting forever) is fixed: test farms stop before their
-# database client, and a teardown watchdog prints "TEARDOWN STALL" naming any part that ignores cancellation. As a
-# safety net, a target that still stalls is stopped and run once more, and the retry is printed, never silent.
-for target in FarmProtocolTests FarmMediaTests FarmCoordinatorTests EndToEndTests; do
-    for attempt in 1 2; do
-        target_status=0
-        timeout -k 10 1500 swift test --no-parallel --skip-build "${build_flags[@]}" "${test_flags[@]}" \
-            --filter "$target" || target_status=$?
-        # Only this checkout's test process: another run on the same machine is left alone.
-        pkill -9 -f "$PWD/\.build/.*farmPackageTests\.xctest" 2>/dev/null || true
-        [ "$target_status" -eq 124 ] || [ "$target_status" -eq 137 ] || break
-        phase "STALLED: $target did not finish within 25 minutes (attempt $attempt)"
-    done
+# One test target per process, each under a time limit. A stalled target fails the run, naming the tests it had
+# started and not finished; nothing is retried. Slow tests carry Swift Testing's `.timeLimit`, and the test
+# harnesses' teardown watchdog (Tests/FarmTestSupport/TeardownWatch.swift) ends the process when a part of a test
+# farm ignores cancellation, so a stall is reported by name long before this limit.
+for target in "${targets[@]}"; do
+    phase "swift test ${build_flags[*]} ${test_flags[*]} --filter ^$target\\."
+    log="$logs/$target.log"
+    target_status=0
+    timeout -k 10 "$target_timeout" swift test --no-parallel --skip-build "${build_flags[@]}" "${test_flags[@]}" \
+        --filter "^$target\\." 2>&1 | tee "$log" || target_status=${PIPESTATUS[0]}
+    # Only this checkout's test process: another run on the same machine is left alone.
+    pkill -9 -f "$PWD/\.build/.*farmPackageTests\.xctest" 2>/dev/null || true
+    count=$(tests_run "$log")
+    if [ "$target_status" -eq 124 ] || [ "$target_status" -eq 137 ]; then
+        result="STALLED (no end within $target_timeout s) in: $(unfinished "$log")"
+    elif [ "$target_status" -ne 0 ]; then
+        result="FAILED (exit $target_status)"
+        if grep -q "TEARDOWN STALL" "$log"; then result="$result: $(grep "TEARDOWN STALL" "$log" | tail -n 1)"; fi
+    elif [ -z "$count" ] || [ "$count" -eq 0 ]; then
+        result="FAILED: ran no test"
+        target_status=1
+    else
+        result="passed"
+    fi
     [ "$target_status" -eq 0 ] || status=$target_status
+    summary+=("$(printf '%-24s %5s tests  %s' "$target" "${count:-0}" "$result")")
+    phase "$target: ${count:-0} tests, $result"
 done
+phase "tests run per target:"
+printf '    %s\n' "${summary[@]}" >&2
 if [ "$status" -eq 0 ]; then
     phase "passed"
 else

@@ -6,7 +6,8 @@ import Testing
 
 @Suite(
     "Deterministic output",
-    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+    .requiresPostgreSQL,
+    .farmTimeLimit
 )
 struct DeterminismTests {
     /// The same job encoded by one agent, then by three: every init segment and segment is byte-identical. The plan

@@ -9,7 +9,8 @@ import Testing
 @Suite(
     "Faults under a running job",
     .serialized,
-    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+    .requiresPostgreSQL,
+    .farmTimeLimit
 )
 struct FaultTests {
     /// 16 s of 480p cut into four 4 s chunks, two rungs: small enough to be quick, slowed down on the agents so a

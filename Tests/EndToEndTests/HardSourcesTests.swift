@@ -11,7 +11,8 @@ import Testing
 @Suite(
     "Hard sources",
     .serialized,
-    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+    .requiresPostgreSQL,
+    .farmTimeLimit
 )
 struct HardSourcesTests {
     struct Source: CustomTestStringConvertible, Sendable {

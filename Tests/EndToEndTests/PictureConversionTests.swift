@@ -7,7 +7,8 @@ import Testing
 @Suite(
     "Picture conversion",
     .serialized,
-    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+    .requiresPostgreSQL,
+    .farmTimeLimit
 )
 struct PictureConversionTests {
     /// ffmpeg's `idet` verdict over a file or playlist: frames it calls top-field-first, bottom-field-first and

@@ -17,7 +17,8 @@ enum PlayerTools {
 @Suite(
     "Players",
     .serialized,
-    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL"),
+    .requiresPostgreSQL,
+    .farmTimeLimit,
     .enabled(
         if: PlayerTools.isAvailable,
         "needs the player tools: run make test, or set FARM_TEST_PYTHON to a python with m3u8 installed"

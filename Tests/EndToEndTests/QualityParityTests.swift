@@ -8,7 +8,8 @@ import Testing
 /// whichever agent leased it) is compared with the same clip encoded as one chunk, with the same settings.
 @Suite(
     "Split versus continuous encode",
-    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+    .requiresPostgreSQL,
+    .farmTimeLimit
 )
 struct QualityParityTests {
     @Test func chunkedEncodeMatchesOneContinuousEncodeInPSNRAndSize() async throws {

@@ -9,7 +9,8 @@ import Testing
 /// PostgreSQL, checked with ffprobe.
 @Suite(
     "Separate processes, end to end",
-    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+    .requiresPostgreSQL,
+    .farmTimeLimit
 )
 struct SeparateProcessesTests {
     @Test func twoAgentsTranscodeA20SecondClipFrameExactly() async throws {

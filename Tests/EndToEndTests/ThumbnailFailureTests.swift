@@ -8,7 +8,8 @@ import Testing
 @Suite(
     "Thumbnail failures through a real farm",
     .serialized,
-    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+    .requiresPostgreSQL,
+    .farmTimeLimit
 )
 struct ThumbnailFailureTests {
     @Test func aJobWhosePosterCannotBeWrittenFailsAndIsCleanedUp() async throws {

@@ -33,7 +33,10 @@ struct VerifyCommandTests {
     }
 
     /// The farm's own output (chunks encoded by separate agents, stitched) must pass every check.
-    @Test(.enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL"))
+    @Test(
+        .requiresPostgreSQL,
+        .farmTimeLimit
+    )
     func theFarmsOutputPasses() async throws {
         let directory = try TemporaryDirectory("farm-verify-e2e")
         defer { directory.remove() }
@@ -86,7 +89,7 @@ struct VerifyCommandTests {
 
     /// `farm transcode --container ts`: MPEG-TS segments that start alone (no init segment), the same checks
     /// passing, and I-frame entries that hold the PAT, the PMT and one whole keyframe.
-    @Test(.enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL"))
+    @Test(.requiresPostgreSQL, .farmTimeLimit)
     func transportStreamOutputPasses() async throws {
         let directory = try TemporaryDirectory("farm-verify-ts")
         defer { directory.remove() }

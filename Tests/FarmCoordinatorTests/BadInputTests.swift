@@ -7,7 +7,8 @@ import Testing
     "Bad input through a real farm",
     // One at a time: each test runs a whole farm, and two at once only slow each other down.
     .serialized,
-    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+    .requiresPostgreSQL,
+    .farmTimeLimit
 )
 struct BadInputTests {
     @Test func randomBytesFailTheirJobAndTheFarmKeepsServing() async throws {

@@ -9,7 +9,8 @@ import Testing
 
 @Suite(
     "Leases and fencing on a real PostgreSQL",
-    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+    .requiresPostgreSQL,
+    .farmTimeLimit
 )
 struct LeaseFencingTests {
     /// Plans a real 6 s clip into a job and returns its id.

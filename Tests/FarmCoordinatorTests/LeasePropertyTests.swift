@@ -10,7 +10,8 @@ import Testing
 /// and it carries the token that was current when it was accepted.
 @Suite(
     "Lease properties",
-    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+    .requiresPostgreSQL,
+    .farmTimeLimit
 )
 struct LeasePropertyTests {
     /// SplitMix64: a small seeded generator, so a failing sequence can be replayed from its seed.

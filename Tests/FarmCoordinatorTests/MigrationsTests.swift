@@ -6,7 +6,8 @@ import Testing
 
 @Suite(
     "Schema migrations",
-    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+    .requiresPostgreSQL,
+    .farmTimeLimit
 )
 struct MigrationsTests {
     @Test func aVersion1DatabaseIsUpgradedAndServesJobs() async throws {

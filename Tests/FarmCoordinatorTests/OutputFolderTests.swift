@@ -8,7 +8,8 @@ import Testing
 /// job named, and cleaning up after an ended job never touches files that a resubmission into its folder now owns.
 @Suite(
     "Output folders",
-    .enabled(if: TestDatabase.isAvailable, "needs PostgreSQL: run make test, or set FARM_TEST_DATABASE_URL")
+    .requiresPostgreSQL,
+    .farmTimeLimit
 )
 struct OutputFolderTests {
     @Test func aFolderBelongsToOneRunningJob() async throws {

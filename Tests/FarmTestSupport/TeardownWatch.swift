@@ -2,7 +2,9 @@ import Foundation
 import Synchronization
 
 /// Names the child tasks of a test harness that have not ended some time after they were cancelled, so a test that
-/// hangs in teardown says which part of the farm ignored its cancellation instead of sitting silent.
+/// hangs in teardown says which part of the farm ignored its cancellation instead of sitting silent; past `limit` it
+/// ends the test process with a failure (`deploy/test.sh` prints the last "TEARDOWN STALL" line), because a task
+/// that ignores cancellation would otherwise hold the whole run until its outer timeout.
 package final class TeardownWatch: Sendable {
     private let label: String
     private let running = Mutex<[String: Int]>([:])
@@ -20,8 +22,9 @@ package final class TeardownWatch: Sendable {
         return try await body()
     }
 
-    /// Starts reporting, every `interval`, the children still running after cancellation.
-    package func cancelled(interval: Duration = .seconds(20)) {
+    /// Starts reporting, every `interval`, the children still running after cancellation, and fails the run when they
+    /// still run after `limit`.
+    package func cancelled(interval: Duration = .seconds(20), limit: Duration = .seconds(120)) {
         let task = Task.detached { [label = self.label, running = self] in
             var waited = Duration.zero
             while !Task.isCancelled {
@@ -29,9 +32,14 @@ package final class TeardownWatch: Sendable {
                 if Task.isCancelled { return }
                 waited += interval
                 let left = running.running.withLock { $0.filter { $0.value > 0 }.keys.sorted() }
+                let failing = waited >= limit
+                let verdict = failing ? "; failing the run" : ""
                 FileHandle.standardError.write(
-                    Data("TEARDOWN STALL: \(label) still waits for \(left) \(waited) after cancellation\n".utf8)
+                    Data(
+                        "TEARDOWN STALL: \(label) still waits for \(left) \(waited) after cancellation\(verdict)\n".utf8
+                    )
                 )
+                if failing { exit(70) }
             }
         }
         self.watchdog.withLock { $0 = task }
