@@ -30,32 +30,47 @@ package struct JobStore: Sendable {
     ) async throws -> Int64 {
         let settingsJSON = try String(decoding: JSONEncoder().encode(settings), as: UTF8.self)
         // Two jobs writing one folder at once would overwrite each other's segments: a folder belongs to one job
-        // while it runs. Once it has ended (ready included), a new job may replace its output. One statement:
-        // the new job's id, or the running job that holds the folder.
-        let rows = try await self.client.query(
-            """
-            WITH holder AS (
-                SELECT id, state FROM jobs
-                WHERE output_dir = \(outputDirectory) AND state NOT IN ('ready', 'failed', 'cancelled')
-                ORDER BY id LIMIT 1
-            ), inserted AS (
-                INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight)
-                SELECT \(source), \(outputDirectory), \(settingsJSON)::jsonb, \(priority), \(settings.maxInFlight)
-                WHERE NOT EXISTS (SELECT 1 FROM holder)
-                RETURNING id
-            )
-            SELECT id, NULL::text FROM inserted UNION ALL SELECT id, state FROM holder
-            """,
-            logger: self.logger
-        )
-        for try await (id, holderState) in rows.decode((Int64, String?).self) {
-            if let holderState {
-                throw OutputFolderInUse(outputDirectory: outputDirectory, jobID: id, state: holderState)
+        // while it runs. Once it has ended (ready included), a new job may replace its output. The database enforces
+        // it (the unique index `jobs_one_writer_per_output_dir`, migration 4); this statement gives the new job's id,
+        // or names the running job that holds the folder. A submit racing another into the same folder fails the
+        // index instead, and the next try finds the winner as the holder.
+        for _ in 0..<3 {
+            do {
+                let rows = try await self.client.query(
+                    """
+                    WITH holder AS (
+                        SELECT id, state FROM jobs
+                        WHERE output_dir = \(outputDirectory) AND state IN ('submitted', 'running', 'stitching')
+                        ORDER BY id LIMIT 1
+                    ), inserted AS (
+                        INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight)
+                        SELECT \(source), \(outputDirectory), \(settingsJSON)::jsonb, \(priority), \(settings.maxInFlight)
+                        WHERE NOT EXISTS (SELECT 1 FROM holder)
+                        RETURNING id
+                    )
+                    SELECT id, NULL::text FROM inserted UNION ALL SELECT id, state FROM holder
+                    """,
+                    logger: self.logger
+                )
+                for try await (id, holderState) in rows.decode((Int64, String?).self) {
+                    if let holderState {
+                        throw OutputFolderInUse(outputDirectory: outputDirectory, jobID: id, state: holderState)
+                    }
+                    _ = try await self.client.query(
+                        "SELECT pg_notify(\(Self.workChannel), 'job')",
+                        logger: self.logger
+                    )
+                    return id
+                }
+                throw ConfigurationError("inserting the job returned no id")
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                continue
             }
-            _ = try await self.client.query("SELECT pg_notify(\(Self.workChannel), 'job')", logger: self.logger)
-            return id
         }
-        throw ConfigurationError("inserting the job returned no id")
+        throw ConfigurationError(
+            "the output folder \(outputDirectory) was claimed and released by other submits three times in a row; "
+                + "submit again"
+        )
     }
 
     /// A job was submitted into a folder that another job is still writing.

@@ -150,6 +150,32 @@ package enum Migrations {
                 "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS cleaned_at timestamptz"
             ]
         ),
+        (
+            4, "one running job per output folder, enforced",
+            [
+                // Two submits at once could both pass the check in `JobStore.submit` before this index existed; the
+                // later of any such pair is failed here, so the index can be built.
+                """
+                WITH later AS (
+                    SELECT j.id FROM jobs j
+                    WHERE j.state IN ('submitted', 'running', 'stitching')
+                      AND EXISTS (SELECT 1 FROM jobs o WHERE o.output_dir = j.output_dir AND o.id < j.id
+                                  AND o.state IN ('submitted', 'running', 'stitching'))
+                ), failed AS (
+                    UPDATE jobs SET state = 'failed', updated_at = now(), finished_at = now(),
+                        error = 'another job was writing the same output folder (found by database migration 4); '
+                            || 'submit it again once that job has ended'
+                    WHERE id IN (SELECT id FROM later)
+                )
+                UPDATE tasks SET state = 'cancelled', lease_expires_at = NULL
+                WHERE job_id IN (SELECT id FROM later) AND state IN ('queued', 'leased')
+                """,
+                """
+                CREATE UNIQUE INDEX jobs_one_writer_per_output_dir ON jobs (output_dir)
+                WHERE state IN ('submitted', 'running', 'stitching')
+                """,
+            ]
+        ),
     ]
 
     /// Applies every migration not applied yet (up to `version`, for tests of upgrades). Refuses a database whose
