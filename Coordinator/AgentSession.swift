@@ -367,19 +367,6 @@ final class AgentSession {
         }
         do {
             try await NIOThreadPool.singleton.runIfActive { try staged.verify(complete.outputs) }
-            for output in complete.outputs where output.role == .initSegment {
-                if let accepted = try await self.context.store.initSegmentHash(
-                    jobID: staged.spec.jobID,
-                    rendition: output.rendition
-                ),
-                    accepted != output.sha256
-                {
-                    throw StagedResult.Invalid(
-                        "the \(output.rendition) init segment differs from the one accepted for another chunk: agents "
-                            + "must run the same farm and libav versions for seamless output"
-                    )
-                }
-            }
         } catch {
             staged.discard()
             try await self.rejectAndFail(complete, agentName: agentName, reason: "\(error)", outbound: outbound)
@@ -402,6 +389,8 @@ final class AgentSession {
             if remaining == 0 { self.context.signal.notifyAll() }
         case .alreadyAccepted:
             try await outbound.write(.resultAccepted(.init(taskID: complete.taskID, token: complete.token)))
+        case .refused(let reason):
+            try await self.rejectAndFail(complete, agentName: agentName, reason: reason, outbound: outbound)
         case .stale(let reason):
             self.logger.warning(
                 "refused a stale result",

@@ -129,6 +129,9 @@ package enum CompletionVerdict: Sendable, Equatable {
     case alreadyAccepted
     /// The token is not the task's current lease: another agent owns the task now, or it was given up.
     case stale(reason: String)
+    /// The lease was current but the result cannot be used (its init segment differs from the one accepted for
+    /// another chunk): nothing was written; the session counts a failed attempt.
+    case refused(reason: String)
 }
 
 /// A job's state as users see it.

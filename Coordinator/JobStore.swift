@@ -368,6 +368,37 @@ package struct JobStore: Sendable {
         outputs: [OutputFile],
         publish: @Sendable () async throws -> Void
     ) async throws -> CompletionVerdict {
+        do {
+            return try await self.completeInTransaction(
+                taskID: taskID,
+                token: token,
+                agentName: agentName,
+                coordinator: coordinator,
+                outputs: outputs,
+                publish: publish
+            )
+        } catch let mismatch as InitSegmentMismatch {
+            return .refused(reason: mismatch.description)
+        }
+    }
+
+    /// A result's init segment differs from the one accepted for another chunk of its rendition.
+    struct InitSegmentMismatch: Error, CustomStringConvertible {
+        var rendition: String
+        var description: String {
+            "the \(self.rendition) init segment differs from the one accepted for another chunk: agents must run the "
+                + "same farm and libav versions for seamless output"
+        }
+    }
+
+    private func completeInTransaction(
+        taskID: Int64,
+        token: Int64,
+        agentName: String,
+        coordinator: String,
+        outputs: [OutputFile],
+        publish: @Sendable () async throws -> Void
+    ) async throws -> CompletionVerdict {
         try await self.client.withTransaction(logger: self.logger) { connection -> CompletionVerdict in
             let rows = try await connection.query(
                 """
@@ -401,14 +432,26 @@ package struct JobStore: Sendable {
             for output in outputs {
                 switch output.role {
                 case .initSegment:
-                    _ = try await connection.query(
+                    // Every chunk of a rendition must bring the same init segment: the first accepted is kept, and
+                    // a different one refuses the result. Compared inside this transaction, so two chunks accepted
+                    // at once cannot both pass (the second insert waits for the first to commit).
+                    let kept = try await connection.query(
                         """
-                        INSERT INTO init_segments (job_id, rendition, sha256, bytes, path)
-                        VALUES (\(jobID), \(output.rendition), \(output.sha256), \(output.bytes), \(output.path))
-                        ON CONFLICT (job_id, rendition) DO NOTHING
+                        WITH inserted AS (
+                            INSERT INTO init_segments (job_id, rendition, sha256, bytes, path)
+                            VALUES (\(jobID), \(output.rendition), \(output.sha256), \(output.bytes), \(output.path))
+                            ON CONFLICT (job_id, rendition) DO NOTHING
+                            RETURNING sha256
+                        )
+                        SELECT sha256 FROM inserted
+                        UNION ALL
+                        SELECT sha256 FROM init_segments WHERE job_id = \(jobID) AND rendition = \(output.rendition)
                         """,
                         logger: self.logger
                     )
+                    for try await hash in kept.decode(String.self) where hash != output.sha256 {
+                        throw InitSegmentMismatch(rendition: output.rendition)
+                    }
                 case .segment:
                     _ = try await connection.query(
                         """
@@ -439,16 +482,6 @@ package struct JobStore: Sendable {
             }
             return .accepted(remainingTasks: left)
         }
-    }
-
-    /// The init segment already accepted for a rendition, if any: every chunk must produce the same one.
-    package func initSegmentHash(jobID: Int64, rendition: String) async throws -> String? {
-        let rows = try await self.client.query(
-            "SELECT sha256 FROM init_segments WHERE job_id = \(jobID) AND rendition = \(rendition)",
-            logger: self.logger
-        )
-        for try await hash in rows.decode(String.self) { return hash }
-        return nil
     }
 
     /// Records a failed attempt under the current token. A retryable failure with attempts left goes back to the
