@@ -369,15 +369,12 @@ package struct JobStore: Sendable {
         publish: @Sendable () async throws -> Void
     ) async throws -> CompletionVerdict {
         do {
-            return try await self.completeInTransaction(
-                taskID: taskID,
-                token: token,
-                agentName: agentName,
-                coordinator: coordinator,
-                outputs: outputs,
-                publish: publish
-            )
-        } catch let mismatch as InitSegmentMismatch {
+            return try await self.accept(taskID, token, agentName, coordinator, outputs, publish)
+        } catch let error as PostgresTransactionError {
+            // Rolled back: nothing of the result was written.
+            guard let mismatch = error.closureError as? InitSegmentMismatch, error.rollbackError == nil else {
+                throw error
+            }
             return .refused(reason: mismatch.description)
         }
     }
@@ -391,13 +388,14 @@ package struct JobStore: Sendable {
         }
     }
 
-    private func completeInTransaction(
-        taskID: Int64,
-        token: Int64,
-        agentName: String,
-        coordinator: String,
-        outputs: [OutputFile],
-        publish: @Sendable () async throws -> Void
+    /// `complete`'s transaction; throws `InitSegmentMismatch` (rolling everything back) for a foreign init segment.
+    private func accept(
+        _ taskID: Int64,
+        _ token: Int64,
+        _ agentName: String,
+        _ coordinator: String,
+        _ outputs: [OutputFile],
+        _ publish: @Sendable () async throws -> Void
     ) async throws -> CompletionVerdict {
         try await self.client.withTransaction(logger: self.logger) { connection -> CompletionVerdict in
             let rows = try await connection.query(
@@ -434,19 +432,18 @@ package struct JobStore: Sendable {
                 case .initSegment:
                     // Every chunk of a rendition must bring the same init segment: the first accepted is kept, and
                     // a different one refuses the result. Compared inside this transaction, so two chunks accepted
-                    // at once cannot both pass (the second insert waits for the first to commit).
-                    let kept = try await connection.query(
+                    // at once cannot both pass: the second insert waits for the first to commit, and the SELECT,
+                    // a statement of its own, sees what it committed.
+                    _ = try await connection.query(
                         """
-                        WITH inserted AS (
-                            INSERT INTO init_segments (job_id, rendition, sha256, bytes, path)
-                            VALUES (\(jobID), \(output.rendition), \(output.sha256), \(output.bytes), \(output.path))
-                            ON CONFLICT (job_id, rendition) DO NOTHING
-                            RETURNING sha256
-                        )
-                        SELECT sha256 FROM inserted
-                        UNION ALL
-                        SELECT sha256 FROM init_segments WHERE job_id = \(jobID) AND rendition = \(output.rendition)
+                        INSERT INTO init_segments (job_id, rendition, sha256, bytes, path)
+                        VALUES (\(jobID), \(output.rendition), \(output.sha256), \(output.bytes), \(output.path))
+                        ON CONFLICT (job_id, rendition) DO NOTHING
                         """,
+                        logger: self.logger
+                    )
+                    let kept = try await connection.query(
+                        "SELECT sha256 FROM init_segments WHERE job_id = \(jobID) AND rendition = \(output.rendition)",
                         logger: self.logger
                     )
                     for try await hash in kept.decode(String.self) where hash != output.sha256 {

@@ -13,15 +13,24 @@ import Testing
     .farmTimeLimit
 )
 struct LeaseFencingTests {
-    /// Plans a real 6 s clip into a job and returns its id.
-    static func plannedJob(_ store: JobStore, directory: TemporaryDirectory) async throws -> Int64 {
-        let source = directory.file("clip.mp4")
-        try Fixtures.makeClip(at: source, seconds: 6, width: 320, height: 240)
+    /// Plans a real 6 s clip into a job (three 2 s video chunks and the audio track, by default) and returns its id.
+    static func plannedJob(
+        _ store: JobStore,
+        directory: TemporaryDirectory,
+        settings: JobSettings = JobSettings(segmentDuration: 2, rungs: ["240p"]),
+        priority: Int = 0,
+        name: String = "clip"
+    ) async throws -> Int64 {
+        let source = directory.file("\(name).mp4")
+        if !FileManager.default.fileExists(atPath: source) {
+            try Fixtures.makeClip(at: source, seconds: 6, width: 320, height: 240)
+        }
         try await Migrations.migrate(store.client, logger: testLogger)
         let jobID = try await store.submit(
             source: source,
-            outputDirectory: directory.file("out"),
-            settings: JobSettings(segmentDuration: 2, rungs: ["240p"])
+            outputDirectory: directory.file("\(name)-out"),
+            settings: settings,
+            priority: priority
         )
         let planned = try await store.planNextJob { try await JobPlanning.plan($0) }
         #expect(planned?.id == jobID)
@@ -246,6 +255,105 @@ struct LeaseFencingTests {
             #expect(report == error)
             #expect(error.hasPrefix("chunk \(lease.spec.chunkIndex + 1)/\(lease.spec.chunkCount) ["))
             #expect(error.contains("Invalid data found when processing input (attempt 1/5, agent gpu-3)"))
+        }
+    }
+
+    /// Two chunks of one rendition whose init segments differ, completed at the same moment: one is accepted, the
+    /// other refused naming the rendition, and nothing of it is written (its lease stays, for the session to fail).
+    @Test func twoChunksWithDifferentInitSegmentsAtOnceAcceptOnlyOne() async throws {
+        try await Self.withPlannedJob { store, client, _ in
+            let first = try #require(try await store.lease(agentID: 1, agentName: "a", leaseSeconds: 60))
+            let second = try #require(try await store.lease(agentID: 2, agentName: "b", leaseSeconds: 60))
+            let arrived = Mutex<Int>.Reference(0)
+            let verdicts = try await withThrowingTaskGroup(of: (Int64, CompletionVerdict).self) { group in
+                for (lease, hash) in [(first, "aa"), (second, "bb")] {
+                    group.addTask {
+                        let initSegment = OutputFile(
+                            rendition: "240p",
+                            role: .initSegment,
+                            segmentIndex: nil,
+                            path: "240p/init.mp4",
+                            bytes: 2,
+                            sha256: hash,
+                            startPTS: 0,
+                            duration: 0,
+                            frames: 0,
+                            timeBase: Rational(1, 25)
+                        )
+                        let verdict = try await store.complete(
+                            taskID: lease.taskID,
+                            token: lease.token,
+                            agentName: lease.taskID == first.taskID ? "a" : "b",
+                            coordinator: "test",
+                            outputs: [initSegment]
+                        ) {
+                            // Both completions are inside their transactions before either commits.
+                            arrived.mutex.withLock { $0 += 1 }
+                            let deadline = ContinuousClock.now + .seconds(1)
+                            while arrived.mutex.withLock({ $0 }) < 2, ContinuousClock.now < deadline {
+                                try await Task.sleep(for: .milliseconds(10))
+                            }
+                        }
+                        return (lease.taskID, verdict)
+                    }
+                }
+                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            }
+            let accepted = verdicts.filter { if case .accepted = $0.value { true } else { false } }
+            let refused = verdicts.compactMap {
+                if case .refused(let reason) = $0.value { ($0.key, reason) } else { nil }
+            }
+            #expect(accepted.count == 1, "\(verdicts)")
+            #expect(refused.count == 1, "\(verdicts)")
+            #expect(
+                refused.first?.1
+                    == "the 240p init segment differs from the one accepted for another chunk: agents must run the "
+                    + "same farm and libav versions for seamless output"
+            )
+            let loser = try #require(refused.first?.0)
+            let rows = try await client.query(
+                "SELECT state, (SELECT count(*) FROM task_results WHERE task_id = \(loser)) FROM tasks WHERE id = \(loser)",
+                logger: testLogger
+            )
+            for try await (state, results) in rows.decode((String, Int64).self) {
+                #expect(state == "leased")
+                #expect(results == 0)
+            }
+        }
+    }
+
+    /// However often an agent heartbeats, its lease ends at the hard deadline (a wedged encoder that still answers
+    /// loses its task): renewals stop at the deadline, and after it the heartbeat is refused.
+    @Test func theHardDeadlineEndsALeaseHoweverOftenItHeartbeats() async throws {
+        try await Self.withPlannedJob { store, client, _ in
+            let lease = try #require(try await store.lease(agentID: 1, agentName: "a", leaseSeconds: 30))
+            let granted = try await client.query(
+                """
+                SELECT extract(epoch FROM lease_deadline - now())::double precision, media_seconds
+                FROM tasks WHERE id = \(lease.taskID)
+                """,
+                logger: testLogger
+            )
+            for try await (seconds, media) in granted.decode((Double, Double).self) {
+                let expected = max(JobStore.minimumDeadlineSeconds, media * JobStore.deadlinePerMediaSecond)
+                #expect(abs(seconds - expected) < 5, "deadline \(seconds) s for \(media) s of media")
+            }
+            _ = try await client.query(
+                "UPDATE tasks SET lease_deadline = now() + interval '1 second' WHERE id = \(lease.taskID)",
+                logger: testLogger
+            )
+            #expect(try await store.heartbeat(taskID: lease.taskID, token: lease.token, leaseSeconds: 30))
+            let capped = try await client.query(
+                "SELECT lease_expires_at <= lease_deadline FROM tasks WHERE id = \(lease.taskID)",
+                logger: testLogger
+            )
+            for try await atDeadline in capped.decode(Bool.self) {
+                #expect(atDeadline, "a renewal runs past the deadline")
+            }
+            try await Task.sleep(for: .milliseconds(1200))
+            #expect(try await store.heartbeat(taskID: lease.taskID, token: lease.token, leaseSeconds: 30) == false)
+            let reaped = try await store.reapExpiredLeases()
+            #expect(reaped.map(\.taskID) == [lease.taskID])
         }
     }
 }

@@ -10,23 +10,8 @@ import Testing
 /// names, and a result is used only when its files are exactly the task's, whole, and hash as reported.
 @Suite("Staged results")
 struct StagedResultTests {
-    /// Chunk 2 of a job, segments 2 and 3, one rendition.
-    static let spec = TaskSpec(
-        kind: .video,
-        jobID: 7,
-        chunkIndex: 1,
-        chunkCount: 3,
-        timeBase: Rational(1, 12800),
-        frameRate: Rational(25, 1),
-        originPTS: 0,
-        startPTS: 102_400,
-        endPTS: 204_800,
-        segmentStarts: [102_400, 153_600],
-        firstSegmentIndex: 2,
-        frameCount: 200,
-        renditions: [RenditionSpec(name: "240p", width: 426, height: 240, maxBitrate: 600_000)],
-        settings: .default
-    )
+    /// Chunk 2 of a job, segments 2 and 3, one rendition (240p).
+    static let spec = AgentConnectionStateMachineTests.spec
     static let files = [
         "240p/init.mp4": Data("init of 240p".utf8),
         "240p/segment_00002.m4s": Data("segment two".utf8),
