@@ -203,7 +203,7 @@ final class AgentSession {
 
         case .rejectStale(let taskID, let token, let reason):
             self.logger.warning(
-                "refused a stale result",
+                "refused a result for a lease this connection no longer holds",
                 metadata: ["task": "\(taskID)", "token": "\(token)", "reason": "\(reason)"]
             )
             try await outbound.write(
@@ -393,7 +393,7 @@ final class AgentSession {
             try await self.rejectAndFail(complete, agentName: agentName, reason: reason, outbound: outbound)
         case .stale(let reason):
             self.logger.warning(
-                "refused a stale result",
+                "refused a stale result: the database holds another lease for the task",
                 metadata: ["task": "\(complete.taskID)", "token": "\(complete.token)", "reason": "\(reason)"]
             )
             try await outbound.write(

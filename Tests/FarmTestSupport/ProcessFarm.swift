@@ -189,3 +189,18 @@ package func segmentHashes(_ folder: String) throws -> [String: String] {
     }
     return hashes
 }
+
+/// Each published file's inode and change time under `folder` (the `.staging` folder left out): a file replaced by a
+/// rename, even with the same bytes, changes.
+package func fileIdentities(_ folder: String) throws -> [String: String] {
+    var identities: [String: String] = [:]
+    let enumerator = FileManager.default.enumerator(atPath: folder)
+    while let path = enumerator?.nextObject() as? String {
+        var info = stat()
+        guard !path.hasPrefix("."), stat(folder + "/" + path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            continue
+        }
+        identities[path] = "\(info.st_ino) \(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)"
+    }
+    return identities
+}
