@@ -6,7 +6,7 @@ SWIFT_BUILD_FLAGS ?=
 SWIFT_TEST_FLAGS ?=
 FORMAT_PATHS := Package.swift Protocol Media Coordinator Agent CLI Tests
 
-.PHONY: all deps build run test format clean bench
+.PHONY: all deps build run test mutants format clean bench
 
 all: build
 
@@ -37,6 +37,10 @@ run: deps build $(if $(INPUT),,$(SAMPLE))
 
 test: deps
 	SWIFT_BUILD_FLAGS="$(SWIFT_BUILD_FLAGS)" SWIFT_TEST_FLAGS="$(SWIFT_TEST_FLAGS)" bash deploy/test.sh
+
+# Every mutation in mutants/ applied, built and run against the tests that must catch it (not part of `make test`).
+mutants: deps
+	bash deploy/mutants.sh
 
 format:
 	swift format --in-place --recursive $(FORMAT_PATHS)

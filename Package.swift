@@ -141,6 +141,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "FarmAgentTests",
+            dependencies: ["FarmAgent", "FarmProtocol"],
+            path: "Tests/FarmAgentTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "EndToEndTests",
             dependencies: ["FarmCoordinator", "FarmAgent", "FarmTestSupport", "FarmMedia", "farm"],
             path: "Tests/EndToEndTests",

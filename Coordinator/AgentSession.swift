@@ -239,7 +239,9 @@ final class AgentSession {
                     leaseSeconds: self.context.configuration.leaseSeconds
                 )
             else {
-                await self.context.signal.wait(timeout: .seconds(3))
+                await self.context.signal.wait(
+                    timeout: .milliseconds(Int64(self.context.configuration.pollIntervalSeconds * 1000))
+                )
                 continue
             }
             let scratch = URL(fileURLWithPath: self.context.configuration.scratchDirectory)

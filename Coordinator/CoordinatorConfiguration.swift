@@ -13,6 +13,9 @@ public struct CoordinatorConfiguration: Sendable {
     public var heartbeatIntervalSeconds: Double
     /// How often expired leases are looked for.
     public var reapIntervalSeconds: Double
+    /// How long idle sessions, the planner and the stitcher wait for a notification before they look for work anyway
+    /// (work that becomes due on the clock, such as a retry's backoff ending). New work wakes them at once.
+    public var pollIntervalSeconds: Double
     public var maximumFrameLength: Int
     /// Where chunk sources are prepared before they are sent.
     public var scratchDirectory: String
@@ -26,6 +29,7 @@ public struct CoordinatorConfiguration: Sendable {
         leaseSeconds: Double = 30,
         heartbeatIntervalSeconds: Double = 5,
         reapIntervalSeconds: Double = 5,
+        pollIntervalSeconds: Double = 2,
         maximumFrameLength: Int = farmDefaultMaximumFrameLength,
         scratchDirectory: String = NSTemporaryDirectory(),
         name: String = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
@@ -36,6 +40,7 @@ public struct CoordinatorConfiguration: Sendable {
         self.leaseSeconds = leaseSeconds
         self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
         self.reapIntervalSeconds = reapIntervalSeconds
+        self.pollIntervalSeconds = pollIntervalSeconds
         self.maximumFrameLength = maximumFrameLength
         self.scratchDirectory = scratchDirectory
         self.name = name

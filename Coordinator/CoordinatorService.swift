@@ -101,7 +101,7 @@ public final class CoordinatorService: Service, Sendable {
                     await self.heartbeats.run { batch in try await store.heartbeat(batch, leaseSeconds: leaseSeconds) }
                 }
                 group.addTask {
-                    await self.loop(every: .seconds(2), name: "planner") { try await self.planPendingJobs() }
+                    await self.loop(every: self.pollInterval, name: "planner") { try await self.planPendingJobs() }
                 }
                 group.addTask {
                     await self.loop(
@@ -113,7 +113,7 @@ public final class CoordinatorService: Service, Sendable {
                     }
                 }
                 group.addTask {
-                    await self.loop(every: .seconds(2), name: "stitcher") { try await self.stitchFinishedJobs() }
+                    await self.loop(every: self.pollInterval, name: "stitcher") { try await self.stitchFinishedJobs() }
                 }
                 group.addTask {
                     await self.loop(every: .seconds(60), name: "janitor") {
@@ -126,6 +126,8 @@ public final class CoordinatorService: Service, Sendable {
             server.channel.close(promise: nil)
         }
     }
+
+    private var pollInterval: Duration { .milliseconds(Int64(self.configuration.pollIntervalSeconds * 1000)) }
 
     /// Runs `body` repeatedly until cancelled: after each round it waits for the work signal or `interval`.
     /// A database error is logged and retried, so a PostgreSQL restart is ridden out.

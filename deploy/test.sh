@@ -17,33 +17,16 @@ read -r -a build_flags <<<"${SWIFT_BUILD_FLAGS:-}"
 
 phase() { echo "==> test: $*" >&2; }
 
-pg_dir=$(mktemp -d /tmp/farm-test-pg-XXXXXX)
+# shellcheck source=deploy/test-services.sh
+source deploy/test-services.sh
 cleanup() {
-    phase "stopping PostgreSQL and removing $pg_dir"
-    deploy/postgres.sh stop "$pg_dir" || true
-    rm -rf "$pg_dir" "${logs:-}"
+    stop_test_services
+    rm -rf "${logs:-}"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# The first free port from 55432, so that concurrent runs on one machine do not collide.
-port=55432
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-    port=$((port + 1))
-    [ "$port" -lt 55532 ] || { echo "test.sh: no free port in 55432-55531" >&2; exit 1; }
-done
-
-phase "starting PostgreSQL in $pg_dir on port $port"
-FARM_TEST_DATABASE_URL=$(deploy/postgres.sh start "$pg_dir" "$port")
-export FARM_TEST_DATABASE_URL
-phase "FARM_TEST_DATABASE_URL=$FARM_TEST_DATABASE_URL"
-
-# The player tests run the m3u8 parser from PyPI (pinned in Tests/players/requirements.txt) and headless Chromium.
-phase "Python environment for the player tests"
-FARM_TEST_PYTHON=$(deploy/python-env.sh)
-export FARM_TEST_PYTHON
-phase "FARM_TEST_PYTHON=$FARM_TEST_PYTHON"
+start_test_services
 
 phase "swift build --build-tests ${build_flags[*]}"
 swift build --build-tests "${build_flags[@]}"
@@ -54,25 +37,6 @@ import json, sys
 print(" ".join(t["name"] for t in json.load(sys.stdin)["targets"] if t["type"] == "test"))')}"
 [ "${#targets[@]}" -gt 0 ] || { echo "test.sh: the package has no test target" >&2; exit 1; }
 phase "test targets: ${targets[*]}"
-
-# The tests that started and never finished, from a target's log: what a stall was doing.
-unfinished() {
-    python3 - "$1" <<'PY'
-import re, sys
-started, ended = [], set()
-for line in open(sys.argv[1], errors="replace"):
-    if m := re.search(r"Test (.+) started\.$", line):
-        started.append(m.group(1))
-    elif m := re.search(r"Test (.+) (passed|failed|skipped)", line):
-        ended.add(m.group(1))
-print("; ".join(name for name in started if name not in ended) or "none (stalled outside a test)")
-PY
-}
-
-# The number of tests a target ran, from Swift Testing's last line ("Test run with N tests ...").
-tests_run() {
-    sed -n 's/.*Test run with \([0-9][0-9]*\) tests\{0,1\} .*/\1/p' "$1" | tail -n 1
-}
 
 target_timeout=${FARM_TEST_TARGET_TIMEOUT:-1500}
 logs=$(mktemp -d /tmp/farm-test-logs-XXXXXX)

@@ -12,6 +12,7 @@ package enum InProcessFarm {
         database: TestDatabase,
         agents: Int,
         leaseSeconds: Double = 30,
+        pollIntervalSeconds: Double = 2,
         body: @Sendable (JobStore, Int) async throws -> Result
     ) async throws -> Result {
         let client = PostgresClient(configuration: database.url.clientConfiguration, backgroundLogger: testLogger)
@@ -25,7 +26,8 @@ package enum InProcessFarm {
                 secret: secret,
                 leaseSeconds: leaseSeconds,
                 heartbeatIntervalSeconds: min(5, leaseSeconds / 3),
-                reapIntervalSeconds: 1
+                reapIntervalSeconds: 1,
+                pollIntervalSeconds: pollIntervalSeconds
             ),
             logger: testLogger,
             onListening: { portContinuation.yield($0) }
