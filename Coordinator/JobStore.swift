@@ -611,6 +611,8 @@ package struct JobStore: Sendable {
         package var segments: [OutputFile]
         package var initSegments: [String: String]
         package var container: SegmentContainer = .fmp4
+        /// The job's encoder settings: the audio's sample rate and channels the stitcher checks the output against.
+        package var encoder: EncoderSettings = .default
     }
 
     /// Hands to the stitcher every running job whose tasks are all done. A completion does this itself when it
@@ -703,7 +705,8 @@ package struct JobStore: Sendable {
                 renditions: renditions,
                 segments: segments,
                 initSegments: inits,
-                container: settings.container
+                container: settings.container,
+                encoder: settings.encoder
             )
             do {
                 try await stitch(job)

@@ -19,6 +19,8 @@ package enum Playlists {
         package var height: Int
         package var codecs: String
         package var segments: [Segment]
+        /// The audio rendition's channel count, read from its init segment (the master's CHANNELS); nil for video.
+        package var channels: Int? = nil
 
         package var totalDuration: Double { self.segments.reduce(0) { $0 + $1.duration } }
         package var totalBytes: Int64 { self.segments.reduce(0) { $0 + $1.bytes } }
@@ -107,7 +109,7 @@ package enum Playlists {
         if let audio {
             lines.append(
                 "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",DEFAULT=YES,AUTOSELECT=YES,"
-                    + "CHANNELS=\"2\",URI=\"\(audio.name)/playlist.m3u8\""
+                    + (audio.channels.map { "CHANNELS=\"\($0)\"," } ?? "") + "URI=\"\(audio.name)/playlist.m3u8\""
             )
         }
         for rendition in video {

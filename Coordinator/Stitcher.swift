@@ -142,6 +142,22 @@ package enum Stitcher {
             throw ContinuityError(description: "\(name)/init.mp4 has no avcC or esds box to read the codec from")
         }
         let isVideo = name != "audio"
+        var channels: Int?
+        if !isVideo {
+            // What players are promised (the master's CHANNELS, the job's settings), checked in the file itself.
+            let entry = MP4Boxes.audioSampleEntry(initSegment: initBytes)
+            let expected = (codecs: "mp4a.40.2", channels: job.encoder.audioChannels, rate: job.encoder.audioSampleRate)
+            guard let entry, codecs == expected.codecs, entry.channels == expected.channels,
+                entry.sampleRate == expected.rate
+            else {
+                throw ContinuityError(
+                    description: "audio/init.mp4 holds \(codecs), \(entry?.sampleRate ?? 0) Hz, "
+                        + "\(entry?.channels ?? 0) channels; the job delivers \(expected.codecs) (AAC-LC), "
+                        + "\(expected.rate) Hz, \(expected.channels) channels, so it is not published"
+                )
+            }
+            channels = entry.channels
+        }
         let ts = job.container == .ts
         let playlistSegments = try segments.map { segment in
             let (path, bytes) =
@@ -180,7 +196,8 @@ package enum Stitcher {
             width: width,
             height: height,
             codecs: codecs,
-            segments: playlistSegments
+            segments: playlistSegments,
+            channels: channels
         )
     }
 

@@ -271,6 +271,16 @@ package enum MP4Boxes {
         return nil
     }
 
+    /// The channel count and sample rate of an init segment's `mp4a` sample entry (ISO/IEC 14496-12 §12.2.3: after
+    /// the box header, 6 reserved bytes, the data reference index and 8 reserved bytes; then channelcount, samplesize,
+    /// 4 reserved bytes and the sample rate in 16.16 fixed point). Nil without one.
+    package static func audioSampleEntry(initSegment bytes: [UInt8]) -> (channels: Int, sampleRate: Int)? {
+        guard let mp4a = self.find("mp4a", in: bytes), mp4a + 36 <= bytes.count else { return nil }
+        let channels = Int(bytes[mp4a + 24]) << 8 | Int(bytes[mp4a + 25])
+        let sampleRate = Int(self.uint32(bytes, mp4a + 32) >> 16)
+        return (channels, sampleRate)
+    }
+
     private static func find(_ type: String, in bytes: [UInt8]) -> Int? {
         let pattern = Array(type.utf8)
         guard bytes.count >= 8 else { return nil }

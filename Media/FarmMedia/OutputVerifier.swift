@@ -502,6 +502,7 @@ package enum OutputVerifier {
                 return state
             }
             state.measurement = audio.measurement
+            report.failures += VerificationChecks.audioFormatFailures(audio.format)
             var durations = Array(repeating: 0.0, count: playlist.segments.count)
             var longestPacket = 0.0
             // A packet without a duration (libavformat leaves the first one of an fMP4 without) lasts as long as
@@ -528,11 +529,12 @@ package enum OutputVerifier {
         return state
     }
 
-    /// Decodes a file's audio: the first sample's time and the total decoded duration.
+    /// Decodes a file's audio: the first sample's time, the total decoded duration and the stream's format.
     private static func measureAudio(
         path: String
     ) throws -> (
-        measurement: VerificationChecks.AudioMeasurement, packets: [StreamReader.PacketRecord], timeBase: Rational
+        measurement: VerificationChecks.AudioMeasurement, packets: [StreamReader.PacketRecord], timeBase: Rational,
+        format: VerificationChecks.AudioFormat
     )? {
         guard let reader = try StreamReader(path: path, type: AVMEDIA_TYPE_AUDIO) else { return nil }
         var start: Double?
@@ -542,6 +544,6 @@ package enum OutputVerifier {
             if start == nil, let timestamp = reader.frameTimestamp { start = reader.seconds(timestamp) }
             if frame.sample_rate > 0 { duration += Double(frame.nb_samples) / Double(frame.sample_rate) }
         }
-        return (.init(start: start ?? 0, duration: duration), reader.packets, reader.timeBase)
+        return (.init(start: start ?? 0, duration: duration), reader.packets, reader.timeBase, reader.audioFormat)
     }
 }

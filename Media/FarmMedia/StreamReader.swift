@@ -130,6 +130,17 @@ final class StreamReader {
         }
     }
 
+    /// The stream's audio format as the decoder sees it (after the first frames, which set the profile).
+    var audioFormat: VerificationChecks.AudioFormat {
+        let context = self.decoder.pointer.pointee
+        return VerificationChecks.AudioFormat(
+            codec: String(cString: avcodec_get_name(self.codecID)),
+            profile: avcodec_profile_name(self.codecID, context.profile).map { String(cString: $0) },
+            sampleRate: Int(context.sample_rate),
+            channels: Int(context.ch_layout.nb_channels)
+        )
+    }
+
     /// The decoded frame's presentation timestamp in the stream's time base.
     var frameTimestamp: Int64? {
         let noTimestamp = farm_nopts_value()

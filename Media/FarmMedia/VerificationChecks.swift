@@ -178,6 +178,39 @@ package enum VerificationChecks {
         }
     }
 
+    /// What an audio stream is: codec, profile, sample rate and channels, as libavcodec names them.
+    package struct AudioFormat: Sendable, Equatable, CustomStringConvertible {
+        package var codec: String
+        /// The codec's profile name ("LC", "HE-AAC"), nil when the decoder names none.
+        package var profile: String?
+        package var sampleRate: Int
+        package var channels: Int
+
+        package init(codec: String, profile: String?, sampleRate: Int, channels: Int) {
+            self.codec = codec
+            self.profile = profile
+            self.sampleRate = sampleRate
+            self.channels = channels
+        }
+
+        /// What the farm delivers whatever the source has (docs/DESIGN.md): AAC-LC, 48 kHz, stereo.
+        package static let delivered = AudioFormat(codec: "aac", profile: "LC", sampleRate: 48_000, channels: 2)
+
+        package var description: String {
+            "\(self.codec)\(self.profile.map { " \($0)" } ?? ""), \(self.sampleRate) Hz, \(self.channels) channel"
+                + (self.channels == 1 ? "" : "s")
+        }
+    }
+
+    /// The output audio is what players are promised: AAC-LC, 48 kHz, stereo (the master playlist says CHANNELS="2").
+    package static func audioFormatFailures(
+        _ format: AudioFormat,
+        expected: AudioFormat = .delivered
+    ) -> [String] {
+        guard format != expected else { return [] }
+        return ["audio: the segments hold \(format); the farm delivers \(expected)"]
+    }
+
     /// Audio duration within `tolerance` of the source's, and the audio's offset from the video's first frame the
     /// same as in the source within `tolerance` (audio/video sync). Without source audio, the output must have none.
     ///

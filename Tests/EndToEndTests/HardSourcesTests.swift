@@ -71,6 +71,7 @@ struct HardSourcesTests {
             audioSeconds: 5
         ),
         Source(name: "surround.mp4", arguments: h264 + aac + ["-ac", "6"]),
+        Source(name: "mono-44100.mp4", arguments: h264 + aac + ["-ac", "1", "-ar", "44100"]),
         Source(
             name: "second-track-default.mp4",
             arguments: ["-f", "lavfi", "-i", "sine=frequency=880:sample_rate=48000:duration=3"]
@@ -282,6 +283,18 @@ struct HardSourcesTests {
                 abs(produced - source.audioSeconds) < 0.1,
                 "audio lasts \(produced) s, not \(source.audioSeconds) s"
             )
+            // Whatever the source's audio, players get what the master promises: AAC-LC, 48 kHz, CHANNELS="2".
+            let format = try run(
+                "ffprobe",
+                [
+                    "-v", "error", "-select_streams", "a:0", "-show_entries",
+                    "stream=codec_name,profile,sample_rate,channels", "-of", "csv=p=0",
+                    "\(output)/audio/playlist.m3u8",
+                ]
+            )
+            #expect(Set(format.split(separator: "\n")) == ["aac,LC,48000,2"], "audio: \(format)")
+            let master = try String(contentsOfFile: "\(output)/master.m3u8", encoding: .utf8)
+            #expect(master.contains("CHANNELS=\"2\""))
         }
     }
 }

@@ -39,7 +39,8 @@ struct PlaylistsTests {
         width: 0,
         height: 0,
         codecs: "mp4a.40.2",
-        segments: segments([6.0, 6.25, 2.0], bytes: [24_000, 25_000, 10_000], frames: [0, 0, 0])
+        segments: segments([6.0, 6.25, 2.0], bytes: [24_000, 25_000, 10_000], frames: [0, 0, 0]),
+        channels: 2
     )
 
     static func lines(_ playlist: String) -> [String] {

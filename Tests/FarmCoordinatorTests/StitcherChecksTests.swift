@@ -139,4 +139,30 @@ struct StitcherChecksTests {
         try FileManager.default.copyItem(atPath: "\(folder)/segment_00000.m4s", toPath: "\(folder)/segment_00001.m4s")
         Self.expectRefused(job, "240p/segment_00001.m4s starts at decode time 0, the segment before ends at")
     }
+
+    /// Audio that is not what the job promises players (here the job asks for mono, the files hold stereo) is not
+    /// published, naming both.
+    @Test func audioInAnotherFormatThanTheJobsIsRefused() throws {
+        let encoded = try Self.encode()
+        defer { encoded.directory.remove() }
+        var job = try encoded.output("mono")
+        job.encoder.audioChannels = 1
+        Self.expectRefused(
+            job,
+            "audio/init.mp4 holds mp4a.40.2, 48000 Hz, 2 channels; the job delivers mp4a.40.2 (AAC-LC), 48000 Hz, "
+                + "1 channels"
+        )
+    }
+
+    @Test func theMasterPlaylistsChannelsAreReadFromTheAudio() throws {
+        let encoded = try Self.encode()
+        defer { encoded.directory.remove() }
+        let job = try encoded.output("channels")
+        let initSegment = try [UInt8](Data(contentsOf: URL(fileURLWithPath: "\(job.outputDirectory)/audio/init.mp4")))
+        let entry = try #require(MP4Boxes.audioSampleEntry(initSegment: initSegment))
+        #expect(entry.channels == 2 && entry.sampleRate == 48_000)
+        try Stitcher.stitch(job)
+        let master = try String(contentsOfFile: "\(job.outputDirectory)/master.m3u8", encoding: .utf8)
+        #expect(master.contains(",CHANNELS=\"2\",URI=\"audio/playlist.m3u8\""), "\(master)")
+    }
 }

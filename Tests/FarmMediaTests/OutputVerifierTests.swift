@@ -157,6 +157,29 @@ struct OutputVerifierTests {
         )
     }
 
+    /// Audio in another format than the farm delivers (mono at 44.1 kHz): named with what it is and what it must be.
+    @Test func audioInAnotherFormatIsNamed() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let source = try Self.makeSource(directory)
+        let output = directory.file("hls")
+        try Self.makeOutput(source: source, at: output, rungs: [Self.rungs[1]])
+        try FileManager.default.removeItem(atPath: output + "/audio")
+        try HLSFixture.segment(
+            source: source,
+            into: output + "/audio",
+            rung: nil,
+            audioCodec: ["-c:a", "aac", "-b:a", "96k", "-ac", "1", "-ar", "44100"]
+        )
+        let report = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(measureQuality: false))
+        #expect(
+            report.failures.contains(
+                "audio: the segments hold aac LC, 44100 Hz, 1 channel; the farm delivers aac LC, 48000 Hz, 2 channels"
+            ),
+            "\(report.text)"
+        )
+    }
+
     @Test func aListedSegmentThatIsGoneIsNamed() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -235,6 +235,27 @@ struct VerificationChecksTests {
         )
     }
 
+    @Test func audioFormatIsAACLowComplexity48kHzStereo() {
+        let delivered = VerificationChecks.AudioFormat.delivered
+        #expect(VerificationChecks.audioFormatFailures(delivered).isEmpty)
+        for other in [
+            VerificationChecks.AudioFormat(codec: "aac", profile: "HE-AAC", sampleRate: 48_000, channels: 2),
+            VerificationChecks.AudioFormat(codec: "aac", profile: "LC", sampleRate: 44_100, channels: 2),
+            VerificationChecks.AudioFormat(codec: "aac", profile: "LC", sampleRate: 48_000, channels: 6),
+            VerificationChecks.AudioFormat(codec: "opus", profile: nil, sampleRate: 48_000, channels: 2),
+        ] {
+            #expect(
+                VerificationChecks.audioFormatFailures(other) == [
+                    "audio: the segments hold \(other); the farm delivers aac LC, 48000 Hz, 2 channels"
+                ]
+            )
+        }
+        #expect(
+            "\(VerificationChecks.AudioFormat(codec: "opus", profile: nil, sampleRate: 48_000, channels: 1))"
+                == "opus, 48000 Hz, 1 channel"
+        )
+    }
+
     @Test func audioSeamsFollowOnExactly() {
         let frame = 1024.0 / 48000
         func packets(segment: Int, from first: Int, count: Int) -> [VerificationChecks.AudioPacket] {

@@ -97,7 +97,14 @@ package enum HLSFixture {
     /// Segments one stream of `source` into `folder` (fMP4, 1 s segments), then rewrites ffmpeg's playlist as farm
     /// writes it. Video without B-frames: ffmpeg's HLS muxer writes no edit list, so B-frames would start the video
     /// two frames late against the audio (a real desync that `farm verify` reports).
-    package static func segment(source: String, into folder: String, rung: Rung?) throws {
+    /// `audioCodec`: the audio encoder's ffmpeg arguments (the farm's AAC-LC stereo at the source's 48 kHz, unless
+    /// a test wants another format).
+    package static func segment(
+        source: String,
+        into folder: String,
+        rung: Rung?,
+        audioCodec: [String] = ["-c:a", "aac", "-b:a", "128k"]
+    ) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var arguments = ["-hide_banner", "-loglevel", "error", "-y", "-i", source]
         if let rung {
@@ -108,7 +115,7 @@ package enum HLSFixture {
             ]
             arguments += rung.openGOP ? ["-bf", "3", "-x264-params", "open-gop=1"] : ["-bf", "0"]
         } else {
-            arguments += ["-map", "0:a", "-c:a", "aac", "-b:a", "128k"]
+            arguments += ["-map", "0:a"] + audioCodec
         }
         arguments += [
             "-f", "hls", "-hls_time", "1", "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4",
