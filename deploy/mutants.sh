@@ -7,6 +7,12 @@
 #   diff --git a/Coordinator/StagedResult.swift b/Coordinator/StagedResult.swift
 #   ...
 #
+# A mutation of the suite itself (a test that hangs, a test target with no test) names instead a command that plays
+# the harness and exits non-zero when the harness catches it:
+#
+#   # a test that never ends
+#   # command: FARM_TEST_TARGETS=FarmProtocolTests ... bash deploy/test.sh 2>&1 | grep -q "STALLED" && exit 1; exit 0
+#
 # Each is applied to this checkout (which must have no uncommitted changes to tracked files), built, and run
 # against its tests, then reverted. Prints a table mutation -> the tests that caught it, or SURVIVED, and exits
 # non-zero if any mutation survives, does not apply or does not build. Before the mutations, the tests they name
@@ -54,14 +60,15 @@ timeout_seconds=${MUTANT_TIMEOUT:-900}
 
 description() { sed -n '1s/^# //p' "$1"; }
 tests_of() { sed -n '2s/^# tests: //p' "$1"; }
+command_of() { sed -n '2s/^# command: //p' "$1"; }
 
 run_tests() { # filter log
     timeout -k 10 "$timeout_seconds" swift test --no-parallel --skip-build --filter "$1" >"$2" 2>&1
 }
 
 for patch in "${patches[@]}"; do
-    [ -n "$(description "$patch")" ] && [ -n "$(tests_of "$patch")" ] || {
-        echo "mutants.sh: $patch does not start with '# <description>' and '# tests: <filter>'" >&2
+    [ -n "$(description "$patch")" ] && [ -n "$(tests_of "$patch")$(command_of "$patch")" ] || {
+        echo "mutants.sh: $patch does not start with '# <description>' and '# tests: <filter>' or '# command: ...'" >&2
         exit 2
     }
 done
@@ -69,7 +76,7 @@ done
 start_test_services
 phase "building the unmutated tree"
 swift build --build-tests
-union=$(for patch in "${patches[@]}"; do tests_of "$patch"; done | sort -u | paste -sd '|')
+union=$(for patch in "${patches[@]}"; do tests_of "$patch"; done | sed '/^$/d' | sort -u | paste -sd '|')
 phase "the mutations' tests on the unmutated tree: $union"
 if ! run_tests "$union" "$logs/unmutated.log"; then
     echo "mutants.sh: the tests fail without any mutation (see $logs/unmutated.log):" >&2
@@ -93,6 +100,15 @@ for patch in "${patches[@]}"; do
     if ! swift build --build-tests >>"$log" 2>&1; then
         verdict="DOES NOT BUILD: see $log"
         survivors=$((survivors + 1))
+    elif [ -n "$(command_of "$patch")" ]; then
+        status=0
+        timeout -k 10 "$timeout_seconds" bash -c "$(command_of "$patch")" >>"$log" 2>&1 || status=$?
+        if [ "$status" -eq 0 ]; then
+            verdict="**SURVIVED** (the harness did not catch it)"
+            survivors=$((survivors + 1))
+        else
+            verdict="caught by deploy/test.sh: $(grep '==> test: .*: [0-9]* tests, ' "$log" | tail -n 1 | sed 's/^==> test: //')"
+        fi
     else
         status=0
         run_tests "$(tests_of "$patch")" "$log" || status=$?
@@ -102,7 +118,7 @@ for patch in "${patches[@]}"; do
         elif [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
             verdict="caught: stalled in $(unfinished "$log")"
         else
-            caught=$(failed_tests "$log" | paste -sd ',' | sed 's/,/, /g')
+            caught=$(failed_tests "$log" | paste -sd ';' | sed 's/;/; /g')
             verdict="caught by ${caught:-the test process (exit $status)}"
         fi
     fi
@@ -111,9 +127,6 @@ for patch in "${patches[@]}"; do
     rows+=("| $(description "$patch") | \`$name\` | $verdict ($((SECONDS - started)) s) |")
     phase "$name: $verdict"
 done
-
-phase "rebuilding the unmutated tree"
-swift build --build-tests >/dev/null 2>&1 || true
 
 echo
 echo "| mutation | patch | caught by |"

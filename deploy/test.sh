@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the test suite against a throwaway PostgreSQL (FARM_TEST_DATABASE_URL), which is stopped and removed
 # afterwards whatever happens, with the player tests' Python environment (FARM_TEST_PYTHON, from
-# deploy/python-env.sh). Exits with the tests' status.
+# deploy/python-env.sh). Exits with the tests' status. `deploy/test.sh --list-targets` prints the test targets it
+# would run, and nothing else.
 #
 #   FARM_TEST_TARGETS  the test targets to run, for example "FarmMediaTests" (default: every test target of the
 #                      package); each must run at least one test
@@ -17,6 +18,17 @@ read -r -a build_flags <<<"${SWIFT_BUILD_FLAGS:-}"
 
 phase() { echo "==> test: $*" >&2; }
 
+# Every test target of the package, so a new target runs without being listed here.
+read -r -a targets <<<"${FARM_TEST_TARGETS:-$(swift package dump-package | python3 -c '
+import json, sys
+print(" ".join(t["name"] for t in json.load(sys.stdin)["targets"] if t["type"] == "test"))')}"
+[ "${#targets[@]}" -gt 0 ] || { echo "test.sh: the package has no test target" >&2; exit 1; }
+phase "test targets: ${targets[*]}"
+if [ "${1:-}" = "--list-targets" ]; then
+    printf '%s\n' "${targets[@]}"
+    exit 0
+fi
+
 # shellcheck source=deploy/test-services.sh
 source deploy/test-services.sh
 cleanup() {
@@ -30,13 +42,6 @@ start_test_services
 
 phase "swift build --build-tests ${build_flags[*]}"
 swift build --build-tests "${build_flags[@]}"
-
-# Every test target of the package, so a new target runs without being listed here.
-read -r -a targets <<<"${FARM_TEST_TARGETS:-$(swift package dump-package | python3 -c '
-import json, sys
-print(" ".join(t["name"] for t in json.load(sys.stdin)["targets"] if t["type"] == "test"))')}"
-[ "${#targets[@]}" -gt 0 ] || { echo "test.sh: the package has no test target" >&2; exit 1; }
-phase "test targets: ${targets[*]}"
 
 target_timeout=${FARM_TEST_TARGET_TIMEOUT:-1500}
 logs=$(mktemp -d /tmp/farm-test-logs-XXXXXX)
@@ -59,12 +64,12 @@ for target in "${targets[@]}"; do
     count=$(tests_run "$log")
     if [ "$target_status" -eq 124 ] || [ "$target_status" -eq 137 ]; then
         result="STALLED (no end within $target_timeout s) in: $(unfinished "$log")"
+    elif [ -z "$count" ] || [ "$count" -eq 0 ]; then
+        result="FAILED: ran no test (exit $target_status)"
+        target_status=1
     elif [ "$target_status" -ne 0 ]; then
         result="FAILED (exit $target_status)"
         if grep -q "TEARDOWN STALL" "$log"; then result="$result: $(grep "TEARDOWN STALL" "$log" | tail -n 1)"; fi
-    elif [ -z "$count" ] || [ "$count" -eq 0 ]; then
-        result="FAILED: ran no test"
-        target_status=1
     else
         result="passed"
     fi

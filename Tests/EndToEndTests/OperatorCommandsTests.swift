@@ -175,6 +175,8 @@ struct OperatorCommandsTests {
         let source = directory.file("clip.mp4")
         try Fixtures.makeClip(at: source, seconds: 2, width: 320, height: 240)
         let state = directory.file("state")
+        // Whatever happens, no server outlives the test (a failure below may mean it was left running).
+        defer { LocalPostgres(stateDirectory: state + "/postgres").stop() }
         let printed = try run(
             "timeout",
             [

@@ -41,10 +41,10 @@ struct WakeUpTests {
                     outputDirectory: directory.file("out"),
                     settings: JobSettings(segmentDuration: 2, rungs: ["240p"], minimumChunks: 2)
                 )
-                let status = try await InProcessFarm.waitForJob(store, job, timeout: .seconds(90))
+                let status = try await InProcessFarm.waitForJob(store, job, timeout: .seconds(45))
                 #expect(status.state == "ready", "\(status.error ?? "")")
                 let took = ContinuousClock.now - submitted
-                #expect(took < .seconds(90), "ready after \(took), with a 300 s poll")
+                #expect(took < .seconds(45), "ready after \(took), with a 300 s poll")
             }
         } catch {
             await database.drop()

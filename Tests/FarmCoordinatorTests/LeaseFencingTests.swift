@@ -219,6 +219,20 @@ struct LeaseFencingTests {
             let lease = try #require(try await store.lease(agentID: 1, agentName: "a", leaseSeconds: 30))
             #expect(try await store.heartbeat(taskID: lease.taskID, token: lease.token, leaseSeconds: 30))
             #expect(try await store.heartbeat(taskID: lease.taskID, token: lease.token - 1, leaseSeconds: 30) == false)
+            // Nor does it extend the current holder's lease: a stale agent's heartbeats must not keep alive a lease
+            // whose new holder has died.
+            _ = try await client.query(
+                "UPDATE tasks SET lease_expires_at = now() + interval '5 seconds' WHERE id = \(lease.taskID)",
+                logger: testLogger
+            )
+            _ = try await store.heartbeat(taskID: lease.taskID, token: lease.token - 1, leaseSeconds: 30)
+            let rows = try await client.query(
+                "SELECT lease_expires_at < now() + interval '6 seconds' FROM tasks WHERE id = \(lease.taskID)",
+                logger: testLogger
+            )
+            for try await unchanged in rows.decode(Bool.self) {
+                #expect(unchanged, "a stale heartbeat extended the current lease")
+            }
         }
     }
 

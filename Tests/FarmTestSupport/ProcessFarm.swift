@@ -184,7 +184,8 @@ package func segmentHashes(_ folder: String) throws -> [String: String] {
     var hashes: [String: String] = [:]
     let enumerator = FileManager.default.enumerator(atPath: folder)
     while let path = enumerator?.nextObject() as? String {
-        guard path.hasSuffix(".m4s") || path.hasSuffix("init.mp4"), !path.hasPrefix(".") else { continue }
+        guard path.hasSuffix(".m4s") || path.hasSuffix(".ts") || path.hasSuffix("init.mp4"), !path.hasPrefix(".")
+        else { continue }
         hashes[path] = sha256Hex(try Data(contentsOf: URL(fileURLWithPath: folder + "/" + path)))
     }
     return hashes
