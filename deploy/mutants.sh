@@ -63,7 +63,7 @@ tests_of() { sed -n '2s/^# tests: //p' "$1"; }
 command_of() { sed -n '2s/^# command: //p' "$1"; }
 
 run_tests() { # filter log
-    timeout -k 10 "$timeout_seconds" swift test --no-parallel --skip-build --filter "$1" >"$2" 2>&1
+    timeout -k 10 "$timeout_seconds" stdbuf -oL -eL swift test --no-parallel --skip-build --filter "$1" >"$2" 2>&1
 }
 
 for patch in "${patches[@]}"; do
@@ -107,7 +107,7 @@ for patch in "${patches[@]}"; do
             verdict="**SURVIVED** (the harness did not catch it)"
             survivors=$((survivors + 1))
         else
-            verdict="caught by deploy/test.sh: $(grep '==> test: .*: [0-9]* tests, ' "$log" | tail -n 1 | sed 's/^==> test: //')"
+            verdict="caught by deploy/test.sh: $(grep '==> test: .*: [0-9]* tests, ' "$log" | tail -n 1 | sed 's/^==> test: //' || true)"
         fi
     else
         status=0

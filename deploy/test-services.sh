@@ -42,9 +42,12 @@ unfinished() {
 import re, sys
 started, ended = [], set()
 for line in open(sys.argv[1], errors="replace"):
-    if m := re.search(r"Test (.+) started\.$", line):
-        started.append(m.group(1))
-    elif m := re.search(r"Test (.+) (passed|failed|skipped)", line):
+    # "◇ Test name() started." (not "Test run started." or a parameterized test's "Test case passing ...");
+    # "✔ Test name() passed after ...", "✘ Test name() with 3 test cases failed after ...", "➜ Test name() skipped".
+    if m := re.match(r"\S+ Test (.+) started\.$", line):
+        if m.group(1) != "run" and not m.group(1).startswith("case "):
+            started.append(m.group(1))
+    elif m := re.match(r"\S+ Test (.+?)(?: with \d+ test cases?)? (?:(?:passed|failed) after |skipped)", line):
         ended.add(m.group(1))
 print("; ".join(name for name in started if name not in ended) or "none (stalled outside a test)")
 PY

@@ -57,7 +57,9 @@ for target in "${targets[@]}"; do
     phase "swift test ${build_flags[*]} ${test_flags[*]} --filter ^$target\\."
     log="$logs/$target.log"
     target_status=0
-    timeout -k 10 "$target_timeout" swift test --no-parallel --skip-build "${build_flags[@]}" "${test_flags[@]}" \
+    # stdbuf: Swift Testing's progress goes to stdout, block-buffered into a pipe, so a stalled target's last lines
+    # (the test it stalled in) would be lost when it is killed.
+    timeout -k 10 "$target_timeout" stdbuf -oL -eL swift test --no-parallel --skip-build "${build_flags[@]}" "${test_flags[@]}" \
         --filter "^$target\\." 2>&1 | tee "$log" || target_status=${PIPESTATUS[0]}
     # Only this checkout's test process: another run on the same machine is left alone.
     pkill -9 -f "$PWD/\.build/.*farmPackageTests\.xctest" 2>/dev/null || true

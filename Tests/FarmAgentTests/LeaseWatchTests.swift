@@ -20,16 +20,17 @@ struct LeaseWatchTests {
 
     @Test func eachRenewalStartsTheLeaseAgain() async throws {
         let watch = LeaseWatch()
-        watch.begin(taskID: 5, leaseSeconds: 0.4)
+        // Margins of a second or more, so a loaded machine's late wake-ups do not decide the outcome.
+        watch.begin(taskID: 5, leaseSeconds: 1.5)
         for _ in 0..<4 {
-            try await Task.sleep(for: .milliseconds(200))
+            try await Task.sleep(for: .milliseconds(500))
             watch.acknowledged(.init(taskID: 5, leaseHeld: true))
         }
-        #expect(watch.isHeld, "renewed every 0.2 s, held 0.8 s into a 0.4 s lease")
+        #expect(watch.isHeld, "renewed every 0.5 s, held 2 s into a 1.5 s lease")
         // An acknowledgement for another task renews nothing.
-        try await Task.sleep(for: .milliseconds(250))
+        try await Task.sleep(for: .milliseconds(800))
         watch.acknowledged(.init(taskID: 6, leaseHeld: true))
-        try await Task.sleep(for: .milliseconds(250))
+        try await Task.sleep(for: .milliseconds(900))
         #expect(!watch.isHeld)
     }
 
