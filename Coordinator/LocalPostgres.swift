@@ -119,7 +119,7 @@ public struct LocalPostgres: Sendable {
     }
 
     /// One shell word: single-quoted, with embedded single quotes closed, escaped and reopened.
-    static func shellQuoted(_ word: String) -> String {
+    package static func shellQuoted(_ word: String) -> String {
         "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import FarmCoordinator
 
 /// Runs a command and returns its standard output; throws with its standard error when it exits non-zero.
 ///
@@ -35,6 +36,24 @@ package func run(_ executable: String, _ arguments: [String], environment: [Stri
         )
     }
     return standardOutput
+}
+
+/// Runs a command through system(3), its standard output and error together in the result. For commands that may
+/// leave a daemon running (a PostgreSQL server): it inherits Foundation's `Process` descriptors, and
+/// `Process.waitUntilExit` then waits for the daemon, not the command.
+package func runThroughShell(
+    _ arguments: [String],
+    environment: [String: String] = [:]
+) -> (status: Int32, output: String) {
+    let outputPath = NSTemporaryDirectory() + "farm-shell-\(UUID().uuidString).log"
+    defer { try? FileManager.default.removeItem(atPath: outputPath) }
+    let quoted = LocalPostgres.shellQuoted
+    let assignments = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\(quoted($0.value))" }
+    let command = (["env"] + assignments + arguments.map(quoted)).joined(separator: " ")
+    let status = system("\(command) > \(quoted(outputPath)) 2>&1 < /dev/null")
+    let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+    // system(3) returns a wait status: the exit code is its second byte.
+    return (status == -1 ? -1 : (status >> 8) & 0xFF, output)
 }
 
 package struct CommandFailed: Error, CustomStringConvertible {
