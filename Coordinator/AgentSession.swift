@@ -232,6 +232,7 @@ final class AgentSession {
         while true {
             try Task.checkCancellation()
             guard self.channel.channel.isActive else { throw ChannelError.ioOnClosedChannel }
+            let seen = self.context.signal.generation
             guard
                 let task = try await store.lease(
                     agentID: agentID,
@@ -240,6 +241,7 @@ final class AgentSession {
                 )
             else {
                 await self.context.signal.wait(
+                    since: seen,
                     timeout: .milliseconds(Int64(self.context.configuration.pollIntervalSeconds * 1000))
                 )
                 continue

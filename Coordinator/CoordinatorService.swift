@@ -138,6 +138,7 @@ public final class CoordinatorService: Service, Sendable {
         _ body: @Sendable () async throws -> Void
     ) async {
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            let seen = self.signal.generation
             do {
                 try await body()
             } catch is CancellationError {
@@ -149,7 +150,7 @@ public final class CoordinatorService: Service, Sendable {
                 )
             }
             if waitsForSignal {
-                await self.signal.wait(timeout: interval)
+                await self.signal.wait(since: seen, timeout: interval)
             } else {
                 try? await Task.sleep(for: interval)
             }

@@ -46,9 +46,11 @@ package final class HeartbeatBatcher: Sendable {
 
     /// Sends the gathered heartbeats with `renew` (one statement for all) until cancelled.
     package func run(gather: Duration = .milliseconds(20), renew: @Sendable ([Key]) async throws -> Set<Key>) async {
+        var seen = self.signal.generation
         while !Task.isCancelled {
-            await self.signal.wait(timeout: .seconds(1))
+            await self.signal.wait(since: seen, timeout: .seconds(1))
             try? await Task.sleep(for: gather)
+            seen = self.signal.generation
             let batch = self.pending.withLock { pending in
                 defer { pending.removeAll() }
                 return pending

@@ -145,7 +145,7 @@ package enum Stitcher {
         var channels: Int?
         if !isVideo {
             // What players are promised (the master's CHANNELS, the job's settings), checked in the file itself.
-            let entry = MP4Boxes.audioSampleEntry(initSegment: initBytes)
+            let entry = MP4Boxes.audioSpecificConfig(initSegment: initBytes)
             let expected = (codecs: "mp4a.40.2", channels: job.encoder.audioChannels, rate: job.encoder.audioSampleRate)
             guard let entry, codecs == expected.codecs, entry.channels == expected.channels,
                 entry.sampleRate == expected.rate

@@ -2,9 +2,13 @@ import Synchronization
 
 /// Wakes every waiter when there may be new work (a NOTIFY on the work channel, a result committed). Waiters also
 /// wake after a timeout, so work that becomes due on the clock (a backoff ending) is not missed.
+///
+/// A notification that comes while a loop is busy looking for work (between its query and its wait) is not lost:
+/// the loop reads `generation` before it looks, and `wait(since:)` returns at once when a notification came since.
 package final class WorkSignal: Sendable {
     private struct State {
         var nextID: UInt64 = 0
+        var generation: UInt64 = 0
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
     }
 
@@ -12,16 +16,21 @@ package final class WorkSignal: Sendable {
 
     package init() {}
 
+    /// How many notifications there have been.
+    package var generation: UInt64 { self.state.withLock { $0.generation } }
+
     package func notifyAll() {
         let waiters = self.state.withLock { state in
+            state.generation &+= 1
             defer { state.waiters.removeAll() }
             return Array(state.waiters.values)
         }
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns at the next `notifyAll`, after `timeout`, or when the task is cancelled.
-    package func wait(timeout: Duration) async {
+    /// Returns at the next `notifyAll`, after `timeout`, or when the task is cancelled; at once when a notification
+    /// came after `generation` was read as `since`.
+    package func wait(since: UInt64? = nil, timeout: Duration) async {
         let id = self.state.withLock { state in
             defer { state.nextID += 1 }
             return state.nextID
@@ -32,6 +41,7 @@ package final class WorkSignal: Sendable {
                     await withCheckedContinuation { continuation in
                         let resumeNow = self.state.withLock { state -> Bool in
                             if Task.isCancelled { return true }
+                            if let since, state.generation != since { return true }
                             state.waiters[id] = continuation
                             return false
                         }

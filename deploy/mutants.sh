@@ -11,7 +11,9 @@
 # the harness and exits non-zero when the harness catches it:
 #
 #   # a test that never ends
-#   # command: FARM_TEST_TARGETS=FarmProtocolTests ... bash deploy/test.sh 2>&1 | grep -q "STALLED" && exit 1; exit 0
+#   # command: FARM_TEST_TARGETS=FarmProtocolTests ... bash deploy/test.sh 2>&1 | grep "STALLED" >/dev/null && exit 1; exit 0
+#
+# (grep without -q: reading to the end lets deploy/test.sh finish and stop its PostgreSQL.)
 #
 # Each is applied to this checkout (which must have no uncommitted changes to tracked files), built, and run
 # against its tests, then reverted. Prints a table mutation -> the tests that caught it, or SURVIVED, and exits
@@ -62,8 +64,8 @@ description() { sed -n '1s/^# //p' "$1"; }
 tests_of() { sed -n '2s/^# tests: //p' "$1"; }
 command_of() { sed -n '2s/^# command: //p' "$1"; }
 
-run_tests() { # filter log
-    timeout -k 10 "$timeout_seconds" stdbuf -oL -eL swift test --no-parallel --skip-build --filter "$1" >"$2" 2>&1
+run_tests() { # filter log [timeout]
+    timeout -k 10 "${3:-$timeout_seconds}" stdbuf -oL -eL swift test --no-parallel --skip-build --filter "$1" >"$2" 2>&1
 }
 
 for patch in "${patches[@]}"; do
@@ -77,8 +79,9 @@ start_test_services
 phase "building the unmutated tree"
 swift build --build-tests
 union=$(for patch in "${patches[@]}"; do tests_of "$patch"; done | sed '/^$/d' | sort -u | paste -sd '|')
-phase "the mutations' tests on the unmutated tree: $union"
-if ! run_tests "$union" "$logs/unmutated.log"; then
+if [ -z "$union" ]; then
+    phase "no mutation names tests: nothing to run on the unmutated tree"
+elif phase "the mutations' tests on the unmutated tree: $union" && ! run_tests "$union" "$logs/unmutated.log" 2400; then
     echo "mutants.sh: the tests fail without any mutation (see $logs/unmutated.log):" >&2
     failed_tests "$logs/unmutated.log" >&2
     exit 1

@@ -7,7 +7,10 @@
 #   FARM_TEST_TARGETS  the test targets to run, for example "FarmMediaTests" (default: every test target of the
 #                      package); each must run at least one test
 #   FARM_TEST_TARGET_TIMEOUT  seconds a target may run before it counts as stalled (default 1500)
-#   SWIFT_TEST_FLAGS   extra arguments for `swift test`, for example "--filter ChunkPlannerTests"
+#   FARM_TEST_FILTER   runs only the tests whose identifier matches this regular expression, for example
+#                      "ChunkPlannerTests"; a target with no match is then reported, not failed
+#   SWIFT_TEST_FLAGS   extra arguments for `swift test`, for example "--skip PlayersTests" (a `--filter` here would
+#                      add tests to each target's run, not narrow it: filters are combined as a union)
 #   SWIFT_BUILD_FLAGS  extra arguments for both `swift build` and `swift test`, for example
 #                      "-Xswiftc -warnings-as-errors"
 set -euo pipefail
@@ -19,9 +22,13 @@ read -r -a build_flags <<<"${SWIFT_BUILD_FLAGS:-}"
 phase() { echo "==> test: $*" >&2; }
 
 # Every test target of the package, so a new target runs without being listed here.
-read -r -a targets <<<"${FARM_TEST_TARGETS:-$(swift package dump-package | python3 -c '
+if [ -z "${FARM_TEST_TARGETS:-}" ]; then
+    manifest=$(swift package dump-package) || { echo "test.sh: swift package dump-package failed" >&2; exit 1; }
+    FARM_TEST_TARGETS=$(python3 -c '
 import json, sys
-print(" ".join(t["name"] for t in json.load(sys.stdin)["targets"] if t["type"] == "test"))')}"
+print(" ".join(t["name"] for t in json.load(sys.stdin)["targets"] if t["type"] == "test"))' <<<"$manifest")
+fi
+read -r -a targets <<<"$FARM_TEST_TARGETS"
 [ "${#targets[@]}" -gt 0 ] || { echo "test.sh: the package has no test target" >&2; exit 1; }
 phase "test targets: ${targets[*]}"
 if [ "${1:-}" = "--list-targets" ]; then
@@ -54,24 +61,31 @@ summary=()
 # harnesses' teardown watchdog (Tests/FarmTestSupport/TeardownWatch.swift) ends the process when a part of a test
 # farm ignores cancellation, so a stall is reported by name long before this limit.
 for target in "${targets[@]}"; do
-    phase "swift test ${build_flags[*]} ${test_flags[*]} --filter ^$target\\."
+    filter="^$target\\.${FARM_TEST_FILTER:+.*($FARM_TEST_FILTER)}"
+    phase "swift test ${build_flags[*]} ${test_flags[*]} --filter $filter"
     log="$logs/$target.log"
     target_status=0
     # stdbuf: Swift Testing's progress goes to stdout, block-buffered into a pipe, so a stalled target's last lines
     # (the test it stalled in) would be lost when it is killed.
     timeout -k 10 "$target_timeout" stdbuf -oL -eL swift test --no-parallel --skip-build "${build_flags[@]}" "${test_flags[@]}" \
-        --filter "^$target\\." 2>&1 | tee "$log" || target_status=${PIPESTATUS[0]}
+        --filter "$filter" 2>&1 | tee "$log" || target_status=${PIPESTATUS[0]}
     # Only this checkout's test process: another run on the same machine is left alone.
     pkill -9 -f "$PWD/\.build/.*farmPackageTests\.xctest" 2>/dev/null || true
     count=$(tests_run "$log")
     if [ "$target_status" -eq 124 ] || [ "$target_status" -eq 137 ]; then
         result="STALLED (no end within $target_timeout s) in: $(unfinished "$log")"
-    elif [ -z "$count" ] || [ "$count" -eq 0 ]; then
-        result="FAILED: ran no test (exit $target_status)"
-        target_status=1
     elif [ "$target_status" -ne 0 ]; then
+        # A crash, or the teardown watchdog ending the process, prints no count: the exit status and the
+        # watchdog's line say what happened.
         result="FAILED (exit $target_status)"
         if grep -q "TEARDOWN STALL" "$log"; then result="$result: $(grep "TEARDOWN STALL" "$log" | tail -n 1)"; fi
+    elif [ -z "$count" ] || [ "$count" -eq 0 ]; then
+        if [ -n "${FARM_TEST_FILTER:-}" ]; then
+            result="no test matches FARM_TEST_FILTER"
+        else
+            result="FAILED: ran no test"
+            target_status=1
+        fi
     else
         result="passed"
     fi

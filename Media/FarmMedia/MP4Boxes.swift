@@ -244,41 +244,78 @@ package enum MP4Boxes {
             let level = bytes[payload + 3]
             return "avc1." + [profile, compatibility, level].map { self.hex($0) }.joined()
         }
-        if let esds = self.find("esds", in: bytes) {
-            // esds: full box header, then ES_Descriptor (tag 3) > DecoderConfigDescriptor (tag 4) > DecoderSpecificInfo (tag 5).
-            var offset = esds + 12
-            let end = min(bytes.count, esds + Int(self.uint32(bytes, esds)))
-            while offset < end {
-                let tag = bytes[offset]
-                offset += 1
-                var length = 0
-                for _ in 0..<4 where offset < end {
-                    let byte = bytes[offset]
-                    offset += 1
-                    length = length << 7 | Int(byte & 0x7F)
-                    if byte & 0x80 == 0 { break }
-                }
-                switch tag {
-                case 3: offset += 3  // ES_ID and flags; then nested descriptors
-                case 4: offset += 13  // objectType, streamType, buffer size, bitrates; then nested
-                case 5:
-                    guard offset < end else { return nil }
-                    return "mp4a.40.\(bytes[offset] >> 3)"
-                default: offset += length
-                }
-            }
+        if let info = self.decoderSpecificInfo(in: bytes) {
+            return "mp4a.40.\(bytes[info] >> 3)"
         }
         return nil
     }
 
-    /// The channel count and sample rate of an init segment's `mp4a` sample entry (ISO/IEC 14496-12 §12.2.3: after
-    /// the box header, 6 reserved bytes, the data reference index and 8 reserved bytes; then channelcount, samplesize,
-    /// 4 reserved bytes and the sample rate in 16.16 fixed point). Nil without one.
-    package static func audioSampleEntry(initSegment bytes: [UInt8]) -> (channels: Int, sampleRate: Int)? {
-        guard let mp4a = self.find("mp4a", in: bytes), mp4a + 36 <= bytes.count else { return nil }
-        let channels = Int(bytes[mp4a + 24]) << 8 | Int(bytes[mp4a + 25])
-        let sampleRate = Int(self.uint32(bytes, mp4a + 32) >> 16)
-        return (channels, sampleRate)
+    /// The audio object type, sample rate and channel count of an init segment's AAC track, from the
+    /// AudioSpecificConfig in its esds box (ISO/IEC 14496-3 §1.6.2.1: 5 bits of object type, 4 of sampling frequency
+    /// index, or 15 and a 24-bit rate, then 4 of channel configuration). Not from the `mp4a` sample entry, whose
+    /// channel count muxers write as 2 whatever the track holds. Nil without one.
+    package static func audioSpecificConfig(
+        initSegment bytes: [UInt8]
+    ) -> (objectType: Int, sampleRate: Int, channels: Int)? {
+        guard let info = self.decoderSpecificInfo(in: bytes), info + 2 <= bytes.count else { return nil }
+        var bits = BitReader(bytes: bytes, offset: info)
+        let objectType = bits.read(5)
+        guard objectType != 31 else { return nil }  // An escaped object type: not AAC-LC, not read further.
+        let frequencyIndex = bits.read(4)
+        let rates = [
+            96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025, 8_000, 7_350,
+        ]
+        let sampleRate =
+            frequencyIndex == 15 ? bits.read(24) : (frequencyIndex < rates.count ? rates[frequencyIndex] : 0)
+        return (objectType, sampleRate, bits.read(4))
+    }
+
+    /// Reads bits most significant first; bits past the end read as zero.
+    private struct BitReader {
+        let bytes: [UInt8]
+        var position: Int
+
+        init(bytes: [UInt8], offset: Int) {
+            self.bytes = bytes
+            self.position = offset * 8
+        }
+
+        mutating func read(_ count: Int) -> Int {
+            var value = 0
+            for _ in 0..<count {
+                let byte = self.position / 8
+                let bit = byte < self.bytes.count ? Int(self.bytes[byte] >> (7 - UInt8(self.position % 8))) & 1 : 0
+                value = value << 1 | bit
+                self.position += 1
+            }
+            return value
+        }
+    }
+
+    /// The offset of the DecoderSpecificInfo (the AudioSpecificConfig of AAC) in an init segment's esds box: full box
+    /// header, then ES_Descriptor (tag 3) > DecoderConfigDescriptor (tag 4) > DecoderSpecificInfo (tag 5).
+    private static func decoderSpecificInfo(in bytes: [UInt8]) -> Int? {
+        guard let esds = self.find("esds", in: bytes) else { return nil }
+        var offset = esds + 12
+        let end = min(bytes.count, esds + Int(self.uint32(bytes, esds)))
+        while offset < end {
+            let tag = bytes[offset]
+            offset += 1
+            var length = 0
+            for _ in 0..<4 where offset < end {
+                let byte = bytes[offset]
+                offset += 1
+                length = length << 7 | Int(byte & 0x7F)
+                if byte & 0x80 == 0 { break }
+            }
+            switch tag {
+            case 3: offset += 3  // ES_ID and flags; then nested descriptors
+            case 4: offset += 13  // objectType, streamType, buffer size, bitrates; then nested
+            case 5: return offset < end ? offset : nil
+            default: offset += length
+            }
+        }
+        return nil
     }
 
     private static func find(_ type: String, in bytes: [UInt8]) -> Int? {

@@ -278,7 +278,7 @@ struct LeaseFencingTests {
         try await Self.withPlannedJob { store, client, _ in
             let first = try #require(try await store.lease(agentID: 1, agentName: "a", leaseSeconds: 60))
             let second = try #require(try await store.lease(agentID: 2, agentName: "b", leaseSeconds: 60))
-            let arrived = Mutex<Int>.Reference(0)
+            let overlapped = Mutex<Bool>.Reference(false)
             let verdicts = try await withThrowingTaskGroup(of: (Int64, CompletionVerdict).self) { group in
                 for (lease, hash) in [(first, "aa"), (second, "bb")] {
                     group.addTask {
@@ -301,11 +301,22 @@ struct LeaseFencingTests {
                             coordinator: "test",
                             outputs: [initSegment]
                         ) {
-                            // Both completions are inside their transactions before either commits.
-                            arrived.mutex.withLock { $0 += 1 }
-                            let deadline = ContinuousClock.now + .seconds(1)
-                            while arrived.mutex.withLock({ $0 }) < 2, ContinuousClock.now < deadline {
-                                try await Task.sleep(for: .milliseconds(10))
+                            // The first to get here holds its init segment uncommitted until the other completion
+                            // waits for it inside its own transaction (a backend waiting on a lock): the two overlap.
+                            let deadline = ContinuousClock.now + .seconds(5)
+                            while ContinuousClock.now < deadline {
+                                let rows = try await client.query(
+                                    """
+                                    SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                                                   WHERE datname = current_database() AND wait_event_type = 'Lock')
+                                    """,
+                                    logger: testLogger
+                                )
+                                for try await waiting in rows.decode(Bool.self) where waiting {
+                                    overlapped.mutex.withLock { $0 = true }
+                                }
+                                if overlapped.mutex.withLock({ $0 }) { break }
+                                try await Task.sleep(for: .milliseconds(20))
                             }
                         }
                         return (lease.taskID, verdict)
@@ -317,6 +328,7 @@ struct LeaseFencingTests {
             let refused = verdicts.compactMap {
                 if case .refused(let reason) = $0.value { ($0.key, reason) } else { nil }
             }
+            #expect(overlapped.mutex.withLock { $0 }, "the two completions ran one after the other")
             #expect(accepted.count == 1, "\(verdicts)")
             #expect(refused.count == 1, "\(verdicts)")
             #expect(
@@ -353,7 +365,7 @@ struct LeaseFencingTests {
                 #expect(abs(seconds - expected) < 5, "deadline \(seconds) s for \(media) s of media")
             }
             _ = try await client.query(
-                "UPDATE tasks SET lease_deadline = now() + interval '1 second' WHERE id = \(lease.taskID)",
+                "UPDATE tasks SET lease_deadline = now() + interval '2 seconds' WHERE id = \(lease.taskID)",
                 logger: testLogger
             )
             #expect(try await store.heartbeat(taskID: lease.taskID, token: lease.token, leaseSeconds: 30))
@@ -364,7 +376,7 @@ struct LeaseFencingTests {
             for try await atDeadline in capped.decode(Bool.self) {
                 #expect(atDeadline, "a renewal runs past the deadline")
             }
-            try await Task.sleep(for: .milliseconds(1200))
+            try await Task.sleep(for: .milliseconds(2200))
             #expect(try await store.heartbeat(taskID: lease.taskID, token: lease.token, leaseSeconds: 30) == false)
             let reaped = try await store.reapExpiredLeases()
             #expect(reaped.map(\.taskID) == [lease.taskID])

@@ -144,6 +144,10 @@ struct PlaylistsTests {
             ]
         )
 
+        var mono = Self.audio
+        mono.channels = 1
+        #expect(Playlists.master(video: [Self.video360], audio: mono).contains(",CHANNELS=\"1\",URI="))
+
         let variants = lines.filter { $0.hasPrefix("#EXT-X-STREAM-INF:") }
         try #require(variants.count == 2)
 

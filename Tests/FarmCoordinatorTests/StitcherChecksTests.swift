@@ -29,7 +29,7 @@ struct StitcherChecksTests {
 
     /// Plans the clip as the coordinator does (`JobPlanning`), extracts each task's copy and encodes it as an agent
     /// does, and puts the files where accepted results go.
-    static func encode() throws -> EncodedJob {
+    static func encode(encoder: EncoderSettings = .default) throws -> EncodedJob {
         let directory = try TemporaryDirectory("farm-stitch")
         let source = directory.file("clip.mp4")
         try Fixtures.makeClip(at: source, seconds: 4, width: 320, height: 240)
@@ -39,7 +39,7 @@ struct StitcherChecksTests {
                 id: 1,
                 source: source,
                 outputDirectory: encoded,
-                settings: JobSettings(segmentDuration: 2, minimumChunks: 1)
+                settings: JobSettings(segmentDuration: 2, encoder: encoder, minimumChunks: 1)
             ),
             info: SourceProbe.probe(path: source)
         )
@@ -79,7 +79,8 @@ struct StitcherChecksTests {
             segments: files.filter { $0.role == .segment },
             initSegments: Dictionary(
                 uniqueKeysWithValues: files.filter { $0.role == .initSegment }.map { ($0.rendition, $0.path) }
-            )
+            ),
+            encoder: encoder
         )
         return EncodedJob(directory: directory, source: source, encoded: encoded, job: job)
     }
@@ -154,15 +155,19 @@ struct StitcherChecksTests {
         )
     }
 
-    @Test func theMasterPlaylistsChannelsAreReadFromTheAudio() throws {
-        let encoded = try Self.encode()
+    /// A job that asks for mono audio gets CHANNELS="1": the count is read from the init segment the agents made.
+    @Test(arguments: [2, 1])
+    func theMasterPlaylistsChannelsAreReadFromTheAudio(channels: Int) throws {
+        var settings = EncoderSettings.default
+        settings.audioChannels = channels
+        let encoded = try Self.encode(encoder: settings)
         defer { encoded.directory.remove() }
         let job = try encoded.output("channels")
         let initSegment = try [UInt8](Data(contentsOf: URL(fileURLWithPath: "\(job.outputDirectory)/audio/init.mp4")))
-        let entry = try #require(MP4Boxes.audioSampleEntry(initSegment: initSegment))
-        #expect(entry.channels == 2 && entry.sampleRate == 48_000)
+        let entry = try #require(MP4Boxes.audioSpecificConfig(initSegment: initSegment))
+        #expect(entry.objectType == 2 && entry.channels == channels && entry.sampleRate == 48_000)
         try Stitcher.stitch(job)
         let master = try String(contentsOfFile: "\(job.outputDirectory)/master.m3u8", encoding: .utf8)
-        #expect(master.contains(",CHANNELS=\"2\",URI=\"audio/playlist.m3u8\""), "\(master)")
+        #expect(master.contains(",CHANNELS=\"\(channels)\",URI=\"audio/playlist.m3u8\""), "\(master)")
     }
 }

@@ -195,6 +195,23 @@ struct MP4BoxesTests {
         #expect(MP4Boxes.codecString(initSegment: he) == "mp4a.40.5")
     }
 
+    @Test("AudioSpecificConfig: object type, sample rate (indexed or explicit) and channel configuration")
+    func audioSpecificConfig() {
+        // 00010 0100 0010 000: AAC-LC, index 4 (44.1 kHz), 2 channels.
+        let stereo = Self.aacInit(audioSpecificConfig: [0x12, 0x10])
+        #expect(MP4Boxes.audioSpecificConfig(initSegment: stereo)! == (2, 44_100, 2))
+        // 00010 0011 0001 000: AAC-LC, index 3 (48 kHz), 1 channel.
+        let mono = Self.aacInit(audioSpecificConfig: [0x11, 0x88])
+        #expect(MP4Boxes.audioSpecificConfig(initSegment: mono)! == (2, 48_000, 1))
+        // 00010 0011 0110 000: 6 channels (5.1).
+        let surround = Self.aacInit(audioSpecificConfig: [0x11, 0xB0])
+        #expect(MP4Boxes.audioSpecificConfig(initSegment: surround)! == (2, 48_000, 6))
+        // 00010 1111 then 24 bits of rate (0x00BB80: 48000) then 0010: an explicit rate.
+        let explicit = Self.aacInit(audioSpecificConfig: [0x17, 0x80, 0x5D, 0xC0, 0x10])
+        #expect(MP4Boxes.audioSpecificConfig(initSegment: explicit)! == (2, 48_000, 2))
+        #expect(MP4Boxes.audioSpecificConfig(initSegment: Self.ftyp) == nil)
+    }
+
     @Test("codec string: nil for an init segment with neither avcC nor esds, or a cut-off esds")
     func noCodecString() {
         let hevc = Self.ftyp + Self.moov(sampleEntry: Self.box("hvc1", [UInt8](repeating: 0, count: 78)))
