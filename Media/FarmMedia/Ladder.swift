@@ -8,7 +8,7 @@ public enum Ladder {
         public var maxBitrate: Int
     }
 
-    /// DESIGN.md's default ladder (peak bitrates for capped-CRF H.264).
+    /// The default ladder (README.md, "Output") (peak bitrates for capped-CRF H.264).
     public static let standard: [Rung] = [
         Rung(name: "240p", height: 240, maxBitrate: 400_000),
         Rung(name: "360p", height: 360, maxBitrate: 800_000),

@@ -193,7 +193,8 @@ package enum VerificationChecks {
             self.channels = channels
         }
 
-        /// What the farm delivers whatever the source has (docs/DESIGN.md): AAC-LC, 48 kHz, stereo.
+        /// What the farm delivers whatever the source has (README.md, "Output"): AAC-LC, 48 kHz, stereo, the
+        /// default `EncoderSettings` (this file stays free of the wire types, so the values are written out).
         package static let delivered = AudioFormat(codec: "aac", profile: "LC", sampleRate: 48_000, channels: 2)
 
         package var description: String {
