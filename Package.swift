@@ -1,11 +1,38 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-let swiftSettings: [SwiftSetting] = [
+let farmSwiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     // Our own targets only; dependencies keep their warnings as warnings.
     .treatAllWarnings(as: .error),
 ]
+
+let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+/// What the coordinator and the agent both build on: the protocol over NIO, logs, and services.
+let serviceDependencies: [Target.Dependency] = [
+    "FarmProtocol", nioCore, logging, serviceLifecycle,
+    .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "NIOFoundationCompat", package: "swift-nio"),
+    .product(name: "Crypto", package: "swift-crypto"),
+]
+
+extension Target {
+    /// One of our own targets: warnings are errors (the settings above).
+    static func farmLibrary(_ name: String, path: String, _ dependencies: [Dependency]) -> Target {
+        .target(name: name, dependencies: dependencies, path: path, swiftSettings: farmSwiftSettings)
+    }
+
+    static func farmExecutable(_ name: String, path: String, _ dependencies: [Dependency]) -> Target {
+        .executableTarget(name: name, dependencies: dependencies, path: path, swiftSettings: farmSwiftSettings)
+    }
+
+    /// A test target in `Tests/<name>`.
+    static func farmTests(_ name: String, _ dependencies: [Dependency]) -> Target {
+        .testTarget(name: name, dependencies: dependencies, path: "Tests/\(name)", swiftSettings: farmSwiftSettings)
+    }
+}
 
 let package = Package(
     name: "farm",
@@ -14,7 +41,10 @@ let package = Package(
         .executable(name: "farm", targets: ["farm"]),
         .library(name: "FarmCoordinator", targets: ["FarmCoordinator"]),
         .library(name: "FarmAgent", targets: ["FarmAgent"]),
+        .library(name: "FarmAllInOne", targets: ["FarmAllInOne"]),
+        .library(name: "FarmFormats", targets: ["FarmFormats"]),
         .library(name: "FarmMedia", targets: ["FarmMedia"]),
+        .library(name: "FarmVerify", targets: ["FarmVerify"]),
         .library(name: "FarmProtocol", targets: ["FarmProtocol"]),
     ],
     dependencies: [
@@ -37,120 +67,68 @@ let package = Package(
                 ])
             ]
         ),
-        .target(
-            name: "FarmMedia",
-            dependencies: [
-                "CFFmpeg",
-                "FarmProtocol",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Media/FarmMedia",
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "FarmProtocol",
-            dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            path: "Protocol",
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "FarmCoordinator",
-            dependencies: [
-                "FarmMedia",
-                "FarmProtocol",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+        // The wire: messages, frames, task specs, the cluster secret. No libav, no database.
+        .farmLibrary("FarmProtocol", path: "Protocol", [nioCore, .product(name: "Crypto", package: "swift-crypto")]),
+        // Pure formats: MP4 boxes, MPEG-TS packets, NAL units, HLS playlists (written and parsed), the chunk planner,
+        // the ladder and the thumbnail plan. Nothing here may depend on libav (docs/ARCHITECTURE.md).
+        .farmLibrary("FarmFormats", path: "Formats", ["FarmProtocol"]),
+        // libav only: probe, extract, encode, audio, thumbnails, remux.
+        .farmLibrary("FarmMedia", path: "Media/FarmMedia", ["CFFmpeg", "FarmFormats", "FarmProtocol", logging]),
+        // `farm verify`: checks a published ladder from its files alone. Only the CLI and tests depend on it.
+        .farmLibrary("FarmVerify", path: "Verify", ["CFFmpeg", "FarmMedia", "FarmFormats", "FarmProtocol"]),
+        .farmLibrary(
+            "FarmCoordinator",
             path: "Coordinator",
-            swiftSettings: swiftSettings
+            ["FarmFormats", "FarmMedia", .product(name: "PostgresNIO", package: "postgres-nio")]
+                + serviceDependencies
         ),
-        .target(
-            name: "FarmAgent",
-            dependencies: [
-                "FarmMedia",
-                "FarmProtocol",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "Agent",
-            swiftSettings: swiftSettings
-        ),
-        .executableTarget(
-            name: "farm",
-            dependencies: [
-                "FarmCoordinator",
-                "FarmAgent",
-                "FarmMedia",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-            ],
+        .farmLibrary("FarmAgent", path: "Agent", ["FarmFormats", "FarmMedia"] + serviceDependencies),
+        // One coordinator and its agents in one process: `farm transcode` and the tests' in-process farm.
+        .farmLibrary("FarmAllInOne", path: "AllInOne", ["FarmCoordinator", "FarmAgent", logging, serviceLifecycle]),
+        .farmExecutable(
+            "farm",
             path: "CLI",
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "FarmTestSupport",
-            dependencies: [
-                "FarmCoordinator",
-                "FarmAgent",
-                "FarmProtocol",
-                "FarmMedia",
+            [
+                "FarmAllInOne", "FarmCoordinator", "FarmAgent", "FarmFormats", "FarmMedia", "FarmVerify", logging,
+                serviceLifecycle,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Tests/FarmTestSupport",
-            swiftSettings: swiftSettings
+            ]
         ),
-        .testTarget(
-            name: "FarmProtocolTests",
-            dependencies: [
-                "FarmProtocol",
-                .product(name: "NIOCore", package: "swift-nio"),
+        .farmLibrary(
+            "FarmTestSupport",
+            path: "Tests/FarmTestSupport",
+            [
+                "FarmAllInOne", "FarmCoordinator", "FarmAgent", "FarmProtocol", "FarmFormats", "FarmMedia",
+                "FarmVerify", logging, .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .farmTests(
+            "FarmProtocolTests",
+            [
+                "FarmProtocol", nioCore,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
-            ],
-            path: "Tests/FarmProtocolTests",
-            swiftSettings: swiftSettings
+            ]
         ),
-        .testTarget(
-            name: "FarmMediaTests",
-            dependencies: ["FarmMedia", "FarmTestSupport"],
-            path: "Tests/FarmMediaTests",
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "FarmCoordinatorTests",
-            dependencies: [
-                "FarmCoordinator", "FarmTestSupport", "FarmMedia", "FarmProtocol",
+        // Depends on FarmFormats alone, so it builds and runs without libav (deploy/formats-alone.sh proves it).
+        .farmTests("FarmFormatsTests", ["FarmFormats", "FarmProtocol"]),
+        .farmTests("FarmMediaTests", ["FarmMedia", "FarmFormats", "FarmVerify", "FarmTestSupport"]),
+        .farmTests("FarmVerifyTests", ["FarmVerify", "FarmFormats", "FarmMedia", "FarmTestSupport"]),
+        .farmTests(
+            "FarmCoordinatorTests",
+            [
+                "FarmCoordinator", "FarmTestSupport", "FarmFormats", "FarmMedia", "FarmProtocol",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
-            ],
-            path: "Tests/FarmCoordinatorTests",
-            swiftSettings: swiftSettings
+            ]
         ),
-        .testTarget(
-            name: "FarmAgentTests",
-            dependencies: ["FarmAgent", "FarmProtocol"],
-            path: "Tests/FarmAgentTests",
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "EndToEndTests",
-            dependencies: ["FarmCoordinator", "FarmAgent", "FarmTestSupport", "FarmMedia", "farm"],
-            path: "Tests/EndToEndTests",
-            swiftSettings: swiftSettings
+        .farmTests("FarmAgentTests", ["FarmAgent", "FarmProtocol"]),
+        .farmTests(
+            "EndToEndTests",
+            [
+                "FarmAllInOne", "FarmCoordinator", "FarmAgent", "FarmTestSupport", "FarmFormats", "FarmMedia",
+                "FarmVerify", "farm",
+            ]
         ),
     ]
 )

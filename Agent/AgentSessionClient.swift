@@ -1,3 +1,4 @@
+import FarmFormats
 import FarmMedia
 import FarmProtocol
 import Foundation
@@ -71,9 +72,12 @@ struct AgentSessionClient {
         logger[metadataKey: "token"] = "\(lease.token)"
         self.leaseWatch.begin(taskID: lease.taskID, leaseSeconds: lease.leaseSeconds)
         defer { self.leaseWatch.end() }
+        // Unique to this lease in this process: two agents with one name (two farms on one machine, or the tests'
+        // in-process farms side by side) get the same task IDs and tokens from their own databases.
         let folder = URL(fileURLWithPath: self.configuration.workDirectory)
-            .appendingPathComponent("farm-\(self.configuration.name)-task-\(lease.taskID)-\(lease.token)")
-        try? FileManager.default.removeItem(at: folder)
+            .appendingPathComponent(
+                "farm-\(self.configuration.name)-task-\(lease.taskID)-\(lease.token)-\(UUID().uuidString.prefix(8))"
+            )
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let sourcePath = folder.appendingPathComponent("source.nut").path

@@ -1,8 +1,11 @@
 import ArgumentParser
 import FarmAgent
+import FarmAllInOne
 import FarmCoordinator
+import FarmFormats
 import FarmMedia
 import FarmProtocol
+import FarmVerify
 import Foundation
 import Logging
 import PostgresNIO
@@ -58,20 +61,12 @@ struct Transcode: AsyncParsableCommand {
         defer { managed?.stop() }
 
         let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
-        let secret = ClusterSecret(ClusterSecret.makeNonce())
-        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
-        let coordinator = CoordinatorService(
-            client: client,
-            configuration: CoordinatorConfiguration(host: "127.0.0.1", port: 0, secret: secret),
-            logger: logger,
-            onListening: { portContinuation.yield($0) }
-        )
         let driver = TranscodeDriver(
-            client: client,
-            logger: logger,
-            secret: secret,
-            agents: self.agents,
-            ports: ports,
+            farm: AllInOneFarm(
+                client: client,
+                configuration: AllInOneFarm.Configuration(agents: self.agents),
+                logger: logger
+            ),
             source: source,
             outputDirectory: outputDirectory,
             settings: settings
@@ -80,7 +75,6 @@ struct Transcode: AsyncParsableCommand {
             configuration: ServiceGroupConfiguration(
                 services: [
                     .init(service: client),
-                    .init(service: coordinator),
                     .init(
                         service: driver,
                         successTerminationBehavior: .gracefullyShutdownGroup,
@@ -108,87 +102,49 @@ struct Transcode: AsyncParsableCommand {
     }
 }
 
-/// Runs the local agents, submits the job and follows it; ends the service group when the job ends.
+/// Runs the all-in-one farm, submits the job and follows it; ends the service group when the job ends.
 final class TranscodeDriver: Service, Sendable {
     enum Outcome: Sendable {
         case success(String)
         case failure(String)
     }
 
-    let client: PostgresClient
-    let logger: Logger
-    let secret: ClusterSecret
-    let agents: Int
-    let ports: AsyncStream<Int>
+    let farm: AllInOneFarm
     let source: String
     let outputDirectory: String
     let settings: JobSettings
     let outcome = Mutex<Outcome?>(nil)
 
-    init(
-        client: PostgresClient,
-        logger: Logger,
-        secret: ClusterSecret,
-        agents: Int,
-        ports: AsyncStream<Int>,
-        source: String,
-        outputDirectory: String,
-        settings: JobSettings
-    ) {
-        self.client = client
-        self.logger = logger
-        self.secret = secret
-        self.agents = agents
-        self.ports = ports
+    init(farm: AllInOneFarm, source: String, outputDirectory: String, settings: JobSettings) {
+        self.farm = farm
         self.source = source
         self.outputDirectory = outputDirectory
         self.settings = settings
     }
 
     func run() async throws {
-        var iterator = self.ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { return }
         let started = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for index in 0..<self.agents {
-                let agent = AgentService(
-                    configuration: AgentConfiguration(
-                        coordinatorHost: "127.0.0.1",
-                        coordinatorPort: port,
-                        secret: self.secret,
-                        name: "local-\(index + 1)"
-                    ),
-                    logger: self.logger
-                )
-                group.addTask { try await agent.run() }
-            }
-            let store = JobStore(client: self.client, logger: self.logger)
-            let jobID = try await store.submit(
+        let outcome = try await self.farm.run { running -> Outcome in
+            let jobID = try await running.store.submit(
                 source: self.source,
                 outputDirectory: self.outputDirectory,
                 settings: self.settings
             )
             let status = try await cancelWhenGracefulShutdown {
-                try await JobProgress(store: store, jobID: jobID).follow()
+                try await JobProgress(store: running.store, jobID: jobID).follow()
             }
-            if status.state == "ready" {
-                let wall = (ContinuousClock.now - started).seconds
-                self.outcome.withLock {
-                    $0 = .success(
-                        OutputSummary.describe(
-                            outputDirectory: self.outputDirectory,
-                            wallSeconds: wall,
-                            mediaSeconds: status.durationSeconds
-                        )
-                    )
-                }
-            } else {
-                self.outcome.withLock {
-                    $0 = .failure("job \(jobID) \(status.state): \(status.error ?? "no error recorded")")
-                }
+            guard status.state == "ready" else {
+                return .failure("job \(jobID) \(status.state): \(status.error ?? "no error recorded")")
             }
-            group.cancelAll()
+            return .success(
+                OutputSummary.describe(
+                    outputDirectory: self.outputDirectory,
+                    wallSeconds: (ContinuousClock.now - started).seconds,
+                    mediaSeconds: status.durationSeconds
+                )
+            )
         }
+        self.outcome.withLock { $0 = outcome }
     }
 }
 

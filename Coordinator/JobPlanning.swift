@@ -1,3 +1,4 @@
+import FarmFormats
 import FarmMedia
 import FarmProtocol
 import Foundation

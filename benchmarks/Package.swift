@@ -11,7 +11,9 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "FarmBenchmarks",
-            dependencies: [.product(name: "FarmMedia", package: "farm")],
+            dependencies: [
+                .product(name: "FarmFormats", package: "farm"), .product(name: "FarmMedia", package: "farm"),
+            ],
             path: "Sources/FarmBenchmarks"
         )
     ]

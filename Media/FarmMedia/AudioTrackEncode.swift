@@ -1,4 +1,5 @@
 import CFFmpeg
+import FarmFormats
 import FarmProtocol
 import Foundation
 
@@ -20,9 +21,9 @@ struct AudioTrackEncode {
         }
         let stream = input.stream(audioIndex)
         let inputTimeBase = stream.pointee.time_base
-        let decoder = try Decoder(stream: stream, path: label)
+        let decoder = try CodecDecoder(stream: stream, path: label)
 
-        let encoder = try Encoder(name: "aac", label: label)
+        let encoder = try CodecEncoder(name: "aac", label: label)
         let sampleRate = Int32(settings.audioSampleRate)
         encoder.pointer.pointee.sample_rate = sampleRate
         encoder.pointer.pointee.sample_fmt = AV_SAMPLE_FMT_FLTP
@@ -141,9 +142,9 @@ struct AudioTrackEncode {
 /// Converts decoded audio to the encoder's sample format, rate and channel layout (downmixing to stereo).
 final class Resampler {
     let pointer: OpaquePointer
-    let encoder: Encoder
+    let encoder: CodecEncoder
 
-    init(decoder: Decoder, encoder: Encoder, label: String) throws {
+    init(decoder: CodecDecoder, encoder: CodecEncoder, label: String) throws {
         var context: OpaquePointer?
         var inputLayout = decoder.pointer.pointee.ch_layout
         if inputLayout.order == AV_CHANNEL_ORDER_UNSPEC {
@@ -206,10 +207,10 @@ final class Resampler {
 /// Queues resampled audio so the encoder gets frames of exactly its frame size.
 final class AudioFifo {
     let pointer: OpaquePointer
-    let encoder: Encoder
+    let encoder: CodecEncoder
     private var toDiscard = 0
 
-    init(encoder: Encoder) {
+    init(encoder: CodecEncoder) {
         self.encoder = encoder
         self.pointer = av_audio_fifo_alloc(
             encoder.pointer.pointee.sample_fmt,

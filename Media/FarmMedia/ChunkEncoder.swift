@@ -1,4 +1,5 @@
 import CFFmpeg
+import FarmFormats
 import FarmProtocol
 import Foundation
 
@@ -113,7 +114,7 @@ private struct VideoChunkEncode {
     /// One rendition's encoder, scaler and muxer.
     final class Rung {
         let rendition: RenditionSpec
-        let encoder: Encoder
+        let encoder: CodecEncoder
         var scaler: UprightScaler?
         let container: OutputContainer
         let stream: Int
@@ -132,7 +133,7 @@ private struct VideoChunkEncode {
             self.rendition = rendition
             let settings = spec.settings
             let label = "chunk \(spec.chunkIndex + 1)/\(spec.chunkCount) \(rendition.name)"
-            self.encoder = try Encoder(name: settings.codec, label: label)
+            self.encoder = try CodecEncoder(name: settings.codec, label: label)
             let context = self.encoder.pointer
             context.pointee.width = Int32(rendition.width)
             context.pointee.height = Int32(rendition.height)
@@ -180,7 +181,7 @@ private struct VideoChunkEncode {
             throw MediaError(.invalidInput, "\(self.label): the chunk has no video stream")
         }
         let stream = input.stream(videoIndex)
-        let decoder = try Decoder(stream: stream, path: self.label, threads: 1)
+        let decoder = try CodecDecoder(stream: stream, path: self.label, threads: 1)
         let parameters = stream.pointee.codecpar!.pointee
         let rungs = try self.spec.renditions.map {
             try Rung(

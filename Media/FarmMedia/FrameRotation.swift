@@ -1,11 +1,12 @@
 import CFFmpeg
+import FarmFormats
 
 /// Turning pictures upright: phones store them sideways with a display matrix saying how to show them, and the
 /// output must look the same in players that ignore it.
 package enum Rotation {
     /// The clockwise turn (0, 90, 180 or 270 degrees) that shows a stream's pictures upright, from its display
     /// matrix. The matrix's angle is counterclockwise, as ffmpeg's own autorotation reads it.
-    static func clockwiseDegrees(of stream: UnsafeMutablePointer<AVStream>) -> Int {
+    package static func clockwiseDegrees(of stream: UnsafeMutablePointer<AVStream>) -> Int {
         guard let matrix = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nil) else { return 0 }
         let counterclockwise = av_display_rotation_get(UnsafeRawPointer(matrix).assumingMemoryBound(to: Int32.self))
         guard counterclockwise.isFinite else { return 0 }
@@ -21,7 +22,7 @@ package enum Rotation {
 
 extension Frame {
     /// This 8-bit planar 4:2:0 frame turned clockwise by `degrees` (90, 180 or 270), as a new frame.
-    func rotated(clockwise degrees: Int) throws -> Frame {
+    package func rotated(clockwise degrees: Int) throws -> Frame {
         let source = self.pointer
         let (width, height) = Rotation.turned(
             width: Int(source.pointee.width),
@@ -63,12 +64,12 @@ extension Frame {
 /// Scales decoded frames to a picture of `width` x `height` as displayed: scaled first to the size before the turn,
 /// turned upright after, so the turn moves the fewest pixels. Renditions, `farm verify`'s reference pictures and
 /// thumbnails all go through it, so they agree on what upright means.
-final class UprightScaler {
+package final class UprightScaler {
     private let scaler: Scaler
     private let rotation: Int
 
     /// - Parameter rotation: the clockwise turn that shows the source upright (0, 90, 180 or 270).
-    init(
+    package init(
         from frame: UnsafePointer<AVFrame>,
         width: Int,
         height: Int,
@@ -87,7 +88,7 @@ final class UprightScaler {
         self.rotation = rotation
     }
 
-    func scale(_ frame: Frame) throws -> Frame {
+    package func scale(_ frame: Frame) throws -> Frame {
         let scaled = try self.scaler.scale(frame)
         return self.rotation == 0 ? scaled : try scaled.rotated(clockwise: self.rotation)
     }

@@ -1,4 +1,5 @@
 import CFFmpeg
+import FarmFormats
 
 /// Finds the frame shown at a given time of a video stream: the last frame whose timestamp is at or before it.
 ///
@@ -12,7 +13,7 @@ final class FrameSeeker {
     private var input: InputFile
     private let streamIndex: Int
     private var stream: UnsafeMutablePointer<AVStream>
-    private let decoder: Decoder
+    private let decoder: CodecDecoder
     private let originPTS: Int64
     private let oneSecond: Int64
     private let working = Frame()
@@ -37,7 +38,7 @@ final class FrameSeeker {
         }
         self.streamIndex = index
         self.stream = self.input.stream(index)
-        self.decoder = try Decoder(stream: self.stream, path: path, threads: 1)
+        self.decoder = try CodecDecoder(stream: self.stream, path: path, threads: 1)
         // Decoding starts at whichever keyframe the seek found: after an open-GOP one, the first pictures may name
         // references from before it (harmless for them). A damaged source fails its chunk's strict decode anyway.
         self.decoder.isStrict = false

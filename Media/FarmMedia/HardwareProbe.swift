@@ -1,4 +1,5 @@
 import CFFmpeg
+import FarmFormats
 import Foundation
 
 /// Finds what an agent can encode with.

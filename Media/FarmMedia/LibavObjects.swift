@@ -1,13 +1,14 @@
 import CFFmpeg
+import FarmFormats
 import Foundation
 
 // Small owners of libav pointers. Each frees its pointer in deinit; the pointers are `internal` and never leave
 // this module (STYLE.md: C interop confined to Media/).
 
-final class Packet {
-    let pointer: UnsafeMutablePointer<AVPacket>
+package final class Packet {
+    package let pointer: UnsafeMutablePointer<AVPacket>
 
-    init() {
+    package init() {
         guard let pointer = av_packet_alloc() else { fatalError("av_packet_alloc: out of memory") }
         self.pointer = pointer
     }
@@ -17,13 +18,13 @@ final class Packet {
         av_packet_free(&pointer)
     }
 
-    func unref() { av_packet_unref(self.pointer) }
+    package func unref() { av_packet_unref(self.pointer) }
 }
 
-final class Frame {
-    let pointer: UnsafeMutablePointer<AVFrame>
+package final class Frame {
+    package let pointer: UnsafeMutablePointer<AVFrame>
 
-    init() {
+    package init() {
         guard let pointer = av_frame_alloc() else { fatalError("av_frame_alloc: out of memory") }
         self.pointer = pointer
     }
@@ -33,19 +34,19 @@ final class Frame {
         av_frame_free(&pointer)
     }
 
-    func unref() { av_frame_unref(self.pointer) }
+    package func unref() { av_frame_unref(self.pointer) }
 
     /// Whether the decoder met errors in this frame (concealed macroblocks, missing references) or marks it as not
     /// fully recovered: such a frame is never encoded.
-    var hasDecodeErrors: Bool {
+    package var hasDecodeErrors: Bool {
         self.pointer.pointee.decode_error_flags != 0 || self.pointer.pointee.flags & AV_FRAME_FLAG_CORRUPT != 0
     }
 }
 
 /// An opened input file (demuxer).
-final class InputFile {
-    let pointer: UnsafeMutablePointer<AVFormatContext>
-    let path: String
+package final class InputFile {
+    package let pointer: UnsafeMutablePointer<AVFormatContext>
+    package let path: String
 
     /// Why libav could not open `path`, in the words an uploader can act on: an empty file and a text file (an
     /// error page saved in place of the video, a wrong file picked) are named as such.
@@ -65,7 +66,7 @@ final class InputFile {
             + "check that the upload is complete and is a video"
     }
 
-    init(path: String) throws {
+    package init(path: String) throws {
         self.path = path
         var context: UnsafeMutablePointer<AVFormatContext>?
         let opened = avformat_open_input(&context, path, nil, nil)
@@ -96,20 +97,20 @@ final class InputFile {
         avformat_close_input(&pointer)
     }
 
-    var streamCount: Int { Int(self.pointer.pointee.nb_streams) }
+    package var streamCount: Int { Int(self.pointer.pointee.nb_streams) }
 
-    func stream(_ index: Int) -> UnsafeMutablePointer<AVStream> {
+    package func stream(_ index: Int) -> UnsafeMutablePointer<AVStream> {
         self.pointer.pointee.streams[index]!
     }
 
     /// The default stream of a type, as libav would pick it, or nil.
-    func bestStream(_ type: AVMediaType) -> Int? {
+    package func bestStream(_ type: AVMediaType) -> Int? {
         let index = av_find_best_stream(self.pointer, type, -1, -1, nil, 0)
         return index >= 0 ? Int(index) : nil
     }
 
     /// Reads the next packet; false at the end of the file.
-    func read(into packet: Packet) throws -> Bool {
+    package func read(into packet: Packet) throws -> Bool {
         let result = av_read_frame(self.pointer, packet.pointer)
         if result == farm_averror_eof() { return false }
         try check(result, "av_read_frame", file: self.path, code: .invalidInput)
@@ -118,11 +119,11 @@ final class InputFile {
 }
 
 /// A decoder for one stream of an input.
-final class Decoder {
-    let pointer: UnsafeMutablePointer<AVCodecContext>
-    let path: String
+package final class CodecDecoder {
+    package let pointer: UnsafeMutablePointer<AVCodecContext>
+    package let path: String
 
-    init(stream: UnsafeMutablePointer<AVStream>, path: String, threads: Int32 = 1) throws {
+    package init(stream: UnsafeMutablePointer<AVStream>, path: String, threads: Int32 = 1) throws {
         self.path = path
         let parameters = stream.pointee.codecpar!
         guard let codec = avcodec_find_decoder(parameters.pointee.codec_id) else {
@@ -148,7 +149,7 @@ final class Decoder {
     /// Whether damaged data fails the decode (the default). Pre-roll pictures that are decoded only to fill the
     /// reference buffers may name references from before the keyframe decoding started at: the decoder is lenient
     /// for those and strict again for every frame that is output. libavcodec reads the flag per picture.
-    var isStrict: Bool {
+    package var isStrict: Bool {
         get { self.pointer.pointee.err_recognition & AV_EF_EXPLODE != 0 }
         set {
             if newValue {
@@ -160,14 +161,14 @@ final class Decoder {
     }
 
     /// Sends a packet, or nil to drain.
-    func send(_ packet: Packet?) throws {
+    package func send(_ packet: Packet?) throws {
         let result = avcodec_send_packet(self.pointer, packet?.pointer)
         if result == farm_averror_eof() { return }
         try check(result, "avcodec_send_packet", file: self.path, code: .invalidInput)
     }
 
     /// Receives the next frame; false when the decoder needs more input or is drained.
-    func receive(into frame: Frame) throws -> Bool {
+    package func receive(into frame: Frame) throws -> Bool {
         let result = avcodec_receive_frame(self.pointer, frame.pointer)
         if result == farm_averror_eagain() || result == farm_averror_eof() { return false }
         try check(result, "avcodec_receive_frame", file: self.path, code: .invalidInput)
@@ -176,12 +177,12 @@ final class Decoder {
 }
 
 /// An encoder; configured by its caller before `open`.
-final class Encoder {
-    let pointer: UnsafeMutablePointer<AVCodecContext>
-    let codec: UnsafePointer<AVCodec>
-    let label: String
+package final class CodecEncoder {
+    package let pointer: UnsafeMutablePointer<AVCodecContext>
+    package let codec: UnsafePointer<AVCodec>
+    package let label: String
 
-    init(name: String, label: String) throws {
+    package init(name: String, label: String) throws {
         self.label = label
         guard let codec = avcodec_find_encoder_by_name(name) else {
             throw MediaError(
@@ -199,7 +200,7 @@ final class Encoder {
         avcodec_free_context(&pointer)
     }
 
-    func setOption(_ name: String, _ value: String) throws {
+    package func setOption(_ name: String, _ value: String) throws {
         try check(
             av_opt_set(self.pointer.pointee.priv_data, name, value, 0),
             "av_opt_set \(name)=\(value)",
@@ -207,15 +208,15 @@ final class Encoder {
         )
     }
 
-    func open() throws {
+    package func open() throws {
         try check(avcodec_open2(self.pointer, self.codec, nil), "avcodec_open2 (encoder)", file: self.label)
     }
 
-    func send(_ frame: Frame?) throws {
+    package func send(_ frame: Frame?) throws {
         try check(avcodec_send_frame(self.pointer, frame?.pointer), "avcodec_send_frame", file: self.label)
     }
 
-    func receive(into packet: Packet) throws -> Bool {
+    package func receive(into packet: Packet) throws -> Bool {
         let result = avcodec_receive_packet(self.pointer, packet.pointer)
         if result == farm_averror_eagain() || result == farm_averror_eof() { return false }
         try check(result, "avcodec_receive_packet", file: self.label)
@@ -224,19 +225,19 @@ final class Encoder {
 }
 
 /// Converts frames to one size and pixel format.
-final class Scaler {
-    let pointer: OpaquePointer
-    let width: Int32
-    let height: Int32
-    let format: AVPixelFormat
+package final class Scaler {
+    package let pointer: OpaquePointer
+    package let width: Int32
+    package let height: Int32
+    package let format: AVPixelFormat
 
     /// The YUV matrix the pictures come out in, and are tagged with.
-    let colorspace: AVColorSpace
+    package let colorspace: AVColorSpace
 
     /// - Parameter colorspace: the YUV matrix to convert to; by default BT.709 (what renditions are), or BT.601 for
     ///   the full-range JPEG formats (what JFIF means). `farm verify` passes a rendition's own, so a reference
     ///   picture is compared in the matrix the rendition is in (an untagged one read as players read it).
-    init(
+    package init(
         from source: UnsafePointer<AVFrame>,
         width: Int32,
         height: Int32,
@@ -308,7 +309,7 @@ final class Scaler {
         }
     }
 
-    func scale(_ source: Frame) throws -> Frame {
+    package func scale(_ source: Frame) throws -> Frame {
         let output = Frame()
         output.pointer.pointee.width = self.width
         output.pointer.pointee.height = self.height

@@ -1,4 +1,5 @@
 import CFFmpeg
+import FarmFormats
 import FarmProtocol
 import Foundation
 
@@ -70,7 +71,7 @@ final class OutputContainer {
         return tag
     }
 
-    func addStream(encoder: Encoder) throws -> Int {
+    func addStream(encoder: CodecEncoder) throws -> Int {
         guard let stream = avformat_new_stream(self.pointer, nil) else {
             fatalError("avformat_new_stream: out of memory")
         }

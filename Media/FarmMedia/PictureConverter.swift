@@ -1,11 +1,12 @@
 import CFFmpeg
+import FarmFormats
 import FarmProtocol
 
 extension PictureConversion {
     /// What a source stream's signalling asks for: deinterlacing when its field order is interlaced (DV always is),
     /// tone mapping when its transfer is PQ or HLG. Renditions, `farm verify`'s reference pictures and thumbnails
     /// all read it from here, so they agree.
-    static func of(stream: UnsafeMutablePointer<AVStream>) -> PictureConversion {
+    package static func of(stream: UnsafeMutablePointer<AVStream>) -> PictureConversion {
         let parameters = stream.pointee.codecpar.pointee
         let interlacedOrders: Set<UInt32> = [
             AV_FIELD_TT.rawValue, AV_FIELD_BB.rawValue, AV_FIELD_TB.rawValue, AV_FIELD_BT.rawValue,
@@ -26,7 +27,7 @@ extension PictureConversion {
     /// Deinterlacing is `bwdif` sending one frame per frame, so the output keeps the source's frames and times.
     /// Tone mapping goes to linear light (100 nits nominal peak), converts BT.2020 primaries to BT.709, compresses
     /// highlights with Hable's curve (no desaturation), then back to BT.709 limited-range 4:2:0.
-    var filterDescription: String? {
+    package var filterDescription: String? {
         var filters: [String] = []
         if self.deinterlace { filters.append("bwdif=mode=send_frame:parity=auto:deint=all") }
         if let highDynamicRange {
@@ -47,18 +48,18 @@ extension PictureConversion {
 /// Runs decoded pictures through a `PictureConversion` (a libavfilter graph), keeping their timestamps. Filters may
 /// hold pictures back (the deinterlacer needs the next one), so each push returns what is ready, and `flush` the
 /// rest. Without a conversion, pictures pass through as they are.
-final class PictureConverter {
+package final class PictureConverter {
     private let description: String?
     private let label: String
     private var graph: FilterGraph?
 
-    init(_ conversion: PictureConversion?, label: String) {
+    package init(_ conversion: PictureConversion?, label: String) {
         self.description = conversion?.filterDescription
         self.label = label
     }
 
     /// Converts `frame` (its `pts` in `timeBase`); the frames returned are new, `frame` is left as it was.
-    func push(_ frame: Frame, timeBase: AVRational) throws -> [Frame] {
+    package func push(_ frame: Frame, timeBase: AVRational) throws -> [Frame] {
         guard let description else {
             let copy = Frame()
             try check(av_frame_ref(copy.pointer, frame.pointer), "av_frame_ref", file: self.label)
@@ -71,20 +72,20 @@ final class PictureConverter {
     }
 
     /// The pictures still held back, at the end of the stream.
-    func flush() throws -> [Frame] {
+    package func flush() throws -> [Frame] {
         try self.graph?.push(nil) ?? []
     }
 }
 
 /// A libavfilter graph from a buffer source to a buffer sink, configured for the first picture's size and format.
-final class FilterGraph {
+package final class FilterGraph {
     private var graph: UnsafeMutablePointer<AVFilterGraph>?
     private let source: UnsafeMutablePointer<AVFilterContext>
     private let sink: UnsafeMutablePointer<AVFilterContext>
     private let label: String
     private let timeBase: AVRational
 
-    init(_ description: String, input frame: Frame, timeBase: AVRational, label: String) throws {
+    package init(_ description: String, input frame: Frame, timeBase: AVRational, label: String) throws {
         self.label = label
         self.timeBase = timeBase
         guard let graph = avfilter_graph_alloc() else { fatalError("avfilter_graph_alloc: out of memory") }
@@ -141,7 +142,7 @@ final class FilterGraph {
     deinit { avfilter_graph_free(&self.graph) }
 
     /// Sends a picture (nil: the end) and returns the pictures the graph has ready.
-    func push(_ frame: Frame?) throws -> [Frame] {
+    package func push(_ frame: Frame?) throws -> [Frame] {
         try check(
             av_buffersrc_add_frame_flags(self.source, frame?.pointer, Int32(AV_BUFFERSRC_FLAG_KEEP_REF)),
             "av_buffersrc_add_frame_flags",

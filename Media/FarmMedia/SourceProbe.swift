@@ -1,25 +1,7 @@
 import CFFmpeg
+import FarmFormats
 import FarmProtocol
 import Foundation
-
-/// One video packet of a source, as read without decoding.
-public struct VideoPacket: Sendable, Equatable {
-    public var pts: Int64
-    public var dts: Int64
-    public var isKeyframe: Bool
-    public var duration: Int64
-    /// Decoded but never shown: the demuxer marks the frames before an edit list's start this way (a clip trimmed
-    /// with stream copy keeps the frames back to the keyframe before its first shown frame, for decoding).
-    public var isDiscarded: Bool
-
-    public init(pts: Int64, dts: Int64, isKeyframe: Bool, duration: Int64, isDiscarded: Bool = false) {
-        self.pts = pts
-        self.dts = dts
-        self.isKeyframe = isKeyframe
-        self.duration = duration
-        self.isDiscarded = isDiscarded
-    }
-}
 
 public struct VideoStreamInfo: Sendable, Equatable {
     public var index: Int
@@ -44,7 +26,7 @@ public struct VideoStreamInfo: Sendable, Equatable {
 
 extension VideoStreamInfo {
     /// A stream's average frame rate, or its base rate when the demuxer gives no average.
-    static func nominalFrameRate(of stream: UnsafeMutablePointer<AVStream>) -> Rational {
+    package static func nominalFrameRate(of stream: UnsafeMutablePointer<AVStream>) -> Rational {
         let average = stream.pointee.avg_frame_rate
         return Rational(average.num > 0 && average.den > 0 ? average : stream.pointee.r_frame_rate)
     }
@@ -194,6 +176,6 @@ public enum SourceProbe {
 }
 
 extension Rational {
-    init(_ value: AVRational) { self.init(value.num, value.den) }
-    var av: AVRational { AVRational(num: self.num, den: self.den) }
+    package init(_ value: AVRational) { self.init(value.num, value.den) }
+    package var av: AVRational { AVRational(num: self.num, den: self.den) }
 }

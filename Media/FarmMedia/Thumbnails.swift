@@ -1,4 +1,5 @@
 import CFFmpeg
+import FarmFormats
 import FarmProtocol
 import Foundation
 
@@ -156,7 +157,7 @@ extension Frame {
 
     /// This full-range 4:2:0 picture as a baseline JPEG (libavcodec's mjpeg encoder, fixed quantiser, one thread).
     func jpeg(label: String) throws -> Data {
-        let encoder = try Encoder(name: "mjpeg", label: label)
+        let encoder = try CodecEncoder(name: "mjpeg", label: label)
         let context = encoder.pointer
         context.pointee.width = self.pointer.pointee.width
         context.pointee.height = self.pointer.pointee.height

@@ -1,6 +1,8 @@
 import FarmCoordinator
+import FarmFormats
 import FarmMedia
 import FarmTestSupport
+import FarmVerify
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 import FarmCoordinator
+import FarmFormats
 import FarmMedia
 import FarmProtocol
 import FarmTestSupport

@@ -1,4 +1,5 @@
 import FarmCoordinator
+import FarmFormats
 import FarmMedia
 import FarmProtocol
 import FarmTestSupport
@@ -60,13 +61,24 @@ struct SchedulingTests {
     }
 
     /// Seconds from now until a task may be leased again.
-    static func backoff(_ client: PostgresClient, task: Int64) async throws -> Double {
+    /// When a task may run again, in seconds since the epoch on the database's clock.
+    static func runAfter(_ client: PostgresClient, task: Int64) async throws -> Double {
         let rows = try await client.query(
-            "SELECT extract(epoch FROM run_after - now())::double precision FROM tasks WHERE id = \(task)",
+            "SELECT extract(epoch FROM run_after)::double precision FROM tasks WHERE id = \(task)",
             logger: testLogger
         )
         for try await seconds in rows.decode(Double.self) { return seconds }
         throw ConfigurationError("task \(task) is gone")
+    }
+
+    /// The database's clock now (not the transaction's start), in seconds since the epoch.
+    static func databaseClock(_ client: PostgresClient) async throws -> Double {
+        let rows = try await client.query(
+            "SELECT extract(epoch FROM clock_timestamp())::double precision",
+            logger: testLogger
+        )
+        for try await seconds in rows.decode(Double.self) { return seconds }
+        throw ConfigurationError("the database returned no clock")
     }
 
     @Test func aHigherPriorityJobIsLeasedFirstThoughSubmittedLater() async throws {
@@ -118,6 +130,7 @@ struct SchedulingTests {
                 }
                 task = lease.taskID
                 #expect(lease.attempts == attempt)
+                let before = try await Self.databaseClock(client)
                 let jobError = try await store.fail(
                     taskID: lease.taskID,
                     token: lease.token,
@@ -129,13 +142,15 @@ struct SchedulingTests {
                     #expect(jobError?.contains("injected (attempt 5/5, agent a)") == true, "\(jobError ?? "nil")")
                     break
                 }
+                let after = try await Self.databaseClock(client)
                 #expect(jobError == nil)
                 let nominal = pow(2, Double(attempt - 1))
-                let waited = try await Self.backoff(client, task: lease.taskID)
+                let runAfter = try await Self.runAfter(client, task: lease.taskID)
+                // The failure was recorded between `before` and `after`, however slow the machine: the exact bounds
+                // of the backoff hold from both ends, with no allowance for timing.
                 #expect(
-                    // Measured a moment after the failure was recorded: a little less than it was set to.
-                    waited > nominal * 0.75 - 0.5 && waited < nominal * 1.25 + 0.1,
-                    "attempt \(attempt): \(waited) s"
+                    runAfter - before >= nominal * 0.75 && runAfter - after <= nominal * 1.25,
+                    "attempt \(attempt): \(runAfter - before) s after the call, \(runAfter - after) s after it returned"
                 )
                 // Other tasks are leased meanwhile, never this one before its time.
                 _ = try await client.query(

@@ -1,4 +1,6 @@
+import FarmFormats
 import FarmMedia
+import FarmVerify
 import Foundation
 
 /// HLS outputs made by ffmpeg's fMP4 segmenter, with the playlists rewritten in the form farm's Stitcher writes
@@ -91,7 +93,7 @@ package enum HLSFixture {
             return (duration: segment.duration, bytes: segment.byteRange?.count ?? size ?? 0)
         }
         let target = Double(media.targetDuration ?? 0)
-        return (VerificationChecks.peakBitrate(sized, targetDuration: target), VerificationChecks.averageBitrate(sized))
+        return (SegmentBitrate.peak(sized, targetDuration: target), SegmentBitrate.average(sized))
     }
 
     /// Segments one stream of `source` into `folder` (fMP4, 1 s segments), then rewrites ffmpeg's playlist as farm

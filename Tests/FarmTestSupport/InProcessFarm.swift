@@ -1,4 +1,4 @@
-import FarmAgent
+import FarmAllInOne
 import FarmCoordinator
 import FarmProtocol
 import Foundation
@@ -7,7 +7,8 @@ import PostgresNIO
 
 /// A coordinator and agents in this process, over real TCP on loopback and a real PostgreSQL.
 package enum InProcessFarm {
-    /// Runs a coordinator (on a free port) and `agents` agents until `body` returns.
+    /// Runs a coordinator (on a free port) and `agents` agents until `body` returns: the all-in-one farm of
+    /// `farm transcode`, with settings that make tests quick, every part watched for a stalled teardown.
     package static func run<Result: Sendable>(
         database: TestDatabase,
         agents: Int,
@@ -16,64 +17,34 @@ package enum InProcessFarm {
         body: @Sendable (JobStore, Int) async throws -> Result
     ) async throws -> Result {
         let client = PostgresClient(configuration: database.url.clientConfiguration, backgroundLogger: testLogger)
-        let secret = ClusterSecret("test-secret")
-        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
-        let coordinator = CoordinatorService(
-            client: client,
-            configuration: CoordinatorConfiguration(
-                host: "127.0.0.1",
-                port: 0,
-                secret: secret,
-                leaseSeconds: leaseSeconds,
-                heartbeatIntervalSeconds: min(5, leaseSeconds / 3),
-                reapIntervalSeconds: 1,
-                pollIntervalSeconds: pollIntervalSeconds
-            ),
-            logger: testLogger,
-            onListening: { portContinuation.yield($0) }
-        )
         let watch = TeardownWatch("in-process farm")
         defer { watch.ended() }
+        let farm = AllInOneFarm(
+            client: client,
+            configuration: AllInOneFarm.Configuration(
+                agents: agents,
+                agentNamePrefix: "test-agent-",
+                coordinator: CoordinatorConfiguration(
+                    secret: ClusterSecret("test-secret"),
+                    leaseSeconds: leaseSeconds,
+                    heartbeatIntervalSeconds: min(5, leaseSeconds / 3),
+                    reapIntervalSeconds: 1,
+                    pollIntervalSeconds: pollIntervalSeconds
+                )
+            ),
+            logger: testLogger,
+            runChild: { name, body in try await watch.track(name) { try await body() } }
+        )
         // The farm stops before its database client, as `ServiceGroup` does in `farm coordinator`: a query started
         // while the pool shuts down can wait forever for a connection (PostgresNIO 1.33), hanging the teardown.
         return try await withThrowingTaskGroup(of: Void.self) { database in
             database.addTask { await watch.track("postgres client") { await client.run() } }
             defer { database.cancelAll() }
-            return try await Self.runFarm(coordinator, agents: agents, secret: secret, ports: ports, watch: watch) {
-                try await body(JobStore(client: client, logger: testLogger), $0)
+            return try await farm.run { running in
+                // From here on the farm is being stopped: the watch names any part that does not stop.
+                defer { watch.cancelled() }
+                return try await body(running.store, running.port)
             }
-        }
-    }
-
-    private static func runFarm<Result: Sendable>(
-        _ coordinator: CoordinatorService,
-        agents: Int,
-        secret: ClusterSecret,
-        ports: AsyncStream<Int>,
-        watch: TeardownWatch,
-        body: @Sendable (Int) async throws -> Result
-    ) async throws -> Result {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await watch.track("coordinator") { try await coordinator.run() } }
-            defer {
-                group.cancelAll()
-                watch.cancelled()
-            }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw ConfigurationError("the coordinator did not start") }
-            for index in 0..<agents {
-                let agent = AgentService(
-                    configuration: AgentConfiguration(
-                        coordinatorHost: "127.0.0.1",
-                        coordinatorPort: port,
-                        secret: secret,
-                        name: "test-agent-\(index + 1)"
-                    ),
-                    logger: testLogger
-                )
-                group.addTask { try await watch.track("agent \(index + 1)") { try await agent.run() } }
-            }
-            return try await body(port)
         }
     }
 

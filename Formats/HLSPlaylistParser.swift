@@ -7,6 +7,11 @@ package struct HLSMasterPlaylist: Sendable, Equatable {
         package var uri: String
         package var attributes: [String: String]
 
+        package init(uri: String, attributes: [String: String]) {
+            self.uri = uri
+            self.attributes = attributes
+        }
+
         package var bandwidth: Int? { self.attributes["BANDWIDTH"].flatMap { Int($0) } }
         package var averageBandwidth: Int? { self.attributes["AVERAGE-BANDWIDTH"].flatMap { Int($0) } }
         package var codecs: String? { self.attributes["CODECS"] }

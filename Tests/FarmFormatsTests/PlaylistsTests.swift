@@ -1,6 +1,5 @@
+import FarmFormats
 import Testing
-
-@testable import FarmCoordinator
 
 @Suite("Playlists")
 struct PlaylistsTests {

@@ -1,4 +1,4 @@
-import FarmMedia
+import FarmFormats
 import FarmProtocol
 import Testing
 

@@ -1,4 +1,6 @@
 import CFFmpeg
+import FarmFormats
+import FarmMedia
 import FarmProtocol
 
 /// Demuxes and decodes one stream frame by frame, remembering every packet it read (time, byte position, key flag,
@@ -35,7 +37,7 @@ final class StreamReader {
     let frame = Frame()
 
     private let type: AVMediaType
-    private let decoder: Decoder
+    private let decoder: CodecDecoder
     private let codecID: AVCodecID
     private let packet = Packet()
     private let nal: (codec: NALUnits.Codec, lengthSize: Int)?
@@ -91,7 +93,7 @@ final class StreamReader {
         self.frameRate = VideoStreamInfo.nominalFrameRate(of: stream)
         self.rotation = Rotation.clockwiseDegrees(of: stream)
         self.conversion = PictureConversion.of(stream: stream)
-        self.decoder = try Decoder(stream: stream, path: input.path)
+        self.decoder = try CodecDecoder(stream: stream, path: input.path)
         self.codecID = stream.pointee.codecpar?.pointee.codec_id ?? AV_CODEC_ID_NONE
         self.nal = Self.nalFormat(stream)
         self.inputCount = count

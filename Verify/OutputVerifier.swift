@@ -1,4 +1,6 @@
 import CFFmpeg
+import FarmFormats
+import FarmMedia
 import FarmProtocol
 import Foundation
 
@@ -128,11 +130,11 @@ package enum OutputVerifier {
         var audioAverage = 0
         if let outputAudio {
             let segments = self.sizedSegments(outputAudio.playlist, files: outputAudio.files)
-            audioPeak = VerificationChecks.peakBitrate(
+            audioPeak = SegmentBitrate.peak(
                 segments,
                 targetDuration: Double(outputAudio.playlist.targetDuration ?? 0)
             )
-            audioAverage = VerificationChecks.averageBitrate(segments)
+            audioAverage = SegmentBitrate.average(segments)
             report.failures += VerificationChecks.mediaPlaylistFailures(
                 name: "audio",
                 playlist: outputAudio.playlist,
@@ -241,9 +243,9 @@ package enum OutputVerifier {
         )
         let sized = self.sizedSegments(rung.playlist, files: rung.files)
         let peak =
-            VerificationChecks.peakBitrate(sized, targetDuration: Double(rung.playlist.targetDuration ?? 0))
+            SegmentBitrate.peak(sized, targetDuration: Double(rung.playlist.targetDuration ?? 0))
             + audioBitrates.peak
-        let average = VerificationChecks.averageBitrate(sized) + audioBitrates.average
+        let average = SegmentBitrate.average(sized) + audioBitrates.average
         summary.measuredPeakBitrate = peak
         summary.measuredAverageBitrate = average
         let codecs = [rung.files.initData, audio?.files.initData].compactMap { data in

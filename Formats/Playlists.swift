@@ -11,6 +11,14 @@ package enum Playlists {
         /// Bytes from the start of the segment file to the end of its leading IDR's data (the fragment's `moof`, the
         /// `mdat` header, the IDR): the I-frame playlist's byte range, which a player can decode alone. Nil for audio.
         package var keyframeBytes: Int64? = nil
+
+        package init(uri: String, duration: Double, bytes: Int64, frames: Int, keyframeBytes: Int64? = nil) {
+            self.uri = uri
+            self.duration = duration
+            self.bytes = bytes
+            self.frames = frames
+            self.keyframeBytes = keyframeBytes
+        }
     }
 
     package struct MediaRendition: Sendable {
@@ -22,30 +30,31 @@ package enum Playlists {
         /// The audio rendition's channel count, read from its init segment (the master's CHANNELS); nil for video.
         package var channels: Int? = nil
 
+        package init(
+            name: String,
+            width: Int,
+            height: Int,
+            codecs: String,
+            segments: [Segment],
+            channels: Int? = nil
+        ) {
+            self.name = name
+            self.width = width
+            self.height = height
+            self.codecs = codecs
+            self.segments = segments
+            self.channels = channels
+        }
+
         package var totalDuration: Double { self.segments.reduce(0) { $0 + $1.duration } }
         package var totalBytes: Int64 { self.segments.reduce(0) { $0 + $1.bytes } }
-        /// RFC 8216 §4.3.4.2's peak segment bit rate: the highest bit rate of any run of consecutive segments lasting
-        /// 0.5 to 1.5 times the target duration. A short last segment is measured with its neighbours, so its
-        /// keyframe alone does not inflate BANDWIDTH.
+        /// What BANDWIDTH declares (`SegmentBitrate.peak`), over the target duration the media playlist writes.
         package var peakBitrate: Int {
-            let target = (self.segments.map(\.duration).max() ?? 0).rounded(.up)
-            var peak = 0.0
-            for start in self.segments.indices {
-                var duration = 0.0
-                var bytes: Int64 = 0
-                for segment in self.segments[start...] {
-                    duration += segment.duration
-                    bytes += segment.bytes
-                    if duration > 1.5 * target { break }
-                    if duration >= 0.5 * target { peak = max(peak, Double(bytes * 8) / duration) }
-                }
-            }
-            // Every run is shorter than half the target (a tiny video): its average is the best measure there is.
-            // Rounded up: BANDWIDTH must not be below the true peak, not even by a fraction of a bit.
-            return peak > 0 ? Int(peak.rounded(.up)) : self.averageBitrate
+            SegmentBitrate.peak(self.sized, targetDuration: (self.segments.map(\.duration).max() ?? 0).rounded(.up))
         }
-        package var averageBitrate: Int {
-            self.totalDuration > 0 ? Int((Double(self.totalBytes * 8) / self.totalDuration).rounded(.up)) : 0
+        package var averageBitrate: Int { SegmentBitrate.average(self.sized) }
+        private var sized: [(duration: Double, bytes: Int)] {
+            self.segments.map { (duration: $0.duration, bytes: Int($0.bytes)) }
         }
         /// The rendition as its I-frame playlist sees it: each segment's leading IDR, lasting until the next one.
         package var iFrames: MediaRendition? {

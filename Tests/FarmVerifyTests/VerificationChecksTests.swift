@@ -1,4 +1,6 @@
+import FarmFormats
 import FarmMedia
+import FarmVerify
 import Testing
 
 @Suite("farm verify's checks, pure")
@@ -366,10 +368,10 @@ struct VerificationChecksTests {
         // Target 2 s: runs of 1 to 3 s count. The short last segment alone (0.2 s, 2 Mb/s) is too short to count;
         // with the one before it, 150 kB over 1.2 s is the peak, 1 Mb/s.
         let segments: [(duration: Double, bytes: Int)] = [(2, 100_000), (2, 200_000), (1, 100_000), (0.2, 50_000)]
-        #expect(VerificationChecks.peakBitrate(segments, targetDuration: 2) == 1_000_000)
-        #expect(VerificationChecks.averageBitrate(segments) == 692_308)
+        #expect(SegmentBitrate.peak(segments, targetDuration: 2) == 1_000_000)
+        #expect(SegmentBitrate.average(segments) == 692_308)
         // A tiny video: no run reaches half the target, the average stands in.
-        #expect(VerificationChecks.peakBitrate([(0.5, 1000)], targetDuration: 6) == 16_000)
+        #expect(SegmentBitrate.peak([(0.5, 1000)], targetDuration: 6) == 16_000)
     }
 
     @Test func bandwidthAgainstMeasurement() throws {

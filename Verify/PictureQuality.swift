@@ -1,3 +1,5 @@
+import FarmFormats
+import FarmMedia
 import Foundation
 
 /// One 8-bit picture plane, rows packed without padding.

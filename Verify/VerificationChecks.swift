@@ -1,3 +1,5 @@
+import FarmFormats
+import FarmMedia
 import Foundation
 
 /// The checks of `farm verify` over measured values. Pure: each takes what was measured and returns failure lines
@@ -371,29 +373,6 @@ package enum VerificationChecks {
             "master: \(variant.uri): CODECS=\"\(codecs)\" does not name \(missing.joined(separator: ", ")), which the "
                 + "init segments hold"
         ]
-    }
-
-    /// RFC 8216 §4.3.4.2's peak segment bit rate: the highest bit rate of any run of consecutive segments whose total
-    /// duration is 0.5 to 1.5 times the target duration; the average when no run is that long.
-    package static func peakBitrate(_ segments: [(duration: Double, bytes: Int)], targetDuration: Double) -> Int {
-        var peak = 0.0
-        for start in segments.indices {
-            var duration = 0.0
-            var bytes = 0
-            for segment in segments[start...] {
-                duration += segment.duration
-                bytes += segment.bytes
-                if duration > 1.5 * targetDuration { break }
-                if duration >= 0.5 * targetDuration, duration > 0 { peak = max(peak, Double(bytes * 8) / duration) }
-            }
-        }
-        return peak > 0 ? Int(peak.rounded()) : self.averageBitrate(segments)
-    }
-
-    package static func averageBitrate(_ segments: [(duration: Double, bytes: Int)]) -> Int {
-        let duration = segments.reduce(0) { $0 + $1.duration }
-        let bytes = segments.reduce(0) { $0 + $1.bytes }
-        return duration > 0 ? Int((Double(bytes * 8) / duration).rounded()) : 0
     }
 
     /// BANDWIDTH must be at least the measured peak; up to `slack` below it is a note, not a failure (another

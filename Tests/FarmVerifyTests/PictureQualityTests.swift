@@ -1,4 +1,5 @@
 import FarmMedia
+import FarmVerify
 import Foundation
 import Testing
 

@@ -1,5 +1,7 @@
+import FarmFormats
 import FarmMedia
 import FarmTestSupport
+import FarmVerify
 import Foundation
 import Testing
 

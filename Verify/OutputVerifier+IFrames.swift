@@ -1,3 +1,5 @@
+import FarmFormats
+import FarmMedia
 import Foundation
 
 extension OutputVerifier {
@@ -56,8 +58,8 @@ extension OutputVerifier {
         }
         let bandwidth = VerificationChecks.bandwidthFailures(
             variant: .init(uri: uri, attributes: stream.attributes),
-            measuredPeak: VerificationChecks.peakBitrate(sized, targetDuration: Double(playlist.targetDuration ?? 0)),
-            measuredAverage: VerificationChecks.averageBitrate(sized)
+            measuredPeak: SegmentBitrate.peak(sized, targetDuration: Double(playlist.targetDuration ?? 0)),
+            measuredAverage: SegmentBitrate.average(sized)
         )
         failures += bandwidth.failures
         return (failures, bandwidth.notes)

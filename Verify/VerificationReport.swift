@@ -1,3 +1,5 @@
+import FarmFormats
+import FarmMedia
 import Foundation
 
 /// What `farm verify` can be told to do.

@@ -1,4 +1,4 @@
-import FarmMedia
+import FarmFormats
 import Testing
 
 @Suite("HLS playlist parser")

@@ -1,4 +1,6 @@
 import CFFmpeg
+import FarmFormats
+import FarmMedia
 import Foundation
 
 // The state `OutputVerifier` keeps per rendition while it decodes, and the files it reads.
