@@ -4,7 +4,7 @@ INPUT ?=
 SAMPLE := out/sample.mp4
 SWIFT_BUILD_FLAGS ?=
 SWIFT_TEST_FLAGS ?=
-FORMAT_PATHS := Package.swift Protocol Media Coordinator Agent CLI Tests
+FORMAT_PATHS := Package.swift Protocol Formats Media Verify Coordinator Agent AllInOne CLI Tests
 
 .PHONY: all deps build run test mutants format clean bench
 
@@ -35,7 +35,9 @@ run: deps build $(if $(INPUT),,$(SAMPLE))
 	echo "or serve it and open it in a browser that plays HLS (Safari, Chromium):"; \
 	echo "  python3 -m http.server -d out/hls 8000   # then http://127.0.0.1:8000/$${master##*/}"
 
+# First FarmFormats alone, as a package with no libav in it (docs/ARCHITECTURE.md), then every test target.
 test: deps
+	bash deploy/formats-alone.sh
 	SWIFT_BUILD_FLAGS="$(SWIFT_BUILD_FLAGS)" SWIFT_TEST_FLAGS="$(SWIFT_TEST_FLAGS)" bash deploy/test.sh
 
 # Every mutation in mutants/ applied, built and run against the tests that must catch it (not part of `make test`).
