@@ -4,11 +4,7 @@ import Foundation
 import PostgresNIO
 import Testing
 
-@Suite(
-    "Deterministic output",
-    .requiresPostgreSQL,
-    .farmTimeLimit
-)
+@Suite("Deterministic output", .requiresPostgreSQL, .farmTimeLimit)
 struct DeterminismTests {
     /// The same job encoded by one agent, then by three: every init segment and segment is byte-identical. The plan
     /// depends on the job only (two chunks here, whether one agent is connected or three), and a task's settings

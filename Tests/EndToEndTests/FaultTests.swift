@@ -6,12 +6,7 @@ import Testing
 
 /// Machines dying, freezing and restarting under a running job, with real processes and a real PostgreSQL. Each
 /// outcome is either an output byte-identical to a clean run's or a clear error.
-@Suite(
-    "Faults under a running job",
-    .serialized,
-    .requiresPostgreSQL,
-    .farmTimeLimit
-)
+@Suite("Faults under a running job", .serialized, .requiresPostgreSQL, .farmTimeLimit)
 struct FaultTests {
     /// 16 s of 480p cut into four 4 s chunks, two rungs: small enough to be quick, slowed down on the agents so a
     /// chunk takes about three seconds and can be interrupted.
@@ -89,114 +84,117 @@ struct FaultTests {
     /// The killed agent's connection closes, and the coordinator gives its task back at once: with a 90 s lease, only
     /// that release (not the lease running out) lets the survivor take the task within 20 s.
     @Test func anAgentKilledMidTaskLosesNothing() async throws {
-        let database = try await TestDatabase.create()
-        try await Self.runThroughFault(
-            database: database,
-            leaseSeconds: 90,
-            agents: [("victim", Self.slow), ("survivor", Self.slow)]
-        ) { farm, _ in
-            try await farm.waitUntil("the victim works on a chunk", Self.leasedVideoTask(by: "victim"))
-            let lease = try await Self.currentLease(farm, agent: "victim")
-            farm.agents["victim"]?.signal(SIGKILL)
-            let killedAt = ContinuousClock.now
-            try await farm.waitUntil(
-                "the victim's task is leased again",
-                timeout: .seconds(20),
-                "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = \(lease.task) AND lease_token > \(lease.token))"
-            )
-            let recovery = ContinuousClock.now - killedAt
-            #expect(recovery < .seconds(20), "leased again after \(recovery)")
-            let coordinator = try #require(farm.coordinators.first)
-            #expect(coordinator.log.contains("agent disconnected while working; requeueing its task"))
+        try await TestDatabase.with { database in
+            try await Self.runThroughFault(
+                database: database,
+                leaseSeconds: 90,
+                agents: [("victim", Self.slow), ("survivor", Self.slow)]
+            ) { farm, _ in
+                try await farm.waitUntil("the victim works on a chunk", Self.leasedVideoTask(by: "victim"))
+                let lease = try await Self.currentLease(farm, agent: "victim")
+                farm.agents["victim"]?.signal(SIGKILL)
+                let killedAt = ContinuousClock.now
+                try await farm.waitUntil(
+                    "the victim's task is leased again",
+                    timeout: .seconds(20),
+                    "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = \(lease.task) AND lease_token > \(lease.token))"
+                )
+                let recovery = ContinuousClock.now - killedAt
+                #expect(recovery < .seconds(20), "leased again after \(recovery)")
+                let coordinator = try #require(farm.coordinators.first)
+                #expect(coordinator.log.contains("agent disconnected while working; requeueing its task"))
+            }
         }
-        await database.drop()
     }
 
     @Test func aFrozenAgentsLateResultIsRefusedAsStale() async throws {
-        let database = try await TestDatabase.create()
-        var frozenLease: (task: Int64, token: Int64)?
-        // The frozen agent ignores the loss of its lease, as a paused or partitioned machine would: the coordinator's
-        // fencing alone must keep its result out.
-        try await Self.runThroughFault(
-            database: database,
-            leaseSeconds: 3,
-            agents: [("frozen", Self.slow + ["--debug-ignore-lease-loss"]), ("healthy", Self.slow)],
-            fault: { farm, _ in
-                try await farm.waitUntil("the frozen agent works on a chunk", Self.leasedVideoTask(by: "frozen"))
-                let lease = try await Self.currentLease(farm, agent: "frozen")
-                frozenLease = lease
-                farm.agents["frozen"]?.signal(SIGSTOP)
-                try await farm.waitUntil(
-                    "another agent took the frozen agent's task",
-                    "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = \(lease.task) AND lease_token > \(lease.token))"
-                )
-            },
-            afterwards: { farm, output in
-                let lease = try #require(frozenLease)
-                // Encoding is deterministic, so a stale result published anyway would bring the same bytes: the
-                // files' identities (inode, change time) show whether anything was moved into place.
-                let published = try fileIdentities(output)
-                // The resumed agent heartbeats first (its heartbeat is overdue), is told its lease is lost, ignores
-                // that, finishes and reports: its connection's lease has ended, so the session refuses the result.
-                farm.agents["frozen"]?.signal(SIGCONT)
-                let coordinator = try #require(farm.coordinators.first)
-                let refusal = "refused a result for a lease this connection no longer holds"
-                let deadline = ContinuousClock.now + .seconds(60)
-                while !coordinator.log.contains(refusal), ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(200))
-                }
-                #expect(coordinator.log.contains(refusal), "coordinator log: \(coordinator.log.suffix(3000))")
-                #expect(coordinator.log.contains("heartbeat for a lease no longer held; telling the agent to stop"))
-                try await farm.withStore { _, client in
-                    let rows = try await client.query(
-                        "SELECT accepted_token, (SELECT count(*) FROM task_results r WHERE r.task_id = t.id) FROM tasks t WHERE id = \(lease.task)",
-                        logger: testLogger
+        try await TestDatabase.with { database in
+            var frozenLease: (task: Int64, token: Int64)?
+            // The frozen agent ignores the loss of its lease, as a paused or partitioned machine would: the coordinator's
+            // fencing alone must keep its result out.
+            try await Self.runThroughFault(
+                database: database,
+                leaseSeconds: 3,
+                agents: [("frozen", Self.slow + ["--debug-ignore-lease-loss"]), ("healthy", Self.slow)],
+                fault: { farm, _ in
+                    try await farm.waitUntil("the frozen agent works on a chunk", Self.leasedVideoTask(by: "frozen"))
+                    let lease = try await Self.currentLease(farm, agent: "frozen")
+                    frozenLease = lease
+                    farm.agents["frozen"]?.signal(SIGSTOP)
+                    try await farm.waitUntil(
+                        "another agent took the frozen agent's task",
+                        "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = \(lease.task) AND lease_token > \(lease.token))"
                     )
-                    for try await (accepted, results) in rows.decode((Int64?, Int64).self) {
-                        #expect(accepted != nil && accepted != lease.token, "the kept result is the re-leased agent's")
-                        #expect(results == 1, "one accepted result for the task")
+                },
+                afterwards: { farm, output in
+                    let lease = try #require(frozenLease)
+                    // Encoding is deterministic, so a stale result published anyway would bring the same bytes: the
+                    // files' identities (inode, change time) show whether anything was moved into place.
+                    let published = try fileIdentities(output)
+                    // The resumed agent heartbeats first (its heartbeat is overdue), is told its lease is lost, ignores
+                    // that, finishes and reports: its connection's lease has ended, so the session refuses the result.
+                    farm.agents["frozen"]?.signal(SIGCONT)
+                    let coordinator = try #require(farm.coordinators.first)
+                    let refusal = "refused a result for a lease this connection no longer holds"
+                    let deadline = ContinuousClock.now + .seconds(60)
+                    while !coordinator.log.contains(refusal), ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(200))
                     }
+                    #expect(coordinator.log.contains(refusal), "coordinator log: \(coordinator.log.suffix(3000))")
+                    #expect(coordinator.log.contains("heartbeat for a lease no longer held; telling the agent to stop"))
+                    try await farm.withStore { _, client in
+                        let rows = try await client.query(
+                            "SELECT accepted_token, (SELECT count(*) FROM task_results r WHERE r.task_id = t.id) FROM tasks t WHERE id = \(lease.task)",
+                            logger: testLogger
+                        )
+                        for try await (accepted, results) in rows.decode((Int64?, Int64).self) {
+                            #expect(
+                                accepted != nil && accepted != lease.token,
+                                "the kept result is the re-leased agent's"
+                            )
+                            #expect(results == 1, "one accepted result for the task")
+                        }
+                    }
+                    #expect(try fileIdentities(output) == published, "the stale upload did not touch the output")
                 }
-                #expect(try fileIdentities(output) == published, "the stale upload did not touch the output")
-            }
-        )
-        await database.drop()
+            )
+        }
     }
 
     @Test func aCoordinatorKilledAndRestartedFinishesTheJob() async throws {
-        let database = try await TestDatabase.create()
-        try await Self.runThroughFault(database: database) { farm, job in
-            try await farm.waitUntil(
-                "some tasks are done and some leased",
-                "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done') AND EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'leased')"
-            )
-            let port = farm.coordinatorPorts[0]
-            farm.coordinators[0].signal(SIGKILL)
-            try await Task.sleep(for: .milliseconds(500))
-            try await farm.startCoordinator(port: port, leaseSeconds: 4)
+        try await TestDatabase.with { database in
+            try await Self.runThroughFault(database: database) { farm, job in
+                try await farm.waitUntil(
+                    "some tasks are done and some leased",
+                    "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done') AND EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'leased')"
+                )
+                let port = farm.coordinatorPorts[0]
+                farm.coordinators[0].signal(SIGKILL)
+                try await Task.sleep(for: .milliseconds(500))
+                try await farm.startCoordinator(port: port, leaseSeconds: 4)
+            }
         }
-        await database.drop()
     }
 
     @Test func theCoordinatorsDatabaseSessionsTerminatedMidJob() async throws {
-        let database = try await TestDatabase.create()
-        try await Self.runThroughFault(database: database) { farm, job in
-            try await farm.waitUntil(
-                "a task is done",
-                "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done')"
-            )
-            let name = database.url.database
-            try await withPostgresClient(database.url.with(database: "postgres")) { client in
-                let rows = try await client.query(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = \(name) AND pid <> pg_backend_pid()",
-                    logger: testLogger
+        try await TestDatabase.with { database in
+            try await Self.runThroughFault(database: database) { farm, job in
+                try await farm.waitUntil(
+                    "a task is done",
+                    "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done')"
                 )
-                for try await count in rows.decode(Int64.self) {
-                    #expect(count > 0, "the coordinator had sessions to end")
+                let name = database.url.database
+                try await withPostgresClient(database.url.with(database: "postgres")) { client in
+                    let rows = try await client.query(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = \(name) AND pid <> pg_backend_pid()",
+                        logger: testLogger
+                    )
+                    for try await count in rows.decode(Int64.self) {
+                        #expect(count > 0, "the coordinator had sessions to end")
+                    }
                 }
             }
         }
-        await database.drop()
     }
 
     @Test func postgreSQLRestartedMidJob() async throws {

@@ -8,12 +8,7 @@ import Testing
 /// then `farm verify`, as a user would run them: every rung must have exactly the source's frames at the source's
 /// times, upright, at the source's display aspect, close to the source in PSNR, with the audio of the default track,
 /// and a poster and thumbnails beside them.
-@Suite(
-    "Hard sources",
-    .serialized,
-    .requiresPostgreSQL,
-    .farmTimeLimit
-)
+@Suite("Hard sources", .serialized, .requiresPostgreSQL, .farmTimeLimit)
 struct HardSourcesTests {
     struct Source: CustomTestStringConvertible, Sendable {
         var name: String

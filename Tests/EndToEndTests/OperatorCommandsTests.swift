@@ -7,12 +7,7 @@ import Testing
 /// The CLI's options as operators use them, each through real `farm` processes and a real PostgreSQL: the secret
 /// from a file or the environment, several slots on one agent, draining on SIGTERM, `submit --wait`, priorities and
 /// caps on the job row, and `farm transcode`'s managed PostgreSQL and exit status.
-@Suite(
-    "Operator commands",
-    .serialized,
-    .requiresPostgreSQL,
-    .farmTimeLimit
-)
+@Suite("Operator commands", .serialized, .requiresPostgreSQL, .farmTimeLimit)
 struct OperatorCommandsTests {
     static func count(_ farm: ProcessFarm, _ query: PostgresQuery) async throws -> Int64 {
         try await farm.withStore { _, client in

@@ -4,12 +4,7 @@ import Testing
 
 /// Interlaced and full-range sources through `farm transcode` (coordinator, two agents, a real PostgreSQL), checked
 /// by ffmpeg's own filters and ffprobe: web rungs are progressive, limited range, and say so.
-@Suite(
-    "Picture conversion",
-    .serialized,
-    .requiresPostgreSQL,
-    .farmTimeLimit
-)
+@Suite("Picture conversion", .serialized, .requiresPostgreSQL, .farmTimeLimit)
 struct PictureConversionTests {
     /// ffmpeg's `idet` verdict over a file or playlist: frames it calls top-field-first, bottom-field-first and
     /// progressive (multi-frame detection).

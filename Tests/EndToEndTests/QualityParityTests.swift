@@ -8,14 +8,9 @@ import Testing
 
 /// Splitting must not cost picture quality or bytes: a clip cut into several chunks (each encoded alone, by
 /// whichever agent leased it) is compared with the same clip encoded as one chunk, with the same settings.
-@Suite(
-    "Split versus continuous encode",
-    .requiresPostgreSQL,
-    .farmTimeLimit
-)
+@Suite("Split versus continuous encode", .requiresPostgreSQL, .farmTimeLimit)
 struct QualityParityTests {
     @Test func chunkedEncodeMatchesOneContinuousEncodeInPSNRAndSize() async throws {
-        let database = try await TestDatabase.create()
         let directory = try TemporaryDirectory("farm-parity")
         defer { directory.remove() }
         let source = directory.file("clip.mp4")
@@ -23,7 +18,7 @@ struct QualityParityTests {
         let continuous = directory.file("continuous")
         let split = directory.file("split")
 
-        let (whole, chunked) = try await InProcessFarm.run(database: database, agents: 2) { store, _ in
+        let (whole, chunked) = try await InProcessFarm.run(agents: 2) { store, _ in
             // The planner's longest chunk is 60 s: with a minimum of one chunk, the 32 s clip is encoded in one go.
             let wholeJob = try await store.submit(
                 source: source,
@@ -40,7 +35,6 @@ struct QualityParityTests {
                 try await InProcessFarm.waitForJob(store, splitJob, timeout: .seconds(300))
             )
         }
-        await database.drop()
         try #require(whole.state == "ready", "\(whole.error ?? "")")
         try #require(chunked.state == "ready", "\(chunked.error ?? "")")
         // One audio task plus the video chunks.

@@ -9,11 +9,7 @@ import Testing
 
 /// The farm as operators run it: a coordinator process, agent processes and `farm submit`, over real TCP and a real
 /// PostgreSQL, checked with ffprobe.
-@Suite(
-    "Separate processes, end to end",
-    .requiresPostgreSQL,
-    .farmTimeLimit
-)
+@Suite("Separate processes, end to end", .requiresPostgreSQL, .farmTimeLimit)
 struct SeparateProcessesTests {
     @Test func twoAgentsTranscodeA20SecondClipFrameExactly() async throws {
         try await ProcessFarm.with("farm-e2e") { farm, directory in

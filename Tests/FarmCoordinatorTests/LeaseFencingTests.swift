@@ -8,11 +8,7 @@ import PostgresNIO
 import Synchronization
 import Testing
 
-@Suite(
-    "Leases and fencing on a real PostgreSQL",
-    .requiresPostgreSQL,
-    .farmTimeLimit
-)
+@Suite("Leases and fencing on a real PostgreSQL", .requiresPostgreSQL, .farmTimeLimit)
 struct LeaseFencingTests {
     /// Plans a real 6 s clip into a job (three 2 s video chunks and the audio track, by default) and returns its id.
     static func plannedJob(

@@ -10,11 +10,7 @@ import Testing
 /// has at most one accepted result, it carries the token that was current when it was accepted, its segment rows are
 /// written with it and only then; a completion under the current lease is accepted, any other refused as stale; and
 /// every walk ends with the job's tasks all accepted once or the job failed.
-@Suite(
-    "Lease properties",
-    .requiresPostgreSQL,
-    .farmTimeLimit
-)
+@Suite("Lease properties", .requiresPostgreSQL, .farmTimeLimit)
 struct LeasePropertyTests {
     /// SplitMix64: a small seeded generator, so a failing sequence can be replayed from its seed.
     struct SeededGenerator: RandomNumberGenerator {

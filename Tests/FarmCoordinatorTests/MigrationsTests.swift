@@ -4,11 +4,7 @@ import Foundation
 import PostgresNIO
 import Testing
 
-@Suite(
-    "Schema migrations",
-    .requiresPostgreSQL,
-    .farmTimeLimit
-)
+@Suite("Schema migrations", .requiresPostgreSQL, .farmTimeLimit)
 struct MigrationsTests {
     @Test func aVersion1DatabaseIsUpgradedAndServesJobs() async throws {
         let database = try await TestDatabase.create()

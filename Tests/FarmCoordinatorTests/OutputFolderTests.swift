@@ -7,11 +7,7 @@ import Testing
 
 /// One output folder, one running job: a second job into a folder that a running job writes is refused with that
 /// job named, and cleaning up after an ended job never touches files that a resubmission into its folder now owns.
-@Suite(
-    "Output folders",
-    .requiresPostgreSQL,
-    .farmTimeLimit
-)
+@Suite("Output folders", .requiresPostgreSQL, .farmTimeLimit)
 struct OutputFolderTests {
     @Test func aFolderBelongsToOneRunningJob() async throws {
         let database = try await TestDatabase.create()

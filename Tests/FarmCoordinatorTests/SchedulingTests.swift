@@ -10,11 +10,7 @@ import Testing
 
 /// What the store decides about whose turn it is, on a real PostgreSQL: priorities, the in-flight cap, retry backoff,
 /// a failed task ending its job's other leases, and the notifications that wake coordinators.
-@Suite(
-    "Scheduling on a real PostgreSQL",
-    .requiresPostgreSQL,
-    .farmTimeLimit
-)
+@Suite("Scheduling on a real PostgreSQL", .requiresPostgreSQL, .farmTimeLimit)
 struct SchedulingTests {
     /// A fresh database and folder; the database is dropped afterwards.
     static func withStore(

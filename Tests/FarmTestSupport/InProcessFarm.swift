@@ -48,6 +48,24 @@ package enum InProcessFarm {
         }
     }
 
+    /// `run` on a fresh database of the test server, dropped afterwards whatever happens.
+    package static func run<Result: Sendable>(
+        agents: Int,
+        leaseSeconds: Double = 30,
+        pollIntervalSeconds: Double = 2,
+        body: @Sendable (JobStore, Int) async throws -> Result
+    ) async throws -> Result {
+        try await TestDatabase.with { database in
+            try await Self.run(
+                database: database,
+                agents: agents,
+                leaseSeconds: leaseSeconds,
+                pollIntervalSeconds: pollIntervalSeconds,
+                body: body
+            )
+        }
+    }
+
     /// Waits until a job is ready or failed (at most `timeout`), returning its status.
     package static func waitForJob(
         _ store: JobStore,
@@ -75,17 +93,9 @@ package enum InProcessFarm {
         settings: JobSettings = JobSettings(segmentDuration: 2, minimumChunks: 3),
         agents: Int = 2
     ) async throws -> JobStatus {
-        let database = try await TestDatabase.create()
-        do {
-            let status = try await Self.run(database: database, agents: agents) { store, _ in
-                let job = try await store.submit(source: source, outputDirectory: output, settings: settings)
-                return try await Self.waitForJob(store, job)
-            }
-            await database.drop()
-            return status
-        } catch {
-            await database.drop()
-            throw error
+        try await Self.run(agents: agents) { store, _ in
+            let job = try await store.submit(source: source, outputDirectory: output, settings: settings)
+            return try await Self.waitForJob(store, job)
         }
     }
 }
@@ -96,8 +106,7 @@ package enum FarmBinary {
     /// after), under a time limit so a stalled farm fails the test instead of hanging it. Returns what it printed.
     @discardableResult
     package static func transcode(_ source: String, into output: String, options: [String]) async throws -> String {
-        let database = try await TestDatabase.create()
-        let transcoded = Result {
+        try await TestDatabase.with { database in
             try run(
                 "timeout",
                 [
@@ -106,8 +115,6 @@ package enum FarmBinary {
                 ] + options
             )
         }
-        await database.drop()
-        return try transcoded.get()
     }
 
     package static var path: String {

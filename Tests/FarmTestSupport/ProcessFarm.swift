@@ -25,14 +25,14 @@ package final class ProcessFarm: @unchecked Sendable {
         _ label: String,
         _ body: (ProcessFarm, TemporaryDirectory) async throws -> Void
     ) async throws {
-        let database = try await TestDatabase.create()
-        let directory = try TemporaryDirectory(label)
-        defer { directory.remove() }
-        let farm = ProcessFarm(database: database, directory: directory)
-        defer { farm.stopAll() }
-        try await body(farm, directory)
-        farm.stopAll()
-        await database.drop()
+        try await TestDatabase.with { database in
+            let directory = try TemporaryDirectory(label)
+            defer { directory.remove() }
+            let farm = ProcessFarm(database: database, directory: directory)
+            defer { farm.stopAll() }
+            try await body(farm, directory)
+            farm.stopAll()
+        }
     }
 
     /// Starts a coordinator and returns its port (`port` 0 picks a free one).

@@ -34,6 +34,20 @@ package struct TestDatabase: Sendable {
         return TestDatabase(url: server.with(database: name))
     }
 
+    /// Runs `body` with a fresh database, and drops the database whatever happens: `body` returns, throws, or a
+    /// `#require` in it fails.
+    package static func with<Result>(_ body: (TestDatabase) async throws -> Result) async throws -> Result {
+        let database = try await Self.create()
+        do {
+            let result = try await body(database)
+            await database.drop()
+            return result
+        } catch {
+            await database.drop()
+            throw error
+        }
+    }
+
     /// The URL to pass to `farm … --database-url`, password included.
     package var connectionString: String { self.url.text(revealingPassword: true) }
 
