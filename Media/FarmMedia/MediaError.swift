@@ -1,4 +1,5 @@
 import CFFmpeg
+import FarmProtocol
 
 /// A media operation that failed. The description names the file, the libav call or check that failed, libav's own
 /// message, and what to do about it.
@@ -32,6 +33,9 @@ public struct MediaError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { self.message }
 }
+
+/// Agent and coordinator report a media failure's `isRetryable` as the `taskFailed` message's `retryable`.
+extension MediaError: RetryClassifiedError {}
 
 /// libav's text for an error code (`av_err2str` is a macro Swift cannot import).
 package func avErrorString(_ code: Int32) -> String {
