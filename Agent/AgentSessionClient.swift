@@ -137,7 +137,7 @@ struct AgentSessionClient {
             logger.warning("lease lost; abandoned the task")
             return
         case .failure(let error):
-            let retryable = (error as? MediaError)?.isRetryable ?? true
+            let retryable = FarmMessage.TaskFailed.isRetryable(error)
             logger.error("encoding failed", metadata: ["error": "\(error)", "retryable": "\(retryable)"])
             try await self.outbound.write(
                 .taskFailed(.init(taskID: lease.taskID, token: lease.token, message: "\(error)", retryable: retryable))
@@ -195,7 +195,7 @@ struct AgentSessionClient {
     }
 
     private func upload(_ files: [EncodedFile], lease: FarmMessage.Lease) async throws {
-        let pieceSize = max(1024, min(1 << 20, self.configuration.maximumFrameLength - 4096))
+        let pieceSize = FarmMessage.dataPieceSize(maximumFrameLength: self.configuration.maximumFrameLength)
         for file in files {
             let data = try Data(contentsOf: URL(fileURLWithPath: file.localPath))
             var offset = 0

@@ -1,12 +1,7 @@
-import FarmFormats
-import FarmMedia
 import FarmProtocol
 import Foundation
 import Logging
 import NIOCore
-import NIOFoundationCompat
-import NIOPosix
-import Synchronization
 
 /// What every agent session of one coordinator shares.
 package struct CoordinatorContext: Sendable {
@@ -18,25 +13,31 @@ package struct CoordinatorContext: Sendable {
     package var logger: Logger
 }
 
-extension Mutex {
-    /// A shared box around a mutex, for a value several sessions update.
-    package final class Reference: Sendable {
-        package let mutex: Mutex<Value>
-        package init(_ value: sending Value) { self.mutex = Mutex(value) }
-    }
-}
-
-/// One agent connection on the coordinator: executes what `AgentConnectionStateMachine` decides.
+/// One agent connection on the coordinator: carries out every action `AgentConnectionStateMachine` decides, and
+/// feeds what each one's I/O learned back to the machine as its next event. The session decides nothing itself.
 final class AgentSession {
-    private let channel: NIOAsyncChannel<FarmMessage, FarmMessage>
-    private let context: CoordinatorContext
-    private var machine = AgentConnectionStateMachine()
-    private var logger: Logger
-    private var staged: StagedResult?
-    /// The task this connection last leased: where its results go.
-    private var leasedTask: LeasedTask?
+    typealias Action = AgentConnectionStateMachine.Action
+
+    /// What carrying out an action leads to.
+    enum Next {
+        /// The machine's answer to the action's outcome, to carry out at once.
+        case perform(Action)
+        case readNextMessage
+        case stopReading
+    }
+
+    let channel: NIOAsyncChannel<FarmMessage, FarmMessage>
+    let context: CoordinatorContext
+    var machine = AgentConnectionStateMachine(nonce: ClusterSecret.makeNonce())
+    var logger: Logger
+    /// The files of the lease the machine says is staging (`AgentConnectionStateMachine.Staging`): made when it says
+    /// the lease's first piece arrived, dropped when it ends the lease. Only the I/O object lives here; whether and
+    /// for which lease it exists is the machine's decision.
+    var staged: StagedResult?
     /// This session's key in `context.leases`.
-    private let sessionKey: UInt64
+    let sessionKey: UInt64
+    /// Cuts off an agent that does not finish the handshake in time; cancelled when it is welcomed.
+    private var handshakeDeadline: Scheduled<Void>?
 
     init(channel: NIOAsyncChannel<FarmMessage, FarmMessage>, context: CoordinatorContext) {
         self.channel = channel
@@ -52,24 +53,23 @@ final class AgentSession {
             [channel = self.channel.channel] in
             channel.close(promise: nil)
         }
+        self.handshakeDeadline = handshakeDeadline
         do {
             try await self.channel.executeThenClose { inbound, outbound in
                 for try await message in inbound {
-                    self.forgetRevokedLease()
-                    let action = self.machine.received(message, nonce: ClusterSecret.makeNonce()) {
-                        authenticate,
-                        nonce,
-                        name in
+                    // A lease revoked since the last message (its job ended) is over before this message is read.
+                    if let revoked = self.context.leases.takeRevoked(session: self.sessionKey) {
+                        let action = self.machine.leaseRevoked(taskID: revoked.taskID, token: revoked.token)
+                        guard try await self.execute(action, outbound: outbound) else { break }
+                    }
+                    let action = self.machine.received(message) { authenticate, nonce, name in
                         self.context.configuration.secret.verify(
                             proof: authenticate.proof,
                             nonce: nonce,
                             agentName: name
                         )
                     }
-                    try await self.perform(action, message: message, outbound: outbound)
-                    if self.machine.currentLease == nil { self.context.leases.release(session: self.sessionKey) }
-                    if self.machine.isAuthenticated { handshakeDeadline.cancel() }
-                    if self.machine.state == .closed { break }
+                    guard try await self.execute(action, outbound: outbound) else { break }
                 }
             }
         } catch is CancellationError {
@@ -81,46 +81,59 @@ final class AgentSession {
         await self.connectionEnded()
     }
 
-    /// A lease revoked since the last message (its job ended) is over: what the agent sends for it now is refused.
-    private func forgetRevokedLease() {
-        guard let revoked = self.context.leases.takeRevoked(session: self.sessionKey),
-            self.machine.currentLease?.token == revoked.token
-        else { return }
-        self.logger.info("lease revoked: its job ended", metadata: ["task": "\(revoked.taskID)"])
-        self.machine.leaseEnded()
+    /// Carries out `action` and every action the machine answers their outcomes with; false when the connection is
+    /// to close.
+    func execute(_ action: Action, outbound: NIOAsyncChannelOutboundWriter<FarmMessage>) async throws -> Bool {
+        var next = try await self.perform(action, outbound: outbound)
+        while true {
+            switch next {
+            case .perform(let action): next = try await self.perform(action, outbound: outbound)
+            case .readNextMessage: return true
+            case .stopReading: return false
+            }
+        }
+    }
+
+    private func connectionEnded() async {
+        switch self.machine.connectionClosed() {
+        case .cleanUp:
+            self.cleanUp()
+        case .giveBackTask(let taskID, let token, let agentName):
+            self.cleanUp()
+            // The agent is gone mid-task: give the task back now rather than when its lease runs out.
+            self.logger.warning(
+                "agent disconnected while working; requeueing its task",
+                metadata: ["task": "\(taskID)"]
+            )
+            _ = try? await self.context.store.fail(
+                taskID: taskID,
+                token: token,
+                agentName: agentName,
+                message: "the agent disconnected mid-task",
+                retryable: true
+            )
+            self.context.signal.notifyAll()
+        }
+    }
+
+    private func cleanUp() {
+        self.context.leases.release(session: self.sessionKey)
+        self.dropStaged()
+    }
+
+    func dropStaged() {
         self.staged?.discard()
         self.staged = nil
     }
 
-    private func connectionEnded() async {
-        self.context.leases.release(session: self.sessionKey)
-        self.staged?.discard()
-        guard let lease = self.machine.currentLease, case .working(_, let agentName, _) = self.machine.state else {
-            return
-        }
-        // The agent is gone mid-task: give the task back now rather than when its lease runs out.
-        self.logger.warning(
-            "agent disconnected while working; requeueing its task",
-            metadata: ["task": "\(lease.taskID)"]
-        )
-        _ = try? await self.context.store.fail(
-            taskID: lease.taskID,
-            token: lease.token,
-            agentName: agentName,
-            message: "the agent disconnected mid-task",
-            retryable: true
-        )
-        self.context.signal.notifyAll()
-    }
-
-    private func perform(
-        _ action: AgentConnectionStateMachine.Action,
-        message: FarmMessage,
-        outbound: NIOAsyncChannelOutboundWriter<FarmMessage>
-    ) async throws {
+    private func perform(_ action: Action, outbound: NIOAsyncChannelOutboundWriter<FarmMessage>) async throws -> Next {
         switch action {
+        case .wait:
+            return .readNextMessage
+
         case .sendChallenge(let challenge):
             try await outbound.write(.challenge(challenge))
+            return .readNextMessage
 
         case .register(let agentName, let capabilities):
             let agentID = try await self.context.store.registerAgent(
@@ -129,7 +142,7 @@ final class AgentSession {
                 coordinator: self.context.configuration.name
             )
             self.logger[metadataKey: "agent"] = "\(agentName)"
-            try await self.perform(self.machine.registered(agentID: agentID), message: message, outbound: outbound)
+            return .perform(self.machine.registered(agentID: agentID))
 
         case .sendWelcome(let agentID):
             self.context.signal.notifyAll()
@@ -142,65 +155,84 @@ final class AgentSession {
                     )
                 )
             )
+            self.handshakeDeadline?.cancel()
+            return .readNextMessage
 
-        case .findWork(let agentID, let agentName):
-            try await self.leaseAndSend(agentID: agentID, agentName: agentName, outbound: outbound)
+        case .findWork(let agentID, let agentName, let waitingSince):
+            return .perform(try await self.findWork(agentID: agentID, agentName: agentName, waitingSince: waitingSince))
 
-        case .sendLeaseAndSource:
-            break  // done by leaseAndSend, which drives the machine itself
+        case .failUnpreparedTask(let taskID, let token, let agentName, let message, let retryable):
+            try await self.failUnpreparedTask(
+                taskID: taskID,
+                token: token,
+                agentName: agentName,
+                message: message,
+                retryable: retryable
+            )
+            return .perform(self.machine.unpreparedTaskFailed())
+
+        case .sendLeaseAndSource(let found):
+            try await self.sendLeaseAndSource(found, outbound: outbound)
+            return .readNextMessage
+
+        case .releaseLease(let taskID, let token):
+            self.context.leases.release(session: self.sessionKey)
+            try? await self.context.store.releaseLease(taskID: taskID, token: token)
+            return .readNextMessage
 
         case .extendLease(let taskID, let token):
             let held = try await self.context.heartbeats.renew(taskID: taskID, token: token)
-            if !held {
-                self.logger.warning(
-                    "heartbeat for a lease no longer held; telling the agent to stop",
-                    metadata: ["task": "\(taskID)"]
-                )
-                self.machine.leaseEnded()
-                self.staged?.discard()
-                self.staged = nil
-            }
-            try await outbound.write(.heartbeatAck(.init(taskID: taskID, leaseHeld: held)))
+            return .perform(self.machine.leaseRenewed(taskID: taskID, token: token, held: held))
+
+        case .acknowledgeHeartbeat(let taskID):
+            try await outbound.write(.heartbeatAck(.init(taskID: taskID, leaseHeld: true)))
+            return .readNextMessage
 
         case .reportLeaseLost(let taskID):
             try await outbound.write(.heartbeatAck(.init(taskID: taskID, leaseHeld: false)))
+            return .readNextMessage
 
-        case .storeSegmentData:
-            guard case .segmentData(let header, let body) = message, let lease = self.machine.currentLease else {
-                return
-            }
-            if self.staged == nil || self.staged?.token != lease.token {
-                self.staged = try StagedResult(lease: lease, outputDirectory: self.leasedTask?.outputDirectory ?? "")
-            }
-            try self.staged!.append(header: header, body: body)
+        case .abandonLease(let taskID, _):
+            self.logger.warning(
+                "heartbeat for a lease no longer held; telling the agent to stop",
+                metadata: ["task": "\(taskID)"]
+            )
+            self.dropStaged()
+            try await outbound.write(.heartbeatAck(.init(taskID: taskID, leaseHeld: false)))
+            self.context.leases.release(session: self.sessionKey)
+            return .readNextMessage
+
+        case .forgetRevokedLease(let taskID, _):
+            self.logger.info("lease revoked: its job ended", metadata: ["task": "\(taskID)"])
+            self.dropStaged()
+            return .readNextMessage
+
+        case .storeSegmentData(let header, let body, let staging, let isFirstPiece):
+            try self.storeSegmentData(header, body: body, staging: staging, isFirstPiece: isFirstPiece)
+            return .readNextMessage
 
         case .discardStaleData(let taskID, let token):
             self.logger.debug(
                 "dropped segment data of a lost lease",
                 metadata: ["task": "\(taskID)", "token": "\(token)"]
             )
+            return .readNextMessage
 
         case .commit(let complete, let agentName):
             try await self.commit(complete, agentName: agentName, outbound: outbound)
+            self.context.leases.release(session: self.sessionKey)
+            return .readNextMessage
+
+        case .rejectAndFail(let complete, let agentName, let reason):
+            self.dropStaged()
+            try await self.rejectAndFail(complete, agentName: agentName, reason: reason, outbound: outbound)
+            self.context.leases.release(session: self.sessionKey)
+            return .readNextMessage
 
         case .recordFailure(let failed, let agentName):
-            self.staged?.discard()
-            self.staged = nil
-            let jobError = try await self.context.store.fail(
-                taskID: failed.taskID,
-                token: failed.token,
-                agentName: agentName,
-                message: failed.message,
-                retryable: failed.retryable
-            )
-            self.logger.warning(
-                "task failed on the agent",
-                metadata: [
-                    "task": "\(failed.taskID)", "error": "\(failed.message)", "retryable": "\(failed.retryable)",
-                ]
-            )
-            if let jobError { self.logger.error("job failed", metadata: ["error": "\(jobError)"]) }
-            self.context.signal.notifyAll()
+            try await self.recordFailure(failed, agentName: agentName)
+            self.context.leases.release(session: self.sessionKey)
+            return .readNextMessage
 
         case .rejectStale(let taskID, let token, let reason):
             self.logger.warning(
@@ -210,221 +242,17 @@ final class AgentSession {
             try await outbound.write(
                 .resultRejected(.init(taskID: taskID, token: token, reason: "stale lease: \(reason)"))
             )
+            return .readNextMessage
 
         case .refuseAndClose(let reason):
             self.logger.warning("refused an agent", metadata: ["reason": "\(reason)"])
             try? await outbound.write(.refused(.init(reason: reason)))
+            return .stopReading
 
         case .closeWithError(let error):
             self.logger.warning("closing agent connection", metadata: ["reason": "\(error)"])
             try? await outbound.write(.refused(.init(reason: error.description)))
             throw error
         }
-    }
-
-    /// Waits for a task (LISTEN/NOTIFY wakes it), leases it and streams its source. A task whose source cannot be
-    /// read fails at once with the reason, and the wait goes on.
-    private func leaseAndSend(
-        agentID: Int64,
-        agentName: String,
-        outbound: NIOAsyncChannelOutboundWriter<FarmMessage>
-    ) async throws {
-        let store = self.context.store
-        while true {
-            try Task.checkCancellation()
-            guard self.channel.channel.isActive else { throw ChannelError.ioOnClosedChannel }
-            let seen = self.context.signal.generation
-            guard
-                let task = try await store.lease(
-                    agentID: agentID,
-                    agentName: agentName,
-                    leaseSeconds: self.context.configuration.leaseSeconds
-                )
-            else {
-                await self.context.signal.wait(
-                    since: seen,
-                    timeout: .milliseconds(Int64(self.context.configuration.pollIntervalSeconds * 1000))
-                )
-                continue
-            }
-            let scratch = URL(fileURLWithPath: self.context.configuration.scratchDirectory)
-                // Unique on the machine, not only in one database: coordinators of two farms (or two test runs)
-                // may share a scratch folder, and their task ids and tokens repeat.
-                .appendingPathComponent("farm-source-\(task.taskID)-\(task.token)-\(UUID().uuidString).nut").path
-            defer { try? FileManager.default.removeItem(atPath: scratch) }
-            let shift = TimestampShift(
-                units: task.spec.nonNegativeShift(prerollPTS: task.extract.prerollPTS),
-                timeBase: task.spec.timeBase
-            )
-            do {
-                try await NIOThreadPool.singleton.runIfActive {
-                    if let first = task.extract.firstPacket, let last = task.extract.lastPacket {
-                        try ChunkExtractor.extractVideo(
-                            source: task.source,
-                            streamIndex: task.extract.streamIndex,
-                            firstPacket: first,
-                            lastPacket: last,
-                            shift: shift,
-                            output: scratch
-                        )
-                    } else {
-                        try ChunkExtractor.extractStream(
-                            source: task.source,
-                            streamIndex: task.extract.streamIndex,
-                            shift: shift,
-                            output: scratch
-                        )
-                    }
-                }
-            } catch {
-                let retryable = (error as? MediaError)?.isRetryable ?? true
-                let jobError = try await store.fail(
-                    taskID: task.taskID,
-                    token: task.token,
-                    agentName: agentName,
-                    message: "preparing the source failed: \(error)",
-                    retryable: retryable
-                )
-                self.logger.error(
-                    "could not prepare a task's source",
-                    metadata: ["task": "\(task.taskID)", "error": "\(error)"]
-                )
-                if let jobError {
-                    self.logger.error("job failed", metadata: ["job": "\(task.jobID)", "error": "\(jobError)"])
-                }
-                continue
-            }
-            // The agent gets the times of the copy it is sent (moved when the source's are negative).
-            var leased = task
-            leased.spec = task.spec.shifted(by: shift.units)
-            _ = self.machine.leased(taskID: leased.taskID, token: leased.token, spec: leased.spec)
-            self.leasedTask = leased
-            self.context.leases.hold(
-                session: self.sessionKey,
-                jobID: leased.jobID,
-                taskID: leased.taskID,
-                token: leased.token,
-                channel: self.channel.channel
-            )
-            do {
-                try await self.sendSource(leased, path: scratch, outbound: outbound)
-            } catch {
-                self.machine.leaseEnded()
-                try? await store.releaseLease(taskID: leased.taskID, token: leased.token)
-                throw error
-            }
-            self.logger.info(
-                "leased task",
-                metadata: [
-                    "task": "\(leased.taskID)", "token": "\(leased.token)", "job": "\(leased.jobID)",
-                    "attempt": "\(leased.attempts)",
-                ]
-            )
-            return
-        }
-    }
-
-    private func sendSource(
-        _ task: LeasedTask,
-        path: String,
-        outbound: NIOAsyncChannelOutboundWriter<FarmMessage>
-    ) async throws {
-        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        let size = try handle.seekToEnd()
-        try handle.seek(toOffset: 0)
-        try await outbound.write(
-            .lease(
-                .init(
-                    taskID: task.taskID,
-                    token: task.token,
-                    leaseSeconds: self.context.configuration.leaseSeconds,
-                    spec: task.spec,
-                    sourceBytes: Int64(size)
-                )
-            )
-        )
-        var hasher = SHA256Stream()
-        let pieceSize = max(1024, min(1 << 20, self.context.configuration.maximumFrameLength - 64))
-        while let data = try handle.read(upToCount: pieceSize), !data.isEmpty {
-            hasher.update(data)
-            try await outbound.write(.sourceData(ByteBuffer(bytes: data)))
-        }
-        try await outbound.write(.sourceEnd(.init(taskID: task.taskID, sha256: hasher.finalize())))
-    }
-
-    private func commit(
-        _ complete: FarmMessage.TaskComplete,
-        agentName: String,
-        outbound: NIOAsyncChannelOutboundWriter<FarmMessage>
-    ) async throws {
-        let staged = self.staged
-        self.staged = nil
-        let outputDirectory = self.leasedTask?.outputDirectory ?? ""
-        guard let staged, staged.taskID == complete.taskID, staged.token == complete.token else {
-            try await self.rejectAndFail(
-                complete,
-                agentName: agentName,
-                reason: "no segment data was received for this result",
-                outbound: outbound
-            )
-            return
-        }
-        do {
-            try await NIOThreadPool.singleton.runIfActive { try staged.verify(complete.outputs) }
-        } catch {
-            staged.discard()
-            try await self.rejectAndFail(complete, agentName: agentName, reason: "\(error)", outbound: outbound)
-            return
-        }
-        let verdict = try await self.context.store.complete(
-            taskID: complete.taskID,
-            token: complete.token,
-            agentName: agentName,
-            coordinator: self.context.configuration.name,
-            outputs: complete.outputs
-        ) {
-            try staged.publish(into: outputDirectory)
-        }
-        staged.discard()
-        switch verdict {
-        case .accepted(let remaining):
-            self.logger.info("accepted result", metadata: ["task": "\(complete.taskID)", "remaining": "\(remaining)"])
-            try await outbound.write(.resultAccepted(.init(taskID: complete.taskID, token: complete.token)))
-            if remaining == 0 { self.context.signal.notifyAll() }
-        case .alreadyAccepted:
-            try await outbound.write(.resultAccepted(.init(taskID: complete.taskID, token: complete.token)))
-        case .refused(let reason):
-            try await self.rejectAndFail(complete, agentName: agentName, reason: reason, outbound: outbound)
-        case .stale(let reason):
-            self.logger.warning(
-                "refused a stale result: the database holds another lease for the task",
-                metadata: ["task": "\(complete.taskID)", "token": "\(complete.token)", "reason": "\(reason)"]
-            )
-            try await outbound.write(
-                .resultRejected(.init(taskID: complete.taskID, token: complete.token, reason: "stale lease: \(reason)"))
-            )
-        }
-    }
-
-    /// A result that cannot be used (missing or corrupt files): refuse it and count a failed, retryable attempt.
-    private func rejectAndFail(
-        _ complete: FarmMessage.TaskComplete,
-        agentName: String,
-        reason: String,
-        outbound: NIOAsyncChannelOutboundWriter<FarmMessage>
-    ) async throws {
-        self.logger.warning(
-            "refused an invalid result",
-            metadata: ["task": "\(complete.taskID)", "reason": "\(reason)"]
-        )
-        _ = try await self.context.store.fail(
-            taskID: complete.taskID,
-            token: complete.token,
-            agentName: agentName,
-            message: "invalid result: \(reason)",
-            retryable: true
-        )
-        try await outbound.write(.resultRejected(.init(taskID: complete.taskID, token: complete.token, reason: reason)))
     }
 }

@@ -14,6 +14,8 @@ final class StagedResult: @unchecked Sendable {
     let taskID: Int64
     let token: Int64
     let spec: TaskSpec
+    /// The job's output folder, which `publish(into:)` is given.
+    let outputDirectory: String
     let folder: URL
     private var sizes: [String: Int64] = [:]
 
@@ -21,6 +23,7 @@ final class StagedResult: @unchecked Sendable {
         self.taskID = lease.taskID
         self.token = lease.token
         self.spec = lease.spec
+        self.outputDirectory = outputDirectory
         self.folder = URL(fileURLWithPath: outputDirectory)
             .appendingPathComponent(".staging")
             .appendingPathComponent("task-\(lease.taskID)-token-\(lease.token)")
@@ -29,18 +32,9 @@ final class StagedResult: @unchecked Sendable {
     }
 
     /// The file names an agent may write for this task: `<rendition>/init.mp4` and `<rendition>/segment_NNNNN.m4s`
-    /// of its own renditions. Anything else (`..`, absolute paths) is refused, so an agent cannot write elsewhere.
-    func isAllowed(_ path: String) -> Bool {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2 else { return false }
-        let renditions = self.spec.kind == .audio ? ["audio"] : self.spec.renditions.map(\.name)
-        guard renditions.contains(String(parts[0])) else { return false }
-        let name = parts[1]
-        if name == "init.mp4" { return true }
-        guard name.hasPrefix("segment_"), name.hasSuffix(".m4s") else { return false }
-        let digits = name.dropFirst("segment_".count).dropLast(".m4s".count)
-        return digits.count == 5 && digits.allSatisfy(\.isASCII) && digits.allSatisfy(\.isNumber)
-    }
+    /// of its own renditions (`OutputNames`). Anything else (`..`, absolute paths) is refused, so an agent cannot
+    /// write elsewhere.
+    func isAllowed(_ path: String) -> Bool { self.spec.isOutputPath(path) }
 
     func append(header: FarmMessage.SegmentData, body: ByteBuffer) throws {
         guard self.isAllowed(header.path) else {
@@ -73,16 +67,7 @@ final class StagedResult: @unchecked Sendable {
     func verify(_ outputs: [OutputFile]) throws {
         let reported = Set(outputs.map(\.path))
         guard reported.count == outputs.count else { throw Invalid("the result lists a file twice") }
-        if self.spec.kind == .video {
-            var expected = Set<String>()
-            for rendition in self.spec.renditions {
-                expected.insert("\(rendition.name)/init.mp4")
-                for offset in 0..<self.spec.segmentStarts.count {
-                    expected.insert(
-                        String(format: "%@/segment_%05d.m4s", rendition.name, self.spec.firstSegmentIndex + offset)
-                    )
-                }
-            }
+        if let expected = self.spec.expectedOutputPaths {
             guard reported == expected else {
                 let missing = expected.subtracting(reported).sorted().prefix(3)
                 let extra = reported.subtracting(expected).sorted().prefix(3)
@@ -91,7 +76,9 @@ final class StagedResult: @unchecked Sendable {
                 )
             }
         } else {
-            guard reported.contains("audio/init.mp4"), reported.count >= 2 else {
+            guard reported.contains(OutputNames.initSegmentPath(rendition: OutputNames.audioRendition)),
+                reported.count >= 2
+            else {
                 throw Invalid("the audio result has no init segment or no segment")
             }
         }
@@ -119,7 +106,9 @@ final class StagedResult: @unchecked Sendable {
                 at: target.deletingLastPathComponent(),
                 withIntermediateDirectories: true
             )
-            if path.hasSuffix("/init.mp4"), FileManager.default.fileExists(atPath: target.path) { continue }
+            if path.hasSuffix("/\(OutputNames.initSegment)"), FileManager.default.fileExists(atPath: target.path) {
+                continue
+            }
             if rename(self.folder.appendingPathComponent(path).path, target.path) != 0 {
                 throw Invalid("could not move \(path) into \(outputDirectory): \(String(cString: strerror(errno)))")
             }

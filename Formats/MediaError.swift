@@ -1,3 +1,5 @@
+import FarmProtocol
+
 /// A media operation that failed. The description names the file, the libav call or check that failed, libav's own
 /// message, and what to do about it.
 public struct MediaError: Error, CustomStringConvertible, Sendable {
@@ -30,3 +32,6 @@ public struct MediaError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { self.message }
 }
+
+/// Agent and coordinator report a media failure's `isRetryable` as the `taskFailed` message's `retryable`.
+extension MediaError: RetryClassifiedError {}

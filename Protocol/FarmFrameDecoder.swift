@@ -1,8 +1,22 @@
 import Foundation
 import NIOCore
 
-/// The largest frame either side accepts unless configured otherwise.
+/// The largest frame either side accepts unless configured otherwise (`--max-frame-bytes`): the one name of the
+/// default frame limit.
 public let farmDefaultMaximumFrameLength = 16 * 1024 * 1024
+
+extension FarmMessage {
+    /// Room left in a data frame for everything but the body: the kind byte, the 4-byte header length and the JSON
+    /// header. A `sourceData` header is empty; a `segmentData` one names the task, token, path and offset, well under
+    /// 4 KiB, so one allowance serves both.
+    package static let dataFrameHeaderAllowance = 4096
+
+    /// How many body bytes one `sourceData` or `segmentData` frame carries, on both sides: 1 MiB, less when the frame
+    /// limit leaves no room for that and `dataFrameHeaderAllowance`, and never under 1 KiB.
+    package static func dataPieceSize(maximumFrameLength: Int) -> Int {
+        max(1024, min(1 << 20, maximumFrameLength - Self.dataFrameHeaderAllowance))
+    }
+}
 
 /// Splits the byte stream into frames: a 4-byte big-endian length, then that many bytes of payload.
 ///
@@ -11,11 +25,9 @@ public let farmDefaultMaximumFrameLength = 16 * 1024 * 1024
 package struct FarmFrameDecoder: NIOSingleStepByteToMessageDecoder {
     package typealias InboundOut = ByteBuffer
 
-    package static let defaultMaximumFrameLength = farmDefaultMaximumFrameLength
-
     package let maximumFrameLength: Int
 
-    package init(maximumFrameLength: Int = FarmFrameDecoder.defaultMaximumFrameLength) {
+    package init(maximumFrameLength: Int = farmDefaultMaximumFrameLength) {
         self.maximumFrameLength = maximumFrameLength
     }
 

@@ -10,7 +10,7 @@ struct AudioTrackEncode {
     let task: ChunkEncoder
     var spec: TaskSpec { self.task.spec }
 
-    static let renditionName = "audio"
+    static let renditionName = OutputNames.audioRendition
 
     func run(progress: (Double) -> Bool) throws -> [EncodedFile] {
         let label = "audio track"

@@ -34,14 +34,14 @@ public struct ChunkEncoder: Sendable {
         }
     }
 
-    /// Splits a finished fragmented MP4 into `init.mp4` and numbered segments in the rendition's folder.
+    /// Splits a finished fragmented MP4 into `init.mp4` and numbered segments in the rendition's folder, named as
+    /// `OutputNames` says.
     func splitFragments(
         mp4Path: String,
         rendition: String,
         segmentTimes: [(start: Int64, duration: Int64, frames: Int)],
         firstSegmentIndex: Int,
-        timeBase: Rational,
-        segmentExtension: String = "m4s"
+        timeBase: Rational
     ) throws -> [EncodedFile] {
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: mp4Path)))
         let fragments = try MP4Boxes.fragments(bytes)
@@ -60,7 +60,7 @@ public struct ChunkEncoder: Sendable {
             return (path, Int64(data.count), sha256Hex(data))
         }
         var files: [EncodedFile] = []
-        let (initPath, initBytes, initHash) = try save(fragments.initSegment, name: "init.mp4")
+        let (initPath, initBytes, initHash) = try save(fragments.initSegment, name: OutputNames.initSegment)
         files.append(
             EncodedFile(
                 localPath: initPath,
@@ -68,7 +68,7 @@ public struct ChunkEncoder: Sendable {
                     rendition: rendition,
                     role: .initSegment,
                     segmentIndex: nil,
-                    path: "\(rendition)/init.mp4",
+                    path: OutputNames.initSegmentPath(rendition: rendition),
                     bytes: initBytes,
                     sha256: initHash,
                     startPTS: 0,
@@ -80,7 +80,7 @@ public struct ChunkEncoder: Sendable {
         )
         for (offset, range) in fragments.segments.enumerated() {
             let index = firstSegmentIndex + offset
-            let name = String(format: "segment_%05d.%@", index, segmentExtension)
+            let name = OutputNames.segmentFileName(index: index)
             let (path, size, hash) = try save(range, name: name)
             let times = segmentTimes[offset]
             files.append(
@@ -90,7 +90,7 @@ public struct ChunkEncoder: Sendable {
                         rendition: rendition,
                         role: .segment,
                         segmentIndex: index,
-                        path: "\(rendition)/\(name)",
+                        path: OutputNames.segmentPath(rendition: rendition, index: index),
                         bytes: size,
                         sha256: hash,
                         startPTS: times.start,

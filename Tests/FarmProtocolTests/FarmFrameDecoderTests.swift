@@ -53,7 +53,7 @@ struct FarmFrameDecoderTests {
         buffer.writeInteger(UInt32.max)
         let expected = FarmProtocolError.frameTooLarge(
             length: Int(UInt32.max),
-            maximum: FarmFrameDecoder.defaultMaximumFrameLength
+            maximum: farmDefaultMaximumFrameLength
         )
         #expect(throws: expected) {
             _ = try decoder.decode(buffer: &buffer)

@@ -32,7 +32,7 @@ struct FarmMessageCodecTests {
     func roundTripThroughPipeline() throws {
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addFarmMessageHandlers(
-            maximumFrameLength: FarmFrameDecoder.defaultMaximumFrameLength
+            maximumFrameLength: farmDefaultMaximumFrameLength
         )
         var stream = channel.allocator.buffer(capacity: 256 * 1024)
         for message in ProtocolSamples.messages {
