@@ -145,3 +145,59 @@ public struct JobStatus: Sendable {
     public var tasksDone: Int
     public var secondsDone: Double
 }
+
+/// A job was submitted into a folder that another job is still writing.
+package struct OutputFolderInUse: Error, CustomStringConvertible {
+    package var outputDirectory: String
+    package var jobID: Int64
+    package var state: String
+    package var description: String {
+        "the output folder \(self.outputDirectory) is in use by job \(self.jobID) (\(self.state)); choose another "
+            + "folder, or wait for job \(self.jobID) to end (or cancel it) to replace its output"
+    }
+}
+
+package struct JobToPlan: Sendable {
+    package var id: Int64
+    package var source: String
+    package var outputDirectory: String
+    package var settings: JobSettings
+}
+
+package struct PlannedJob: Sendable {
+    package var sourceInfo: JobSourceInfo
+    package var renditions: [RenditionSpec]
+    package var chunks: [PlannedChunk]
+    package var videoStream: Int
+    package var audioStream: Int?
+    package var tasks: [(spec: TaskSpec, extract: SourceExtract, priority: Int)]
+}
+
+/// A result's init segment differs from the one accepted for another chunk of its rendition.
+struct InitSegmentMismatch: Error, CustomStringConvertible {
+    var rendition: String
+    var description: String {
+        "the \(self.rendition) init segment differs from the one accepted for another chunk: agents must run the "
+            + "same farm and libav versions for seamless output"
+    }
+}
+
+package struct ReapedLease: Sendable {
+    package var taskID: Int64
+    package var jobID: Int64
+    package var agent: String
+    package var requeued: Bool
+}
+
+package struct JobToStitch: Sendable {
+    package var id: Int64
+    package var source: String
+    package var outputDirectory: String
+    package var sourceInfo: JobSourceInfo
+    package var renditions: [RenditionSpec]
+    package var segments: [OutputFile]
+    package var initSegments: [String: String]
+    package var container: SegmentContainer = .fmp4
+    /// The job's encoder settings: the audio's sample rate and channels the stitcher checks the output against.
+    package var encoder: EncoderSettings = .default
+}

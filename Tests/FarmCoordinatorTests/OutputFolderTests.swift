@@ -77,7 +77,7 @@ struct OutputFolderTests {
                 let made = results.compactMap { try? $0.get() }
                 #expect(made.count == 1, "\(folder): \(made.count) jobs made")
                 for case .failure(let error) in results {
-                    let refusal = error as? JobStore.OutputFolderInUse
+                    let refusal = error as? OutputFolderInUse
                     #expect(refusal != nil, "\(folder): \(error)")
                     #expect(refusal?.jobID == made.first, "\(folder): the refusal names another job")
                 }
@@ -119,7 +119,7 @@ struct OutputFolderTests {
             await #expect {
                 try await store.submit(source: "/in/b.mp4", outputDirectory: "/out/held", settings: JobSettings())
             } throws: { error in
-                (error as? JobStore.OutputFolderInUse)?.jobID == held
+                (error as? OutputFolderInUse)?.jobID == held
             }
             #expect(ContinuousClock.now - started >= .milliseconds(300), "the second submit waited for the first")
             #expect(try await first == held)
