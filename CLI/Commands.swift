@@ -171,7 +171,7 @@ final class TranscodeDriver: Service, Sendable {
             let status = try await cancelWhenGracefulShutdown {
                 try await JobProgress(store: store, jobID: jobID).follow()
             }
-            if status.state == "ready" {
+            if status.state == .ready {
                 let wall = (ContinuousClock.now - started).seconds
                 self.outcome.withLock {
                     $0 = .success(
@@ -362,7 +362,7 @@ struct Submit: AsyncParsableCommand {
             print(jobID)
             guard self.wait else { return }
             let status = try await JobProgress(store: store, jobID: jobID).follow()
-            guard status.state == "ready" else {
+            guard status.state == .ready else {
                 FileHandle.standardError.write(
                     Data("farm: job \(jobID) \(status.state): \(status.error ?? "")\n".utf8)
                 )

@@ -1,6 +1,7 @@
 import FarmMedia
 import FarmProtocol
 import Foundation
+import PostgresNIO
 
 /// The container of a job's segments.
 public enum SegmentContainer: String, Codable, Sendable, CaseIterable {
@@ -134,10 +135,57 @@ package enum CompletionVerdict: Sendable, Equatable {
     case refused(reason: String)
 }
 
+/// An enum stored in a text column: bound as a query parameter and decoded from a row as its raw value. Its
+/// encoding cannot throw, so a case fits in any `PostgresQuery` literal, `try` or not.
+public protocol PostgresTextEnum: RawRepresentable, PostgresNonThrowingEncodable, PostgresDecodable
+where RawValue == String {}
+
+extension PostgresTextEnum {
+    public func encode<JSONEncoder: PostgresJSONEncoder>(
+        into byteBuffer: inout ByteBuffer,
+        context: PostgresEncodingContext<JSONEncoder>
+    ) {
+        self.rawValue.encode(into: &byteBuffer, context: context)
+    }
+}
+
+/// A job's state: the values of `jobs.state`, a text column whose CHECK constraint lists them (migration 1 in
+/// `Coordinator/Migrations.swift`).
+public enum JobState: String, Sendable, CaseIterable, CustomStringConvertible, PostgresTextEnum {
+    case submitted, running, stitching, ready, failed, cancelled
+
+    /// Ready, failed or cancelled: the job changes no more, and its output folder is free for another job.
+    public var isEnded: Bool {
+        switch self {
+        case .submitted, .running, .stitching: false
+        case .ready, .failed, .cancelled: true
+        }
+    }
+
+    public var description: String { self.rawValue }
+}
+
+/// A task's state: the values of `tasks.state`, a text column whose CHECK constraint lists them (migration 1 in
+/// `Coordinator/Migrations.swift`).
+package enum TaskState: String, Sendable, CaseIterable, CustomStringConvertible, PostgresTextEnum {
+    case queued, leased, done, failed, cancelled
+
+    /// Done, failed or cancelled: no agent works on the task any more (ending a job cancels its queued and leased
+    /// tasks).
+    package var isEnded: Bool {
+        switch self {
+        case .queued, .leased: false
+        case .done, .failed, .cancelled: true
+        }
+    }
+
+    package var description: String { self.rawValue }
+}
+
 /// A job's state as users see it.
 public struct JobStatus: Sendable {
     public var id: Int64
-    public var state: String
+    public var state: JobState
     public var error: String?
     public var outputDirectory: String
     public var durationSeconds: Double?
@@ -150,7 +198,7 @@ public struct JobStatus: Sendable {
 package struct OutputFolderInUse: Error, CustomStringConvertible {
     package var outputDirectory: String
     package var jobID: Int64
-    package var state: String
+    package var state: JobState
     package var description: String {
         "the output folder \(self.outputDirectory) is in use by job \(self.jobID) (\(self.state)); choose another "
             + "folder, or wait for job \(self.jobID) to end (or cancel it) to replace its output"

@@ -13,16 +13,16 @@ extension JobStore {
             let rows = try await connection.query(
                 """
                 WITH expired AS (
-                    SELECT id FROM tasks WHERE state = 'leased' AND lease_expires_at < now()
+                    SELECT id FROM tasks WHERE state = \(TaskState.leased) AND lease_expires_at < now()
                     FOR UPDATE SKIP LOCKED
                 )
                 UPDATE tasks t SET
-                    state = CASE WHEN t.attempts < t.max_attempts THEN 'queued' ELSE 'failed' END,
+                    state = CASE WHEN t.attempts < t.max_attempts THEN \(TaskState.queued) ELSE \(TaskState.failed) END,
                     last_error = 'lease expired: agent ' || coalesce(t.lease_owner, '?') || ' stopped responding',
                     lease_expires_at = NULL,
                     run_after = now() + make_interval(secs => least(30, power(2, t.attempts - 1)) * (0.75 + random() / 2))
                 FROM expired
-                WHERE t.id = expired.id AND t.state = 'leased' AND t.lease_expires_at < now()
+                WHERE t.id = expired.id AND t.state = \(TaskState.leased) AND t.lease_expires_at < now()
                 RETURNING t.id, t.job_id, coalesce(t.lease_owner, '?'), t.state, t.attempts, t.max_attempts, t.spec::text
                 """,
                 logger: self.logger
@@ -30,10 +30,10 @@ extension JobStore {
             var reaped: [ReapedLease] = []
             var failures: [(Int64, String)] = []
             for try await (taskID, jobID, agent, state, attempts, maxAttempts, specJSON) in rows.decode(
-                (Int64, Int64, String, String, Int, Int, String).self
+                (Int64, Int64, String, TaskState, Int, Int, String).self
             ) {
-                reaped.append(ReapedLease(taskID: taskID, jobID: jobID, agent: agent, requeued: state == "queued"))
-                if state == "failed" {
+                reaped.append(ReapedLease(taskID: taskID, jobID: jobID, agent: agent, requeued: state == .queued))
+                if state == .failed {
                     let spec = try JSONDecoder().decode(TaskSpec.self, from: Data(specJSON.utf8))
                     failures.append(
                         (
@@ -66,7 +66,7 @@ extension JobStore {
         try await self.client.withTransaction(logger: self.logger) { connection -> Int64? in
             let rows = try await connection.query(
                 """
-                SELECT id, output_dir FROM jobs WHERE state IN ('failed', 'cancelled') AND cleaned_at IS NULL
+                SELECT id, output_dir FROM jobs WHERE state IN (\(JobState.failed), \(JobState.cancelled)) AND cleaned_at IS NULL
                 ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1
                 """,
                 logger: self.logger

@@ -14,14 +14,14 @@ extension JobStore {
             """
             WITH candidate AS (
                 SELECT t.id FROM tasks t JOIN jobs j ON j.id = t.job_id
-                WHERE t.state = 'queued' AND t.run_after <= now() AND j.state = 'running'
+                WHERE t.state = \(TaskState.queued) AND t.run_after <= now() AND j.state = \(JobState.running)
                   AND (j.max_in_flight = 0
-                       OR (SELECT count(*) FROM tasks l WHERE l.job_id = t.job_id AND l.state = 'leased') < j.max_in_flight)
+                       OR (SELECT count(*) FROM tasks l WHERE l.job_id = t.job_id AND l.state = \(TaskState.leased)) < j.max_in_flight)
                 ORDER BY j.priority DESC, t.priority DESC, t.job_id, t.id
                 FOR UPDATE OF t SKIP LOCKED
                 LIMIT 1
             )
-            UPDATE tasks t SET state = 'leased', attempts = t.attempts + 1, lease_token = nextval('lease_tokens'),
+            UPDATE tasks t SET state = \(TaskState.leased), attempts = t.attempts + 1, lease_token = nextval('lease_tokens'),
                 lease_owner = \(agentName), lease_agent_id = \(agentID),
                 lease_expires_at = now() + make_interval(secs => \(leaseSeconds)),
                 lease_deadline = now() + make_interval(secs => greatest(\(Self.minimumDeadlineSeconds), t.media_seconds * \(Self.deadlinePerMediaSecond)))
@@ -57,8 +57,8 @@ extension JobStore {
     package func releaseLease(taskID: Int64, token: Int64) async throws {
         _ = try await self.client.query(
             """
-            UPDATE tasks SET state = 'queued', attempts = greatest(attempts - 1, 0), lease_expires_at = NULL
-            WHERE id = \(taskID) AND lease_token = \(token) AND state = 'leased'
+            UPDATE tasks SET state = \(TaskState.queued), attempts = greatest(attempts - 1, 0), lease_expires_at = NULL
+            WHERE id = \(taskID) AND lease_token = \(token) AND state = \(TaskState.leased)
             """,
             logger: self.logger
         )
@@ -82,7 +82,7 @@ extension JobStore {
             """
             UPDATE tasks t SET lease_expires_at = least(now() + make_interval(secs => \(leaseSeconds)), t.lease_deadline)
             FROM unnest(\(ids)::bigint[], \(tokens)::bigint[]) AS beat(id, token)
-            WHERE t.id = beat.id AND t.lease_token = beat.token AND t.state = 'leased' AND t.lease_deadline > now()
+            WHERE t.id = beat.id AND t.lease_token = beat.token AND t.state = \(TaskState.leased) AND t.lease_deadline > now()
             RETURNING t.id, t.lease_token
             """,
             logger: self.logger

@@ -41,9 +41,9 @@ extension JobStore {
         try await self.client.withTransaction(logger: self.logger) { connection -> CompletionVerdict in
             let rows = try await connection.query(
                 """
-                UPDATE tasks SET state = 'done', accepted_token = lease_token, accepted_by = \(agentName),
+                UPDATE tasks SET state = \(TaskState.done), accepted_token = lease_token, accepted_by = \(agentName),
                     done_at = now(), lease_expires_at = NULL
-                WHERE id = \(taskID) AND lease_token = \(token) AND state = 'leased'
+                WHERE id = \(taskID) AND lease_token = \(token) AND state = \(TaskState.leased)
                 RETURNING job_id
                 """,
                 logger: self.logger
@@ -55,7 +55,7 @@ extension JobStore {
                     "SELECT state, accepted_token, lease_token FROM tasks WHERE id = \(taskID)",
                     logger: self.logger
                 )
-                for try await (state, accepted, leased) in current.decode((String, Int64?, Int64?).self) {
+                for try await (state, accepted, leased) in current.decode((TaskState, Int64?, Int64?).self) {
                     if accepted == token { return .alreadyAccepted }
                     return .stale(
                         reason: "task \(taskID) is \(state) under lease token \(leased.map(String.init) ?? "none"), "
@@ -106,14 +106,14 @@ extension JobStore {
             }
             try await publish()
             let remaining = try await connection.query(
-                "SELECT count(*) FROM tasks WHERE job_id = \(jobID) AND state <> 'done'",
+                "SELECT count(*) FROM tasks WHERE job_id = \(jobID) AND state <> \(TaskState.done)",
                 logger: self.logger
             )
             var left = 0
             for try await count in remaining.decode(Int64.self) { left = Int(count) }
             if left == 0 {
                 _ = try await connection.query(
-                    "UPDATE jobs SET state = 'stitching', updated_at = now() WHERE id = \(jobID) AND state = 'running'",
+                    "UPDATE jobs SET state = \(JobState.stitching), updated_at = now() WHERE id = \(jobID) AND state = \(JobState.running)",
                     logger: self.logger
                 )
                 _ = try await connection.query("SELECT pg_notify(\(Self.workChannel), 'stitch')", logger: self.logger)
@@ -136,18 +136,18 @@ extension JobStore {
             let rows = try await connection.query(
                 """
                 UPDATE tasks SET
-                    state = CASE WHEN \(retryable) AND attempts < max_attempts THEN 'queued' ELSE 'failed' END,
+                    state = CASE WHEN \(retryable) AND attempts < max_attempts THEN \(TaskState.queued) ELSE \(TaskState.failed) END,
                     last_error = \(message), lease_expires_at = NULL,
                     run_after = now() + make_interval(secs => least(30, power(2, attempts - 1)) * (0.75 + random() / 2))
-                WHERE id = \(taskID) AND lease_token = \(token) AND state = 'leased'
+                WHERE id = \(taskID) AND lease_token = \(token) AND state = \(TaskState.leased)
                 RETURNING job_id, state, attempts, max_attempts, spec::text
                 """,
                 logger: self.logger
             )
             for try await (jobID, state, attempts, maxAttempts, specJSON) in rows.decode(
-                (Int64, String, Int, Int, String).self
+                (Int64, TaskState, Int, Int, String).self
             ) {
-                guard state == "failed" else { return nil }
+                guard state == .failed else { return nil }
                 let spec = try JSONDecoder().decode(TaskSpec.self, from: Data(specJSON.utf8))
                 let report = Self.failureReport(
                     spec: spec,

@@ -13,9 +13,9 @@ extension JobStore {
     package func promoteFinishedJobs() async throws -> Int {
         let rows = try await self.client.query(
             """
-            UPDATE jobs j SET state = 'stitching', updated_at = now()
-            WHERE j.state = 'running' AND EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id)
-              AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state <> 'done')
+            UPDATE jobs j SET state = \(JobState.stitching), updated_at = now()
+            WHERE j.state = \(JobState.running) AND EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id)
+              AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state <> \(TaskState.done))
             RETURNING j.id
             """,
             logger: self.logger
@@ -33,7 +33,7 @@ extension JobStore {
         try await self.client.withTransaction(logger: self.logger) { connection -> (id: Int64, error: String?)? in
             let rows = try await connection.query(
                 """
-                SELECT id, source, output_dir, source_info::text, settings::text FROM jobs WHERE state = 'stitching'
+                SELECT id, source, output_dir, source_info::text, settings::text FROM jobs WHERE state = \(JobState.stitching)
                 ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1
                 """,
                 logger: self.logger
@@ -107,7 +107,7 @@ extension JobStore {
                 return (jobID, message)
             }
             _ = try await connection.query(
-                "UPDATE jobs SET state = 'ready', updated_at = now(), finished_at = now() WHERE id = \(jobID)",
+                "UPDATE jobs SET state = \(JobState.ready), updated_at = now(), finished_at = now() WHERE id = \(jobID)",
                 logger: self.logger
             )
             return (jobID, nil)

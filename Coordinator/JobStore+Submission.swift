@@ -24,7 +24,7 @@ extension JobStore {
                     """
                     WITH holder AS (
                         SELECT id, state FROM jobs
-                        WHERE output_dir = \(outputDirectory) AND state IN ('submitted', 'running', 'stitching')
+                        WHERE output_dir = \(outputDirectory) AND state IN (\(JobState.submitted), \(JobState.running), \(JobState.stitching))
                         ORDER BY id LIMIT 1
                     ), inserted AS (
                         INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight)
@@ -36,7 +36,7 @@ extension JobStore {
                     """,
                     logger: self.logger
                 )
-                for try await (id, holderState) in rows.decode((Int64, String?).self) {
+                for try await (id, holderState) in rows.decode((Int64, JobState?).self) {
                     if let holderState {
                         throw OutputFolderInUse(outputDirectory: outputDirectory, jobID: id, state: holderState)
                     }
@@ -67,7 +67,7 @@ extension JobStore {
             let rows = try await connection.query(
                 """
                 SELECT id, source, output_dir, settings::text FROM jobs
-                WHERE state = 'submitted' ORDER BY priority DESC, id
+                WHERE state = \(JobState.submitted) ORDER BY priority DESC, id
                 FOR UPDATE SKIP LOCKED LIMIT 1
                 """,
                 logger: self.logger
@@ -85,7 +85,7 @@ extension JobStore {
                 let message = "\(error)"
                 _ = try await connection.query(
                     """
-                    UPDATE jobs SET state = 'failed', error = \(message), updated_at = now(), finished_at = now()
+                    UPDATE jobs SET state = \(JobState.failed), error = \(message), updated_at = now(), finished_at = now()
                     WHERE id = \(job.id)
                     """,
                     logger: self.logger
@@ -134,7 +134,7 @@ extension JobStore {
             }
             _ = try await connection.query(
                 """
-                UPDATE jobs SET state = 'running', source_info = \(infoJSON)::jsonb,
+                UPDATE jobs SET state = \(JobState.running), source_info = \(infoJSON)::jsonb,
                     duration_seconds = \(planned.sourceInfo.durationSeconds), updated_at = now()
                 WHERE id = \(job.id)
                 """,
@@ -149,7 +149,7 @@ extension JobStore {
     /// Returns false when the job had already ended.
     package func cancel(jobID: Int64) async throws -> Bool {
         try await self.client.withTransaction(logger: self.logger) { connection in
-            try await self.endJob(jobID, state: "cancelled", error: "cancelled by request", on: connection)
+            try await self.endJob(jobID, state: .cancelled, error: "cancelled by request", on: connection)
         }
     }
 
@@ -158,7 +158,7 @@ extension JobStore {
             """
             SELECT j.id, j.state, j.error, j.output_dir, j.duration_seconds,
                    (SELECT count(*) FROM tasks t WHERE t.job_id = j.id),
-                   (SELECT count(*) FROM tasks t WHERE t.job_id = j.id AND t.state = 'done'),
+                   (SELECT count(*) FROM tasks t WHERE t.job_id = j.id AND t.state = \(TaskState.done)),
                    (SELECT coalesce(sum(s.duration::double precision * s.timebase_num / s.timebase_den), 0)
                       FROM segments s JOIN tasks t ON t.id = s.task_id
                      WHERE s.job_id = j.id AND t.kind = 'video'
@@ -168,7 +168,7 @@ extension JobStore {
             logger: self.logger
         )
         for try await (id, state, error, output, duration, total, done, seconds) in rows.decode(
-            (Int64, String, String?, String, Double?, Int64, Int64, Double).self
+            (Int64, JobState, String?, String, Double?, Int64, Int64, Double).self
         ) {
             return JobStatus(
                 id: id,
@@ -187,21 +187,21 @@ extension JobStore {
     /// Fails a job with a report, cancelling its other tasks. Returns false when it had already ended.
     @discardableResult
     package func failJob(_ jobID: Int64, error: String, on connection: PostgresConnection) async throws -> Bool {
-        try await self.endJob(jobID, state: "failed", error: error, on: connection)
+        try await self.endJob(jobID, state: .failed, error: error, on: connection)
     }
 
     /// Ends a job that has not ended yet: its queued and leased tasks are cancelled, and a `revoke:<job>`
     /// notification (delivered at commit) makes every coordinator revoke the job's leases on its agents.
     private func endJob(
         _ jobID: Int64,
-        state: String,
+        state: JobState,
         error: String,
         on connection: PostgresConnection
     ) async throws -> Bool {
         let rows = try await connection.query(
             """
             UPDATE jobs SET state = \(state), error = \(error), updated_at = now(), finished_at = now()
-            WHERE id = \(jobID) AND state IN ('submitted', 'running', 'stitching') RETURNING id
+            WHERE id = \(jobID) AND state IN (\(JobState.submitted), \(JobState.running), \(JobState.stitching)) RETURNING id
             """,
             logger: self.logger
         )
@@ -209,7 +209,7 @@ extension JobStore {
         for try await _ in rows.decode(Int64.self) { ended = true }
         if ended {
             _ = try await connection.query(
-                "UPDATE tasks SET state = 'cancelled', lease_expires_at = NULL WHERE job_id = \(jobID) AND state IN ('queued', 'leased')",
+                "UPDATE tasks SET state = \(TaskState.cancelled), lease_expires_at = NULL WHERE job_id = \(jobID) AND state IN (\(TaskState.queued), \(TaskState.leased))",
                 logger: self.logger
             )
             _ = try await connection.query(

@@ -39,8 +39,8 @@ struct QualityParityTests {
             )
         }
         await database.drop()
-        try #require(whole.state == "ready", "\(whole.error ?? "")")
-        try #require(chunked.state == "ready", "\(chunked.error ?? "")")
+        try #require(whole.state == .ready, "\(whole.error ?? "")")
+        try #require(chunked.state == .ready, "\(chunked.error ?? "")")
         // One audio task plus the video chunks.
         #expect(whole.tasksTotal == 2)
         #expect(chunked.tasksTotal >= 6, "the clip was cut into \(chunked.tasksTotal - 1) chunks")

@@ -38,7 +38,10 @@ struct OutputFolderTests {
             #expect(try await store.cleanNextEndedJob { _, _ in } == nil)
 
             // An output that is ready may be replaced by a new job (`make run` twice).
-            _ = try await client.query("UPDATE jobs SET state = 'ready' WHERE id = \(second)", logger: testLogger)
+            _ = try await client.query(
+                "UPDATE jobs SET state = \(JobState.ready) WHERE id = \(second)",
+                logger: testLogger
+            )
             let third = try await store.submit(source: "/in/c.mp4", outputDirectory: "/out/a", settings: JobSettings())
             #expect(third > second)
         }
@@ -153,10 +156,10 @@ struct OutputFolderTests {
                 "SELECT source, state, error FROM jobs ORDER BY id",
                 logger: testLogger
             )
-            var jobs: [(String, String, String?)] = []
-            for try await row in rows.decode((String, String, String?).self) { jobs.append(row) }
+            var jobs: [(String, JobState, String?)] = []
+            for try await row in rows.decode((String, JobState, String?).self) { jobs.append(row) }
             #expect(jobs.map(\.0) == ["/in/a.mp4", "/in/b.mp4"])
-            #expect(jobs.map(\.1) == ["submitted", "failed"])
+            #expect(jobs.map(\.1) == [.submitted, .failed])
             #expect(jobs.last?.2?.contains("another job was writing the same output folder") == true)
         }
         await database.drop()
