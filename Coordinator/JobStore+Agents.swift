@@ -11,11 +11,10 @@ extension JobStore {
         capabilities: FarmMessage.Capabilities,
         coordinator: String
     ) async throws -> Int64 {
-        let json = try String(decoding: JSONEncoder().encode(capabilities), as: UTF8.self)
         let rows = try await self.client.query(
             """
             INSERT INTO agents (name, capabilities, slots, state, coordinator, last_seen)
-            VALUES (\(name), \(json)::jsonb, \(capabilities.slots), 'active', \(coordinator), now())
+            VALUES (\(name), \(capabilities), \(capabilities.slots), 'active', \(coordinator), now())
             ON CONFLICT (name) DO UPDATE SET capabilities = EXCLUDED.capabilities, slots = EXCLUDED.slots,
                 state = 'active', coordinator = EXCLUDED.coordinator, last_seen = now()
             RETURNING id

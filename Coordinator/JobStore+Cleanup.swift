@@ -23,18 +23,17 @@ extension JobStore {
                     run_after = now() + make_interval(secs => least(30, power(2, t.attempts - 1)) * (0.75 + random() / 2))
                 FROM expired
                 WHERE t.id = expired.id AND t.state = \(TaskState.leased) AND t.lease_expires_at < now()
-                RETURNING t.id, t.job_id, coalesce(t.lease_owner, '?'), t.state, t.attempts, t.max_attempts, t.spec::text
+                RETURNING t.id, t.job_id, coalesce(t.lease_owner, '?'), t.state, t.attempts, t.max_attempts, t.spec
                 """,
                 logger: self.logger
             )
             var reaped: [ReapedLease] = []
             var failures: [(Int64, String)] = []
-            for try await (taskID, jobID, agent, state, attempts, maxAttempts, specJSON) in rows.decode(
-                (Int64, Int64, String, TaskState, Int, Int, String).self
+            for try await (taskID, jobID, agent, state, attempts, maxAttempts, spec) in rows.decode(
+                (Int64, Int64, String, TaskState, Int, Int, TaskSpec).self
             ) {
                 reaped.append(ReapedLease(taskID: taskID, jobID: jobID, agent: agent, requeued: state == .queued))
                 if state == .failed {
-                    let spec = try JSONDecoder().decode(TaskSpec.self, from: Data(specJSON.utf8))
                     failures.append(
                         (
                             jobID,

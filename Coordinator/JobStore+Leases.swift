@@ -27,19 +27,19 @@ extension JobStore {
                 lease_deadline = now() + make_interval(secs => greatest(\(Self.minimumDeadlineSeconds), t.media_seconds * \(Self.deadlinePerMediaSecond)))
             FROM candidate, jobs j
             WHERE t.id = candidate.id AND j.id = t.job_id
-            RETURNING t.id, t.lease_token, t.job_id, t.spec::text, t.extract::text, j.source, j.output_dir, t.attempts
+            RETURNING t.id, t.lease_token, t.job_id, t.spec, t.extract, j.source, j.output_dir, t.attempts
             """,
             logger: self.logger
         )
-        for try await (id, token, jobID, specJSON, extractJSON, source, output, attempts) in rows.decode(
-            (Int64, Int64, Int64, String, String, String, String, Int).self
+        for try await (id, token, jobID, spec, extract, source, output, attempts) in rows.decode(
+            (Int64, Int64, Int64, TaskSpec, SourceExtract, String, String, Int).self
         ) {
             return LeasedTask(
                 taskID: id,
                 token: token,
                 jobID: jobID,
-                spec: try JSONDecoder().decode(TaskSpec.self, from: Data(specJSON.utf8)),
-                extract: try JSONDecoder().decode(SourceExtract.self, from: Data(extractJSON.utf8)),
+                spec: spec,
+                extract: extract,
                 source: source,
                 outputDirectory: output,
                 attempts: attempts

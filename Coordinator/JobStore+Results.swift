@@ -140,15 +140,14 @@ extension JobStore {
                     last_error = \(message), lease_expires_at = NULL,
                     run_after = now() + make_interval(secs => least(30, power(2, attempts - 1)) * (0.75 + random() / 2))
                 WHERE id = \(taskID) AND lease_token = \(token) AND state = \(TaskState.leased)
-                RETURNING job_id, state, attempts, max_attempts, spec::text
+                RETURNING job_id, state, attempts, max_attempts, spec
                 """,
                 logger: self.logger
             )
-            for try await (jobID, state, attempts, maxAttempts, specJSON) in rows.decode(
-                (Int64, TaskState, Int, Int, String).self
+            for try await (jobID, state, attempts, maxAttempts, spec) in rows.decode(
+                (Int64, TaskState, Int, Int, TaskSpec).self
             ) {
                 guard state == .failed else { return nil }
-                let spec = try JSONDecoder().decode(TaskSpec.self, from: Data(specJSON.utf8))
                 let report = Self.failureReport(
                     spec: spec,
                     message: message,

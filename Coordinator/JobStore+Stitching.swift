@@ -33,19 +33,14 @@ extension JobStore {
         try await self.client.withTransaction(logger: self.logger) { connection -> (id: Int64, error: String?)? in
             let rows = try await connection.query(
                 """
-                SELECT id, source, output_dir, source_info::text, settings::text FROM jobs WHERE state = \(JobState.stitching)
+                SELECT id, source, output_dir, source_info, settings FROM jobs WHERE state = \(JobState.stitching)
                 ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1
                 """,
                 logger: self.logger
             )
             var claimed: (Int64, String, String, JobSourceInfo, JobSettings)?
-            for try await (id, source, output, infoJSON, settingsJSON) in rows.decode(
-                (Int64, String, String, String, String).self
-            ) {
-                claimed = (
-                    id, source, output, try JSONDecoder().decode(JobSourceInfo.self, from: Data(infoJSON.utf8)),
-                    try JSONDecoder().decode(JobSettings.self, from: Data(settingsJSON.utf8))
-                )
+            for try await row in rows.decode((Int64, String, String, JobSourceInfo, JobSettings).self) {
+                claimed = row
             }
             guard let (jobID, source, output, info, settings) = claimed else { return nil }
             var renditions: [RenditionSpec] = []

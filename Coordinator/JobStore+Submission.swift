@@ -12,7 +12,6 @@ extension JobStore {
         settings: JobSettings,
         priority: Int = 0
     ) async throws -> Int64 {
-        let settingsJSON = try String(decoding: JSONEncoder().encode(settings), as: UTF8.self)
         // Two jobs writing one folder at once would overwrite each other's segments: a folder belongs to one job
         // while it runs. Once it has ended (ready included), a new job may replace its output. The database enforces
         // it (the unique index `jobs_one_writer_per_output_dir`, migration 4); this statement gives the new job's id,
@@ -28,7 +27,7 @@ extension JobStore {
                         ORDER BY id LIMIT 1
                     ), inserted AS (
                         INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight)
-                        SELECT \(source), \(outputDirectory), \(settingsJSON)::jsonb, \(priority), \(settings.maxInFlight)
+                        SELECT \(source), \(outputDirectory), \(settings), \(priority), \(settings.maxInFlight)
                         WHERE NOT EXISTS (SELECT 1 FROM holder)
                         RETURNING id
                     )
@@ -66,15 +65,14 @@ extension JobStore {
         try await self.client.withTransaction(logger: self.logger) { connection -> (id: Int64, error: String?)? in
             let rows = try await connection.query(
                 """
-                SELECT id, source, output_dir, settings::text FROM jobs
+                SELECT id, source, output_dir, settings FROM jobs
                 WHERE state = \(JobState.submitted) ORDER BY priority DESC, id
                 FOR UPDATE SKIP LOCKED LIMIT 1
                 """,
                 logger: self.logger
             )
             var claimed: JobToPlan?
-            for try await (id, source, output, settingsJSON) in rows.decode((Int64, String, String, String).self) {
-                let settings = try JSONDecoder().decode(JobSettings.self, from: Data(settingsJSON.utf8))
+            for try await (id, source, output, settings) in rows.decode((Int64, String, String, JobSettings).self) {
                 claimed = JobToPlan(id: id, source: source, outputDirectory: output, settings: settings)
             }
             guard let job = claimed else { return nil }
@@ -92,7 +90,6 @@ extension JobStore {
                 )
                 return (job.id, message)
             }
-            let infoJSON = try String(decoding: JSONEncoder().encode(planned.sourceInfo), as: UTF8.self)
             for rendition in planned.renditions {
                 _ = try await connection.query(
                     """
@@ -116,8 +113,6 @@ extension JobStore {
                 )
             }
             for task in planned.tasks {
-                let specJSON = try String(decoding: JSONEncoder().encode(task.spec), as: UTF8.self)
-                let extractJSON = try String(decoding: JSONEncoder().encode(task.extract), as: UTF8.self)
                 let chunkIndex: Int? = task.spec.kind == .video ? task.spec.chunkIndex : nil
                 let end =
                     task.spec.endPTS
@@ -126,15 +121,15 @@ extension JobStore {
                 _ = try await connection.query(
                     """
                     INSERT INTO tasks (job_id, kind, chunk_index, spec, extract, priority, max_attempts, media_seconds)
-                    VALUES (\(job.id), \(task.spec.kind.rawValue), \(chunkIndex), \(specJSON)::jsonb,
-                            \(extractJSON)::jsonb, \(task.priority), \(job.settings.maxAttempts), \(mediaSeconds))
+                    VALUES (\(job.id), \(task.spec.kind.rawValue), \(chunkIndex), \(task.spec),
+                            \(task.extract), \(task.priority), \(job.settings.maxAttempts), \(mediaSeconds))
                     """,
                     logger: self.logger
                 )
             }
             _ = try await connection.query(
                 """
-                UPDATE jobs SET state = \(JobState.running), source_info = \(infoJSON)::jsonb,
+                UPDATE jobs SET state = \(JobState.running), source_info = \(planned.sourceInfo),
                     duration_seconds = \(planned.sourceInfo.durationSeconds), updated_at = now()
                 WHERE id = \(job.id)
                 """,
