@@ -20,7 +20,7 @@ extension JobStore {
                     state = CASE WHEN t.attempts < t.max_attempts THEN \(TaskState.queued) ELSE \(TaskState.failed) END,
                     last_error = 'lease expired: agent ' || coalesce(t.lease_owner, '?') || ' stopped responding',
                     lease_expires_at = NULL,
-                    run_after = now() + make_interval(secs => least(30, power(2, t.attempts - 1)) * (0.75 + random() / 2))
+                    run_after = \(unescaped: Self.retryAfter)
                 FROM expired
                 WHERE t.id = expired.id AND t.state = \(TaskState.leased) AND t.lease_expires_at < now()
                 RETURNING t.id, t.job_id, coalesce(t.lease_owner, '?'), t.state, t.attempts, t.max_attempts, t.spec
@@ -50,7 +50,7 @@ extension JobStore {
             }
             for (jobID, report) in failures { try await self.failJob(jobID, error: report, on: connection) }
             if reaped.contains(where: \.requeued) {
-                _ = try await connection.query("SELECT pg_notify(\(Self.workChannel), 'reaped')", logger: self.logger)
+                try await self.notifyWork("reaped", on: connection)
             }
             return reaped
         }

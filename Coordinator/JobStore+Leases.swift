@@ -62,7 +62,7 @@ extension JobStore {
             """,
             logger: self.logger
         )
-        _ = try await self.client.query("SELECT pg_notify(\(Self.workChannel), 'released')", logger: self.logger)
+        try await self.notifyWork("released")
     }
 
     /// Extends a lease while its token is current. False tells the agent it lost the task and must stop.

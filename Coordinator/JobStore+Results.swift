@@ -116,7 +116,7 @@ extension JobStore {
                     "UPDATE jobs SET state = \(JobState.stitching), updated_at = now() WHERE id = \(jobID) AND state = \(JobState.running)",
                     logger: self.logger
                 )
-                _ = try await connection.query("SELECT pg_notify(\(Self.workChannel), 'stitch')", logger: self.logger)
+                try await self.notifyWork("stitch", on: connection)
             }
             return .accepted(remainingTasks: left)
         }
@@ -138,7 +138,7 @@ extension JobStore {
                 UPDATE tasks SET
                     state = CASE WHEN \(retryable) AND attempts < max_attempts THEN \(TaskState.queued) ELSE \(TaskState.failed) END,
                     last_error = \(message), lease_expires_at = NULL,
-                    run_after = now() + make_interval(secs => least(30, power(2, attempts - 1)) * (0.75 + random() / 2))
+                    run_after = \(unescaped: Self.retryAfter)
                 WHERE id = \(taskID) AND lease_token = \(token) AND state = \(TaskState.leased)
                 RETURNING job_id, state, attempts, max_attempts, spec
                 """,

@@ -39,10 +39,7 @@ extension JobStore {
                     if let holderState {
                         throw OutputFolderInUse(outputDirectory: outputDirectory, jobID: id, state: holderState)
                     }
-                    _ = try await self.client.query(
-                        "SELECT pg_notify(\(Self.workChannel), 'job')",
-                        logger: self.logger
-                    )
+                    try await self.notifyWork("job")
                     return id
                 }
                 throw ConfigurationError("inserting the job returned no id")
@@ -135,7 +132,7 @@ extension JobStore {
                 """,
                 logger: self.logger
             )
-            _ = try await connection.query("SELECT pg_notify(\(Self.workChannel), 'tasks')", logger: self.logger)
+            try await self.notifyWork("tasks", on: connection)
             return (job.id, nil)
         }
     }
@@ -207,10 +204,7 @@ extension JobStore {
                 "UPDATE tasks SET state = \(TaskState.cancelled), lease_expires_at = NULL WHERE job_id = \(jobID) AND state IN (\(TaskState.queued), \(TaskState.leased))",
                 logger: self.logger
             )
-            _ = try await connection.query(
-                "SELECT pg_notify(\(Self.workChannel), \(Self.revokePrefix + String(jobID)))",
-                logger: self.logger
-            )
+            try await self.notifyWork(Self.revokePrefix + String(jobID), on: connection)
         }
         return ended
     }

@@ -16,4 +16,19 @@ package struct JobStore: Sendable {
 
     /// The channel idle agents' sessions wait on for new work.
     package static let workChannel = "farm_work"
+
+    /// Sends a notification on `workChannel`: on `connection`, delivered when its transaction commits; without one,
+    /// at once.
+    package func notifyWork(_ payload: String, on connection: PostgresConnection? = nil) async throws {
+        let notification: PostgresQuery = "SELECT pg_notify(\(Self.workChannel), \(payload))"
+        if let connection {
+            _ = try await connection.query(notification, logger: self.logger)
+        } else {
+            _ = try await self.client.query(notification, logger: self.logger)
+        }
+    }
+
+    /// When a task whose attempt failed (or whose lease expired) may run again: an exponential backoff with jitter
+    /// over its `attempts`, 1 s after the first doubling up to 30 s, each within ±25 %. SQL for `tasks.run_after`.
+    static let retryAfter = "now() + make_interval(secs => least(30, power(2, attempts - 1)) * (0.75 + random() / 2))"
 }
