@@ -133,7 +133,7 @@ final class TranscodeDriver: Service, Sendable {
             let status = try await cancelWhenGracefulShutdown {
                 try await JobProgress(store: running.store, jobID: jobID).follow()
             }
-            guard status.state == "ready" else {
+            guard status.state == .ready else {
                 return .failure("job \(jobID) \(status.state): \(status.error ?? "no error recorded")")
             }
             return .success(
@@ -318,7 +318,7 @@ struct Submit: AsyncParsableCommand {
             print(jobID)
             guard self.wait else { return }
             let status = try await JobProgress(store: store, jobID: jobID).follow()
-            guard status.state == "ready" else {
+            guard status.state == .ready else {
                 FileHandle.standardError.write(
                     Data("farm: job \(jobID) \(status.state): \(status.error ?? "")\n".utf8)
                 )

@@ -4,6 +4,7 @@ import FarmCoordinator
 import FarmProtocol
 import Foundation
 import Logging
+import PostgresNIO
 
 @main
 struct Farm: AsyncParsableCommand {
@@ -107,10 +108,14 @@ struct JobOptions: ParsableArguments {
 }
 
 /// An error as a user should read it. PostgresNIO's errors hide the server's message from `description` (it may
-/// carry data); the CLI runs on the operator's own machine, so it shows it.
+/// carry data); the CLI runs on the operator's own machine, so it shows it: their `debugDescription` has the error's
+/// code and, for an error the server sent, its `serverInfo` (SQLSTATE, message, detail).
 func readable(_ error: any Error) -> String {
-    let text = "\(error)"
-    return text.contains("Generic description to prevent accidental leakage") ? String(reflecting: error) : text
+    switch error {
+    case let error as PSQLError: String(reflecting: error)
+    case let error as PostgresDecodingError: String(reflecting: error)
+    default: "\(error)"
+    }
 }
 
 /// Runs `body`, turning any error into one that prints readably.

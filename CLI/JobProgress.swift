@@ -27,7 +27,7 @@ struct JobProgress {
                     line += String(format: " · ETA %.0f s", (duration - status.secondsDone) / speed)
                 }
             }
-            let finished = ["ready", "failed", "cancelled"].contains(status.state)
+            let finished = status.state.isEnded
             if interactive {
                 FileHandle.standardError.write(Data(("\r\u{1B}[K" + line + (finished ? "\n" : "")).utf8))
             } else if finished || ContinuousClock.now - lastPrinted > .seconds(5) {

@@ -2,6 +2,7 @@ import FarmFormats
 import FarmMedia
 import FarmProtocol
 import Foundation
+import PostgresNIO
 
 /// The container of a job's segments.
 public enum SegmentContainer: String, Codable, Sendable, CaseIterable {
@@ -135,14 +136,117 @@ package enum CompletionVerdict: Sendable, Equatable {
     case refused(reason: String)
 }
 
+/// An enum stored in a text column: bound as a query parameter and decoded from a row as its raw value. Its
+/// encoding cannot throw, so a case fits in any `PostgresQuery` literal, `try` or not.
+public protocol PostgresTextEnum: RawRepresentable, PostgresNonThrowingEncodable, PostgresDecodable
+where RawValue == String {}
+
+extension PostgresTextEnum {
+    public func encode<JSONEncoder: PostgresJSONEncoder>(
+        into byteBuffer: inout ByteBuffer,
+        context: PostgresEncodingContext<JSONEncoder>
+    ) {
+        self.rawValue.encode(into: &byteBuffer, context: context)
+    }
+}
+
+/// A job's state: the values of `jobs.state`, a text column whose CHECK constraint lists them (migration 1 in
+/// `Coordinator/Migrations.swift`).
+public enum JobState: String, Sendable, CaseIterable, CustomStringConvertible, PostgresTextEnum {
+    case submitted, running, stitching, ready, failed, cancelled
+
+    /// Ready, failed or cancelled: the job changes no more, and its output folder is free for another job.
+    public var isEnded: Bool {
+        switch self {
+        case .submitted, .running, .stitching: false
+        case .ready, .failed, .cancelled: true
+        }
+    }
+
+    public var description: String { self.rawValue }
+}
+
+/// A task's state: the values of `tasks.state`, a text column whose CHECK constraint lists them (migration 1 in
+/// `Coordinator/Migrations.swift`).
+package enum TaskState: String, Sendable, CaseIterable, CustomStringConvertible, PostgresTextEnum {
+    case queued, leased, done, failed, cancelled
+
+    /// Done, failed or cancelled: no agent works on the task any more (ending a job cancels its queued and leased
+    /// tasks).
+    package var isEnded: Bool {
+        switch self {
+        case .queued, .leased: false
+        case .done, .failed, .cancelled: true
+        }
+    }
+
+    package var description: String { self.rawValue }
+}
+
 /// A job's state as users see it.
 public struct JobStatus: Sendable {
     public var id: Int64
-    public var state: String
+    public var state: JobState
     public var error: String?
     public var outputDirectory: String
     public var durationSeconds: Double?
     public var tasksTotal: Int
     public var tasksDone: Int
     public var secondsDone: Double
+}
+
+/// A job was submitted into a folder that another job is still writing.
+package struct OutputFolderInUse: Error, CustomStringConvertible {
+    package var outputDirectory: String
+    package var jobID: Int64
+    package var state: JobState
+    package var description: String {
+        "the output folder \(self.outputDirectory) is in use by job \(self.jobID) (\(self.state)); choose another "
+            + "folder, or wait for job \(self.jobID) to end (or cancel it) to replace its output"
+    }
+}
+
+package struct JobToPlan: Sendable {
+    package var id: Int64
+    package var source: String
+    package var outputDirectory: String
+    package var settings: JobSettings
+}
+
+package struct PlannedJob: Sendable {
+    package var sourceInfo: JobSourceInfo
+    package var renditions: [RenditionSpec]
+    package var chunks: [PlannedChunk]
+    package var videoStream: Int
+    package var audioStream: Int?
+    package var tasks: [(spec: TaskSpec, extract: SourceExtract, priority: Int)]
+}
+
+/// A result's init segment differs from the one accepted for another chunk of its rendition.
+struct InitSegmentMismatch: Error, CustomStringConvertible {
+    var rendition: String
+    var description: String {
+        "the \(self.rendition) init segment differs from the one accepted for another chunk: agents must run the "
+            + "same farm and libav versions for seamless output"
+    }
+}
+
+package struct ReapedLease: Sendable {
+    package var taskID: Int64
+    package var jobID: Int64
+    package var agent: String
+    package var requeued: Bool
+}
+
+package struct JobToStitch: Sendable {
+    package var id: Int64
+    package var source: String
+    package var outputDirectory: String
+    package var sourceInfo: JobSourceInfo
+    package var renditions: [RenditionSpec]
+    package var segments: [OutputFile]
+    package var initSegments: [String: String]
+    package var container: SegmentContainer = .fmp4
+    /// The job's encoder settings: the audio's sample rate and channels the stitcher checks the output against.
+    package var encoder: EncoderSettings = .default
 }

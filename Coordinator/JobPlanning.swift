@@ -8,13 +8,13 @@ import NIOPosix
 package enum JobPlanning {
     /// The plan depends on the source and the job's settings only, never on how many agents are connected: the
     /// same job makes the same tasks, so its segments are byte-identical whichever agents encode them.
-    package static func plan(_ job: JobStore.JobToPlan) async throws -> JobStore.PlannedJob {
+    package static func plan(_ job: JobToPlan) async throws -> PlannedJob {
         let source = job.source
         let info = try await NIOThreadPool.singleton.runIfActive { try SourceProbe.probe(path: source) }
         return try self.plan(job, info: info)
     }
 
-    package static func plan(_ job: JobStore.JobToPlan, info: SourceInfo) throws -> JobStore.PlannedJob {
+    package static func plan(_ job: JobToPlan, info: SourceInfo) throws -> PlannedJob {
         let settings = job.settings
         let rungs = try settings.rungs.map { try Ladder.rungs(named: $0) } ?? Ladder.standard
         let renditions = Ladder.renditions(
@@ -77,7 +77,7 @@ package enum JobPlanning {
             videoCodec: info.video.codecName,
             audioDurationSeconds: info.audioEndSeconds.map { $0 - info.video.timeBase.seconds(plan.originPTS) }
         )
-        return JobStore.PlannedJob(
+        return PlannedJob(
             sourceInfo: sourceInfo,
             renditions: renditions,
             chunks: plan.chunks,

@@ -28,7 +28,7 @@ extension Stitcher {
         _ segments: [OutputFile],
         rendition: String,
         isVideo: Bool,
-        job: JobStore.JobToStitch,
+        job: JobToStitch,
         output: URL
     ) throws -> Measurement {
         let timescale = job.initSegments[rendition].flatMap { path in

@@ -14,7 +14,7 @@ package enum Stitcher {
     }
 
     /// A stitch that throws fails its job; the janitor's `removePartialOutput` then removes what it wrote.
-    package static func stitch(_ job: JobStore.JobToStitch) throws {
+    package static func stitch(_ job: JobToStitch) throws {
         let output = URL(fileURLWithPath: job.outputDirectory)
         let info = job.sourceInfo
         var videoRenditions: [Playlists.MediaRendition] = []
@@ -132,7 +132,7 @@ package enum Stitcher {
         height: Int,
         segments: [OutputFile],
         keyframeBytes: [String: Int64],
-        job: JobStore.JobToStitch,
+        job: JobToStitch,
         output: URL
     ) throws -> Playlists.MediaRendition {
         guard let initPath = job.initSegments[name] else {
@@ -241,7 +241,7 @@ package enum Stitcher {
 
     /// `poster.jpg`, `thumbnails.jpg` and `thumbnails.vtt` next to `master.m3u8`; the poster no wider than the top
     /// rung (nor 1280).
-    private static func writeThumbnails(_ job: JobStore.JobToStitch) throws {
+    private static func writeThumbnails(_ job: JobToStitch) throws {
         var options = ThumbnailPlan.Options()
         if let top = job.renditions.max(by: { $0.height < $1.height }) {
             options.posterMaximumWidth = min(options.posterMaximumWidth, top.width)

@@ -23,13 +23,13 @@ struct DeterminismTests {
             try farm.startAgent("solo", port: port)
             let alone = try farm.submit(source, output: directory.file("one-agent"), options: options)
             let aloneStatus = try await farm.waitForJob(alone)
-            try #require(aloneStatus.state == "ready", "\(aloneStatus.error ?? "")")
+            try #require(aloneStatus.state == .ready, "\(aloneStatus.error ?? "")")
 
             try farm.startAgent("second", port: port)
             try farm.startAgent("third", port: port)
             let shared = try farm.submit(source, output: directory.file("three-agents"), options: options)
             let sharedStatus = try await farm.waitForJob(shared)
-            try #require(sharedStatus.state == "ready", "\(sharedStatus.error ?? "")")
+            try #require(sharedStatus.state == .ready, "\(sharedStatus.error ?? "")")
 
             let agents = try await farm.withStore { _, client in
                 var names: [String] = []

@@ -24,7 +24,7 @@ struct FaultTests {
         let output = farm.directory.file("clean")
         let job = try farm.submit(source, output: output, options: Self.jobOptions)
         let status = try await farm.waitForJob(job)
-        try #require(status.state == "ready", "clean run: \(status.error ?? "")")
+        try #require(status.state == .ready, "clean run: \(status.error ?? "")")
         let hashes = try segmentHashes(output)
         let expectedFiles = 2 * 5 + 5  // init and 4 segments for each of two rungs and for the audio
         #expect(hashes.count == expectedFiles, "\(hashes.keys.sorted())")
@@ -32,13 +32,13 @@ struct FaultTests {
     }
 
     static func leasedVideoTask(by agent: String) -> PostgresQuery {
-        "SELECT EXISTS (SELECT 1 FROM tasks WHERE state = 'leased' AND kind = 'video' AND lease_owner = \(agent))"
+        "SELECT EXISTS (SELECT 1 FROM tasks WHERE state = \(TaskState.leased) AND kind = 'video' AND lease_owner = \(agent))"
     }
 
     static func currentLease(_ farm: ProcessFarm, agent: String) async throws -> (task: Int64, token: Int64) {
         try await farm.withStore { _, client in
             let rows = try await client.query(
-                "SELECT id, lease_token FROM tasks WHERE state = 'leased' AND kind = 'video' AND lease_owner = \(agent) LIMIT 1",
+                "SELECT id, lease_token FROM tasks WHERE state = \(TaskState.leased) AND kind = 'video' AND lease_owner = \(agent) LIMIT 1",
                 logger: testLogger
             )
             for try await (task, token) in rows.decode((Int64, Int64).self) { return (task, token) }
@@ -69,7 +69,7 @@ struct FaultTests {
         let job = try farm.submit(source, output: output, options: Self.jobOptions)
         try await fault(farm, job)
         let status = try await farm.waitForJob(job)
-        #expect(status.state == "ready", "\(status.error ?? "")")
+        #expect(status.state == .ready, "\(status.error ?? "")")
         let hashes = try segmentHashes(output)
         let differing = Set(hashes.keys).union(clean.keys).filter { hashes[$0] != clean[$0] }.sorted()
         #expect(hashes == clean, "the output is byte-identical to the clean run's; these files differ: \(differing)")
@@ -166,7 +166,7 @@ struct FaultTests {
             try await Self.runThroughFault(database: database) { farm, job in
                 try await farm.waitUntil(
                     "some tasks are done and some leased",
-                    "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done') AND EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'leased')"
+                    "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = \(TaskState.done)) AND EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = \(TaskState.leased))"
                 )
                 let port = farm.coordinatorPorts[0]
                 farm.coordinators[0].signal(SIGKILL)
@@ -181,7 +181,7 @@ struct FaultTests {
             try await Self.runThroughFault(database: database) { farm, job in
                 try await farm.waitUntil(
                     "a task is done",
-                    "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done')"
+                    "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = \(TaskState.done))"
                 )
                 let name = database.url.database
                 try await withPostgresClient(database.url.with(database: "postgres")) { client in
@@ -226,7 +226,7 @@ struct FaultTests {
         try await Self.runThroughFault(database: TestDatabase(url: url.with(database: "restart_test"))) { farm, job in
             try await farm.waitUntil(
                 "a task is done",
-                "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done')"
+                "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = \(TaskState.done))"
             )
             _ = try postgres("stop")
             try await Task.sleep(for: .seconds(2))
@@ -253,12 +253,12 @@ struct FaultTests {
             }
             for job in jobs {
                 let status = try await farm.waitForJob(job, timeout: .seconds(420))
-                #expect(status.state == "ready", "job \(job): \(status.error ?? "")")
+                #expect(status.state == .ready, "job \(job): \(status.error ?? "")")
             }
             try await farm.withStore { _, client in
                 let rows = try await client.query(
                     """
-                    SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM tasks WHERE state = 'done'),
+                    SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM tasks WHERE state = \(TaskState.done)),
                            (SELECT count(*) FROM task_results), (SELECT count(DISTINCT task_id) FROM task_results),
                            (SELECT count(DISTINCT coordinator) FROM task_results)
                     """,
@@ -286,15 +286,15 @@ struct FaultTests {
             let source = try Self.clip(directory)
             let port = try await farm.startCoordinator(leaseSeconds: 30, extra: ["--heartbeat-seconds", "10"])
             try farm.startAgent("agent-1", port: port, extra: ["--debug-frame-delay-ms", "100"])
-            let job = try farm.submit(source, output: directory.file("cancelled"), options: Self.jobOptions)
+            let job = try farm.submit(source, output: directory.file("cancelled-job"), options: Self.jobOptions)
             try await farm.waitUntil(
                 "a task is done and agent-1 encodes a chunk",
                 """
-                SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'done')
-                   AND EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = 'leased' AND kind = 'video')
+                SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = \(TaskState.done))
+                   AND EXISTS (SELECT 1 FROM tasks WHERE job_id = \(job) AND state = \(TaskState.leased) AND kind = 'video')
                 """
             )
-            let published = FileManager.default.enumerator(atPath: directory.file("cancelled"))?.allObjects ?? []
+            let published = FileManager.default.enumerator(atPath: directory.file("cancelled-job"))?.allObjects ?? []
             #expect(!published.isEmpty, "the done task published its files")
 
             let printed = try run(
@@ -310,20 +310,20 @@ struct FaultTests {
             #expect(agentLog().contains("the coordinator revoked the task"), "\(agentLog().suffix(1500))")
             #expect(agentLog().contains("lease lost; abandoned the task"), "stopped within 5 s")
             let status = try await farm.withStore { store, _ in try await store.status(jobID: job) }
-            #expect(status?.state == "cancelled")
+            #expect(status?.state == .cancelled)
             // What the job had published already is removed; nothing half-made is left in its folder.
             try await farm.waitUntil(
                 "the cancelled job's output is cleaned",
                 "SELECT cleaned_at IS NOT NULL FROM jobs WHERE id = \(job)"
             )
-            let left = FileManager.default.enumerator(atPath: directory.file("cancelled"))?.allObjects ?? []
+            let left = FileManager.default.enumerator(atPath: directory.file("cancelled-job"))?.allObjects ?? []
             #expect(left.isEmpty, "\(left)")
 
             let short = directory.file("short.mp4")
             try Fixtures.makeClip(at: short, seconds: 2, width: 320, height: 240)
             let next = try farm.submit(short, output: directory.file("next"), options: ["--segment-duration", "2"])
             let nextStatus = try await farm.waitForJob(next)
-            #expect(nextStatus.state == "ready", "the agent goes on working: \(nextStatus.error ?? "")")
+            #expect(nextStatus.state == .ready, "the agent goes on working: \(nextStatus.error ?? "")")
         }
     }
 
@@ -341,7 +341,7 @@ struct FaultTests {
             try farm.startAgent("agent-1", port: port)
             let job = try farm.submit(source, output: directory.file("out"), options: ["--segment-duration", "2"])
             let status = try await farm.waitForJob(job)
-            #expect(status.state == "failed")
+            #expect(status.state == .failed)
             let error = status.error ?? ""
             #expect(error.hasPrefix("chunk "), "\(error)")
             #expect(error.contains("(attempt 1/5, agent agent-1)"), "failed on the first attempt: \(error)")
@@ -364,14 +364,14 @@ struct FaultTests {
             // Like a supervisor (systemd), bring the agent back each time it dies.
             let deadline = ContinuousClock.now + .seconds(120)
             var status = try await farm.withStore { store, _ in try await store.status(jobID: job) }
-            while status?.state == "running" || status?.state == "submitted", ContinuousClock.now < deadline {
+            while status?.state == .running || status?.state == .submitted, ContinuousClock.now < deadline {
                 if farm.agents["crashy"]?.process.isRunning == false {
                     try farm.startAgent("crashy", port: port, extra: crash)
                 }
                 try await Task.sleep(for: .milliseconds(200))
                 status = try await farm.withStore { store, _ in try await store.status(jobID: job) }
             }
-            #expect(status?.state == "failed")
+            #expect(status?.state == .failed)
             let error = status?.error ?? ""
             #expect(error.hasPrefix("chunk 2/4 [2.0 s–4.0 s]: "), "the report names the chunk: \(error)")
             #expect(error.contains("(attempt 3/3, agent crashy)"), "\(error)")

@@ -66,10 +66,10 @@ struct OperatorCommandsTests {
             )
             try await farm.waitUntil(
                 "the agent holds two leases",
-                "SELECT count(*) = 2 FROM tasks WHERE state = 'leased' AND lease_owner = 'two-slots'"
+                "SELECT count(*) = 2 FROM tasks WHERE state = \(TaskState.leased) AND lease_owner = 'two-slots'"
             )
             let status = try await farm.waitForJob(job)
-            #expect(status.state == "ready", "\(status.error ?? "")")
+            #expect(status.state == .ready, "\(status.error ?? "")")
         }
     }
 
@@ -87,11 +87,11 @@ struct OperatorCommandsTests {
             )
             try await farm.waitUntil(
                 "the agent works on a chunk",
-                "SELECT EXISTS (SELECT 1 FROM tasks WHERE state = 'leased' AND kind = 'video' AND lease_owner = 'draining')"
+                "SELECT EXISTS (SELECT 1 FROM tasks WHERE state = \(TaskState.leased) AND kind = 'video' AND lease_owner = 'draining')"
             )
             let inHand = try await Self.count(
                 farm,
-                "SELECT id FROM tasks WHERE state = 'leased' AND kind = 'video' AND lease_owner = 'draining' LIMIT 1"
+                "SELECT id FROM tasks WHERE state = \(TaskState.leased) AND kind = 'video' AND lease_owner = 'draining' LIMIT 1"
             )
             let leasedBefore = try await Self.count(
                 farm,
@@ -107,7 +107,7 @@ struct OperatorCommandsTests {
             #expect(
                 try await Self.count(
                     farm,
-                    "SELECT count(*) FROM tasks WHERE id = \(inHand) AND state = 'done' AND accepted_by = 'draining'"
+                    "SELECT count(*) FROM tasks WHERE id = \(inHand) AND state = \(TaskState.done) AND accepted_by = 'draining'"
                 ) == 1,
                 "the task in hand was finished and accepted"
             )
@@ -119,7 +119,7 @@ struct OperatorCommandsTests {
             // Another agent finishes the job.
             try farm.startAgent("after", port: port)
             let status = try await farm.waitForJob(job)
-            #expect(status.state == "ready", "\(status.error ?? "")")
+            #expect(status.state == .ready, "\(status.error ?? "")")
         }
     }
 
@@ -137,7 +137,7 @@ struct OperatorCommandsTests {
                 ["submit", source, "-o", directory.file("good"), "--wait", "--rungs", "240p"] + url
             )
             let job = try #require(Int64(printed.split(separator: "\n").first ?? ""))
-            #expect(try await farm.waitForJob(job).state == "ready", "--wait returned once the job was ready")
+            #expect(try await farm.waitForJob(job).state == .ready, "--wait returned once the job was ready")
             #expect {
                 try run(FarmBinary.path, ["submit", garbage, "-o", directory.file("bad"), "--wait"] + url)
             } throws: { error in

@@ -57,7 +57,7 @@ struct PlayersTests {
             into: output,
             settings: JobSettings(segmentDuration: 2, minimumChunks: 3, container: container)
         )
-        try #require(status.state == "ready", "the job ended \(status.state): \(status.error ?? "")")
+        try #require(status.state == .ready, "the job ended \(status.state): \(status.error ?? "")")
         return output
     }
 

@@ -35,8 +35,8 @@ struct QualityParityTests {
                 try await InProcessFarm.waitForJob(store, splitJob, timeout: .seconds(300))
             )
         }
-        try #require(whole.state == "ready", "\(whole.error ?? "")")
-        try #require(chunked.state == "ready", "\(chunked.error ?? "")")
+        try #require(whole.state == .ready, "\(whole.error ?? "")")
+        try #require(chunked.state == .ready, "\(chunked.error ?? "")")
         // One audio task plus the video chunks.
         #expect(whole.tasksTotal == 2)
         #expect(chunked.tasksTotal >= 6, "the clip was cut into \(chunked.tasksTotal - 1) chunks")

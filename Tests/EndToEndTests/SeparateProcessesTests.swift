@@ -30,7 +30,7 @@ struct SeparateProcessesTests {
             )
             // Waited for under a time limit, with the jobs' and coordinators' state printed if it runs out.
             let status = try await farm.waitForJob(jobID)
-            try #require(status.state == "ready", "\(status.error ?? "")")
+            try #require(status.state == .ready, "\(status.error ?? "")")
             try await farm.withStore { _, client in
                 let chunks = try await client.query(
                     "SELECT count(*) FROM chunks WHERE job_id = \(jobID)",
@@ -38,7 +38,7 @@ struct SeparateProcessesTests {
                 )
                 for try await count in chunks.decode(Int64.self) { #expect(count >= 4) }
                 let committers = try await client.query(
-                    "SELECT accepted_by, count(*) FROM tasks WHERE job_id = \(jobID) AND state = 'done' GROUP BY accepted_by",
+                    "SELECT accepted_by, count(*) FROM tasks WHERE job_id = \(jobID) AND state = \(TaskState.done) GROUP BY accepted_by",
                     logger: testLogger
                 )
                 var byAgent: [String: Int64] = [:]

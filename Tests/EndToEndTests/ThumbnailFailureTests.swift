@@ -23,7 +23,7 @@ struct ThumbnailFailureTests {
                     settings: JobSettings(segmentDuration: 2)
                 )
                 let status = try await InProcessFarm.waitForJob(store, job)
-                #expect(status.state == "failed")
+                #expect(status.state == .failed)
                 #expect(
                     status.error?.contains("making the poster and thumbnails failed") == true,
                     "\(status.error ?? "no error")"

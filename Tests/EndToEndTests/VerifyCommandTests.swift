@@ -46,7 +46,7 @@ struct VerifyCommandTests {
         try Fixtures.makeClip(at: source, seconds: 8, width: 640, height: 360, gop: 50)
         let output = directory.file("hls")
         let status = try await InProcessFarm.transcode(source, into: output)
-        try #require(status.state == "ready", "\(status.error ?? "")")
+        try #require(status.state == .ready, "\(status.error ?? "")")
         let report = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(minimumPSNR: 35))
         #expect(report.failures == [], "\(report.text)")
         #expect(report.rungs.map(\.name) == ["360p", "240p"])

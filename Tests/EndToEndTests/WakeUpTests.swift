@@ -36,7 +36,7 @@ struct WakeUpTests {
                 settings: JobSettings(segmentDuration: 2, rungs: ["240p"], minimumChunks: 2)
             )
             let status = try await InProcessFarm.waitForJob(store, job, timeout: .seconds(45))
-            #expect(status.state == "ready", "\(status.error ?? "")")
+            #expect(status.state == .ready, "\(status.error ?? "")")
             let took = ContinuousClock.now - submitted
             #expect(took < .seconds(45), "ready after \(took), with a 300 s poll")
         }

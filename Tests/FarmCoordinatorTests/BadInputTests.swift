@@ -27,7 +27,7 @@ struct BadInputTests {
                 settings: JobSettings(segmentDuration: 2)
             )
             let failed = try await InProcessFarm.waitForJob(store, bad)
-            #expect(failed.state == "failed")
+            #expect(failed.state == .failed)
             let error = try #require(failed.error)
             #expect(error.contains(garbage), "the error names the file: \(error)")
             #expect(error.contains("not a readable video file"), "the error names the cause: \(error)")
@@ -39,7 +39,7 @@ struct BadInputTests {
                 settings: JobSettings(segmentDuration: 2)
             )
             let ready = try await InProcessFarm.waitForJob(store, next)
-            #expect(ready.state == "ready", "\(ready.error ?? "")")
+            #expect(ready.state == .ready, "\(ready.error ?? "")")
             #expect(try Probe.videoFrameCount(directory.file("good-out/240p/playlist.m3u8")) == 100)
         }
         await database.drop()
@@ -50,7 +50,7 @@ struct BadInputTests {
         defer { directory.remove() }
         let missing = directory.file("never-uploaded.mov")
         let status = try await Self.finalStatus(of: missing, in: directory)
-        #expect(status.state == "failed")
+        #expect(status.state == .failed)
         #expect(status.error?.contains("\(missing): no such file") == true, "\(status.error ?? "")")
     }
 
@@ -69,7 +69,7 @@ struct BadInputTests {
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path + ".tmp.mp4"))
         try bytes.prefix(bytes.count * 7 / 10).write(to: URL(fileURLWithPath: path))
         let status = try await Self.finalStatus(of: path, in: directory)
-        #expect(status.state == "failed")
+        #expect(status.state == .failed)
         let error = status.error ?? ""
         #expect(error.contains(path), "the error names the file: \(error)")
         #expect(error.contains("the file is truncated"), "the error names the cause: \(error)")
@@ -115,7 +115,7 @@ struct BadInputTests {
         let path = directory.file(upload.name)
         try upload.make(path)
         let status = try await Self.finalStatus(of: path, in: directory)
-        #expect(status.state == "failed")
+        #expect(status.state == .failed)
         let error = status.error ?? ""
         #expect(error.contains(path), "the error names the file: \(error)")
         #expect(error.contains(upload.cause), "the error names the cause: \(error)")

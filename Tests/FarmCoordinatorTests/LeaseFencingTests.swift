@@ -131,8 +131,8 @@ struct LeaseFencingTests {
                 "SELECT state, accepted_token, accepted_by FROM tasks WHERE id = \(first.taskID)",
                 logger: testLogger
             )
-            for try await (state, token, agent) in rows.decode((String, Int64?, String?).self) {
-                #expect(state == "done")
+            for try await (state, token, agent) in rows.decode((TaskState, Int64?, String?).self) {
+                #expect(state == .done)
                 #expect(token == retry.token)
                 #expect(agent == "fast-agent")
             }
@@ -192,7 +192,7 @@ struct LeaseFencingTests {
             let promoted = try await store.promoteFinishedJobs()
             #expect(promoted == (verdicts.contains(.accepted(remainingTasks: 0)) ? 0 : 1))
             let status = try #require(try await store.status(jobID: jobID))
-            #expect(status.state == "stitching")
+            #expect(status.state == .stitching)
         }
     }
 
@@ -201,12 +201,15 @@ struct LeaseFencingTests {
     @Test func theSweepHandsOnAJobLeftRunningWithEveryTaskDone() async throws {
         try await Self.withPlannedJob { store, client, jobID in
             _ = try await client.query(
-                "UPDATE tasks SET state = 'done', lease_expires_at = NULL WHERE job_id = \(jobID)",
+                "UPDATE tasks SET state = \(TaskState.done), lease_expires_at = NULL WHERE job_id = \(jobID)",
                 logger: testLogger
             )
-            _ = try await client.query("UPDATE jobs SET state = 'running' WHERE id = \(jobID)", logger: testLogger)
+            _ = try await client.query(
+                "UPDATE jobs SET state = \(JobState.running) WHERE id = \(jobID)",
+                logger: testLogger
+            )
             #expect(try await store.promoteFinishedJobs() == 1)
-            #expect(try await store.status(jobID: jobID)?.state == "stitching")
+            #expect(try await store.status(jobID: jobID)?.state == .stitching)
             #expect(try await store.promoteFinishedJobs() == 0, "a job is handed on once")
         }
     }
@@ -261,7 +264,7 @@ struct LeaseFencingTests {
                 retryable: false
             )
             let status = try #require(try await store.status(jobID: jobID))
-            #expect(status.state == "failed")
+            #expect(status.state == .failed)
             let error = try #require(status.error)
             #expect(report == error)
             #expect(error.hasPrefix("chunk \(lease.spec.chunkIndex + 1)/\(lease.spec.chunkCount) ["))
@@ -338,8 +341,8 @@ struct LeaseFencingTests {
                 "SELECT state, (SELECT count(*) FROM task_results WHERE task_id = \(loser)) FROM tasks WHERE id = \(loser)",
                 logger: testLogger
             )
-            for try await (state, results) in rows.decode((String, Int64).self) {
-                #expect(state == "leased")
+            for try await (state, results) in rows.decode((TaskState, Int64).self) {
+                #expect(state == .leased)
                 #expect(results == 0)
             }
         }

@@ -129,7 +129,7 @@ struct LeasePropertyTests {
                             )
                         case .stale(let reason):
                             #expect(
-                                !(before.state == "leased" && before.token == token),
+                                !(before.state == .leased && before.token == token),
                                 "refused the current lease's result (seed \(seed)): \(reason); \(log.suffix(8))"
                             )
                             #expect(model.accepted[task] != token, "refused a result accepted before (seed \(seed))")
@@ -158,7 +158,7 @@ struct LeasePropertyTests {
                     _ = try await client.query(
                         """
                         UPDATE tasks SET lease_expires_at = now() - interval '1 second', run_after = now()
-                        WHERE id = (SELECT id FROM tasks WHERE state = 'leased' ORDER BY random() LIMIT 1)
+                        WHERE id = (SELECT id FROM tasks WHERE state = \(TaskState.leased) ORDER BY random() LIMIT 1)
                         """,
                         logger: testLogger
                     )
@@ -166,7 +166,7 @@ struct LeasePropertyTests {
                 case 80..<90:
                     let reaped = try await store.reapExpiredLeases()
                     _ = try await client.query(
-                        "UPDATE tasks SET run_after = now() WHERE state = 'queued'",
+                        "UPDATE tasks SET run_after = now() WHERE state = \(TaskState.queued)",
                         logger: testLogger
                     )
                     log.append("\(step): reaped \(reaped.map(\.taskID))")
@@ -180,11 +180,14 @@ struct LeasePropertyTests {
             // The walk ends: the queue is drained by one healthy agent, and every task is accepted exactly once,
             // or the job failed (a task out of attempts).
             _ = try await client.query(
-                "UPDATE tasks SET lease_expires_at = now() - interval '1 second' WHERE state = 'leased'",
+                "UPDATE tasks SET lease_expires_at = now() - interval '1 second' WHERE state = \(TaskState.leased)",
                 logger: testLogger
             )
             _ = try await store.reapExpiredLeases()
-            _ = try await client.query("UPDATE tasks SET run_after = now() WHERE state = 'queued'", logger: testLogger)
+            _ = try await client.query(
+                "UPDATE tasks SET run_after = now() WHERE state = \(TaskState.queued)",
+                logger: testLogger
+            )
             while let lease = try await store.lease(agentID: 4, agentName: "d", leaseSeconds: 30) {
                 let verdict = try await store.complete(
                     taskID: lease.taskID,
@@ -199,16 +202,16 @@ struct LeasePropertyTests {
             try await Self.checkInvariants(client: client, model: model, seed: seed, log: log)
             let job = try #require(try await store.status(jobID: jobID))
             let failedTasks = try await client.query(
-                "SELECT count(*) FROM tasks WHERE job_id = \(jobID) AND state = 'failed'",
+                "SELECT count(*) FROM tasks WHERE job_id = \(jobID) AND state = \(TaskState.failed)",
                 logger: testLogger
             )
             var failed = 0
             for try await count in failedTasks.decode(Int.self) { failed = count }
             if failed == 0 {
-                #expect(job.state == "stitching", "seed \(seed): \(job.state)")
+                #expect(job.state == .stitching, "seed \(seed): \(job.state)")
                 #expect(model.accepted.count == job.tasksTotal, "seed \(seed): every task accepted once")
             } else {
-                #expect(job.state == "failed", "seed \(seed): a task failed, the job is \(job.state)")
+                #expect(job.state == .failed, "seed \(seed): a task failed, the job is \(job.state)")
             }
             #expect(!model.accepted.isEmpty, "seed \(seed): the walk accepted nothing")
         }
@@ -216,10 +219,10 @@ struct LeasePropertyTests {
     }
 
     /// A task's state and current lease token, as the store sees it before a completion.
-    static func leaseRow(client: PostgresClient, task: Int64) async throws -> (state: String, token: Int64?) {
+    static func leaseRow(client: PostgresClient, task: Int64) async throws -> (state: TaskState?, token: Int64?) {
         let rows = try await client.query("SELECT state, lease_token FROM tasks WHERE id = \(task)", logger: testLogger)
-        for try await row in rows.decode((String, Int64?).self) { return row }
-        return ("missing", nil)
+        for try await row in rows.decode((TaskState, Int64?).self) { return row }
+        return (nil, nil)
     }
 
     static func checkInvariants(client: PostgresClient, model: Model, seed: UInt64, log: [String]) async throws {
@@ -229,8 +232,8 @@ struct LeasePropertyTests {
             logger: testLogger
         )
         var written = Set<Int64>()
-        for try await (task, index, state) in segments.decode((Int64, Int, String).self) {
-            #expect(index == Int(task) && state == "done", "a segment row of task \(task) (\(state)) (seed \(seed))")
+        for try await (task, index, state) in segments.decode((Int64, Int, TaskState).self) {
+            #expect(index == Int(task) && state == .done, "a segment row of task \(task) (\(state)) (seed \(seed))")
             written.insert(task)
         }
         #expect(written == Set(model.accepted.keys), "segment rows differ from accepted results (seed \(seed))")
@@ -251,11 +254,11 @@ struct LeasePropertyTests {
             logger: testLogger
         )
         for try await (task, state, acceptedToken, results, resultToken) in rows.decode(
-            (Int64, String, Int64?, Int64, Int64?).self
+            (Int64, TaskState, Int64?, Int64, Int64?).self
         ) {
             #expect(results <= 1, "task \(task) has \(results) accepted results (seed \(seed)): \(log.suffix(8))")
             #expect(
-                (state == "done") == (results == 1),
+                (state == .done) == (results == 1),
                 "task \(task) is \(state) with \(results) results (seed \(seed))"
             )
             if results == 1 {

@@ -34,7 +34,10 @@ struct OutputFolderTests {
             #expect(try await store.cleanNextEndedJob { _, _ in } == nil)
 
             // An output that is ready may be replaced by a new job (`make run` twice).
-            _ = try await client.query("UPDATE jobs SET state = 'ready' WHERE id = \(second)", logger: testLogger)
+            _ = try await client.query(
+                "UPDATE jobs SET state = \(JobState.ready) WHERE id = \(second)",
+                logger: testLogger
+            )
             let third = try await store.submit(source: "/in/c.mp4", outputDirectory: "/out/a", settings: JobSettings())
             #expect(third > second)
         }
@@ -73,7 +76,7 @@ struct OutputFolderTests {
                 let made = results.compactMap { try? $0.get() }
                 #expect(made.count == 1, "\(folder): \(made.count) jobs made")
                 for case .failure(let error) in results {
-                    let refusal = error as? JobStore.OutputFolderInUse
+                    let refusal = error as? OutputFolderInUse
                     #expect(refusal != nil, "\(folder): \(error)")
                     #expect(refusal?.jobID == made.first, "\(folder): the refusal names another job")
                 }
@@ -115,7 +118,7 @@ struct OutputFolderTests {
             await #expect {
                 try await store.submit(source: "/in/b.mp4", outputDirectory: "/out/held", settings: JobSettings())
             } throws: { error in
-                (error as? JobStore.OutputFolderInUse)?.jobID == held
+                (error as? OutputFolderInUse)?.jobID == held
             }
             #expect(ContinuousClock.now - started >= .milliseconds(300), "the second submit waited for the first")
             #expect(try await first == held)
@@ -149,10 +152,10 @@ struct OutputFolderTests {
                 "SELECT source, state, error FROM jobs ORDER BY id",
                 logger: testLogger
             )
-            var jobs: [(String, String, String?)] = []
-            for try await row in rows.decode((String, String, String?).self) { jobs.append(row) }
+            var jobs: [(String, JobState, String?)] = []
+            for try await row in rows.decode((String, JobState, String?).self) { jobs.append(row) }
             #expect(jobs.map(\.0) == ["/in/a.mp4", "/in/b.mp4"])
-            #expect(jobs.map(\.1) == ["submitted", "failed"])
+            #expect(jobs.map(\.1) == [.submitted, .failed])
             #expect(jobs.last?.2?.contains("another job was writing the same output folder") == true)
         }
         await database.drop()

@@ -150,7 +150,7 @@ struct SchedulingTests {
                 )
                 // Other tasks are leased meanwhile, never this one before its time.
                 _ = try await client.query(
-                    "UPDATE tasks SET state = 'cancelled' WHERE job_id = \(jobID) AND id <> \(lease.taskID)",
+                    "UPDATE tasks SET state = \(TaskState.cancelled) WHERE job_id = \(jobID) AND id <> \(lease.taskID)",
                     logger: testLogger
                 )
                 #expect(try await store.lease(agentID: 1, agentName: "a", leaseSeconds: 30) == nil, "leased early")
@@ -159,7 +159,7 @@ struct SchedulingTests {
                     logger: testLogger
                 )
             }
-            #expect(try await store.status(jobID: jobID)?.state == "failed")
+            #expect(try await store.status(jobID: jobID)?.state == .failed)
         }
     }
 

@@ -16,10 +16,10 @@ struct StitcherChecksTests {
         var directory: TemporaryDirectory
         var source: String
         var encoded: String
-        var job: JobStore.JobToStitch
+        var job: JobToStitch
 
         /// A fresh output folder holding every encoded file, and the job pointed at it.
-        func output(_ name: String) throws -> JobStore.JobToStitch {
+        func output(_ name: String) throws -> JobToStitch {
             let output = self.directory.file(name)
             try FileManager.default.copyItem(atPath: self.encoded, toPath: output)
             var job = self.job
@@ -36,7 +36,7 @@ struct StitcherChecksTests {
         try Fixtures.makeClip(at: source, seconds: 4, width: 320, height: 240)
         let encoded = directory.file("encoded")
         let planned = try JobPlanning.plan(
-            JobStore.JobToPlan(
+            JobToPlan(
                 id: 1,
                 source: source,
                 outputDirectory: encoded,
@@ -71,7 +71,7 @@ struct StitcherChecksTests {
                 files.append(file.description)
             }
         }
-        let job = JobStore.JobToStitch(
+        let job = JobToStitch(
             id: 1,
             source: source,
             outputDirectory: encoded,
@@ -87,7 +87,7 @@ struct StitcherChecksTests {
     }
 
     /// The stitch must throw with `message` and leave no master playlist: the job fails instead of becoming ready.
-    static func expectRefused(_ job: JobStore.JobToStitch, _ message: String) {
+    static func expectRefused(_ job: JobToStitch, _ message: String) {
         let error = #expect(throws: Stitcher.ContinuityError.self) { try Stitcher.stitch(job) }
         #expect(error?.description.contains(message) == true, "\(String(describing: error))")
         #expect(!FileManager.default.fileExists(atPath: "\(job.outputDirectory)/master.m3u8"), "master.m3u8 written")

@@ -9,8 +9,8 @@ import Testing
 
 @Suite("Stitcher thumbnails")
 struct StitcherThumbnailsTests {
-    static func job(source: String, output: String) -> JobStore.JobToStitch {
-        JobStore.JobToStitch(
+    static func job(source: String, output: String) -> JobToStitch {
+        JobToStitch(
             id: 1,
             source: source,
             outputDirectory: output,

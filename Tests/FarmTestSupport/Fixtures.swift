@@ -1,5 +1,5 @@
-import Foundation
 import FarmCoordinator
+import Foundation
 
 /// Runs a command and returns its standard output; throws with its standard error when it exits non-zero.
 ///

@@ -75,7 +75,7 @@ package enum InProcessFarm {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let status = try await store.status(jobID: jobID),
-                ["ready", "failed", "cancelled"].contains(status.state)
+                status.state.isEnded
             {
                 return status
             }

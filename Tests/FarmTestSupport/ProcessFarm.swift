@@ -138,7 +138,7 @@ package final class ProcessFarm: @unchecked Sendable {
         var lines: [String] = []
         try await self.withStore { _, client in
             let rows = try await client.query(
-                "SELECT j.id, j.state, t.id, t.kind, t.state, coalesce(t.lease_owner, ''), t.attempts, coalesce(t.last_error, '') FROM jobs j JOIN tasks t ON t.job_id = j.id WHERE t.state <> 'done' ORDER BY t.id",
+                "SELECT j.id, j.state, t.id, t.kind, t.state, coalesce(t.lease_owner, ''), t.attempts, coalesce(t.last_error, '') FROM jobs j JOIN tasks t ON t.job_id = j.id WHERE t.state <> \(TaskState.done) ORDER BY t.id",
                 logger: testLogger
             )
             var found: [String] = []

@@ -1,0 +1,111 @@
+import FarmMedia
+import FarmProtocol
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Jobs whose tasks are all done, handed to the stitcher.
+extension JobStore {
+    /// Hands to the stitcher every running job whose tasks are all done. A completion does this itself when it
+    /// sees no task left, but two last completions committed at once through two connections each see the other's
+    /// task still leased; this sweep (each stitcher round) catches that case.
+    @discardableResult
+    package func promoteFinishedJobs() async throws -> Int {
+        let rows = try await self.client.query(
+            """
+            UPDATE jobs j SET state = \(JobState.stitching), updated_at = now()
+            WHERE j.state = \(JobState.running) AND EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id)
+              AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state <> \(TaskState.done))
+            RETURNING j.id
+            """,
+            logger: self.logger
+        )
+        var promoted = 0
+        for try await _ in rows.decode(Int64.self) { promoted += 1 }
+        return promoted
+    }
+
+    /// Claims one job whose tasks are all done, runs `stitch` while holding its row, then marks it ready, or failed
+    /// with the stitcher's error. Returns the job's id and error, or nil when none waits.
+    package func stitchNextJob(
+        _ stitch: @Sendable (JobToStitch) async throws -> Void
+    ) async throws -> (id: Int64, error: String?)? {
+        try await self.client.withTransaction(logger: self.logger) { connection -> (id: Int64, error: String?)? in
+            let rows = try await connection.query(
+                """
+                SELECT id, source, output_dir, source_info, settings FROM jobs WHERE state = \(JobState.stitching)
+                ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1
+                """,
+                logger: self.logger
+            )
+            var claimed: (Int64, String, String, JobSourceInfo, JobSettings)?
+            for try await row in rows.decode((Int64, String, String, JobSourceInfo, JobSettings).self) {
+                claimed = row
+            }
+            guard let (jobID, source, output, info, settings) = claimed else { return nil }
+            var renditions: [RenditionSpec] = []
+            for try await (name, width, height, bitrate) in try await connection.query(
+                "SELECT name, width, height, max_bitrate FROM renditions WHERE job_id = \(jobID) ORDER BY height",
+                logger: self.logger
+            ).decode((String, Int, Int, Int).self) {
+                renditions.append(RenditionSpec(name: name, width: width, height: height, maxBitrate: bitrate))
+            }
+            var segments: [OutputFile] = []
+            for try await (rendition, index, start, duration, num, den, frames, bytes, hash, path)
+                in try await connection
+                .query(
+                    """
+                    SELECT rendition, index, start_pts, duration, timebase_num, timebase_den, frames, bytes, sha256, path
+                    FROM segments WHERE job_id = \(jobID) ORDER BY rendition, index
+                    """,
+                    logger: self.logger
+                ).decode((String, Int, Int64, Int64, Int, Int, Int, Int64, String, String).self)
+            {
+                segments.append(
+                    OutputFile(
+                        rendition: rendition,
+                        role: .segment,
+                        segmentIndex: index,
+                        path: path,
+                        bytes: bytes,
+                        sha256: hash,
+                        startPTS: start,
+                        duration: duration,
+                        frames: frames,
+                        timeBase: Rational(Int32(num), Int32(den))
+                    )
+                )
+            }
+            var inits: [String: String] = [:]
+            for try await (rendition, path) in try await connection.query(
+                "SELECT rendition, path FROM init_segments WHERE job_id = \(jobID)",
+                logger: self.logger
+            ).decode((String, String).self) {
+                inits[rendition] = path
+            }
+            let job = JobToStitch(
+                id: jobID,
+                source: source,
+                outputDirectory: output,
+                sourceInfo: info,
+                renditions: renditions,
+                segments: segments,
+                initSegments: inits,
+                container: settings.container,
+                encoder: settings.encoder
+            )
+            do {
+                try await stitch(job)
+            } catch {
+                let message = "stitching failed: \(error)"
+                try await self.failJob(jobID, error: message, on: connection)
+                return (jobID, message)
+            }
+            _ = try await connection.query(
+                "UPDATE jobs SET state = \(JobState.ready), updated_at = now(), finished_at = now() WHERE id = \(jobID)",
+                logger: self.logger
+            )
+            return (jobID, nil)
+        }
+    }
+}

@@ -1,0 +1,214 @@
+import FarmMedia
+import FarmProtocol
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Submitting, planning, following and ending jobs.
+extension JobStore {
+    package func submit(
+        source: String,
+        outputDirectory: String,
+        settings: JobSettings,
+        priority: Int = 0
+    ) async throws -> Int64 {
+        // Two jobs writing one folder at once would overwrite each other's segments: a folder belongs to one job
+        // while it runs. Once it has ended (ready included), a new job may replace its output. The database enforces
+        // it (the unique index `jobs_one_writer_per_output_dir`, migration 4); this statement gives the new job's id,
+        // or names the running job that holds the folder. A submit racing another into the same folder fails the
+        // index instead, and the next try finds the winner as the holder.
+        for _ in 0..<3 {
+            do {
+                let rows = try await self.client.query(
+                    """
+                    WITH holder AS (
+                        SELECT id, state FROM jobs
+                        WHERE output_dir = \(outputDirectory) AND state IN (\(JobState.submitted), \(JobState.running), \(JobState.stitching))
+                        ORDER BY id LIMIT 1
+                    ), inserted AS (
+                        INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight)
+                        SELECT \(source), \(outputDirectory), \(settings), \(priority), \(settings.maxInFlight)
+                        WHERE NOT EXISTS (SELECT 1 FROM holder)
+                        RETURNING id
+                    )
+                    SELECT id, NULL::text FROM inserted UNION ALL SELECT id, state FROM holder
+                    """,
+                    logger: self.logger
+                )
+                for try await (id, holderState) in rows.decode((Int64, JobState?).self) {
+                    if let holderState {
+                        throw OutputFolderInUse(outputDirectory: outputDirectory, jobID: id, state: holderState)
+                    }
+                    try await self.notifyWork("job")
+                    return id
+                }
+                throw ConfigurationError("inserting the job returned no id")
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                continue
+            }
+        }
+        throw ConfigurationError(
+            "the output folder \(outputDirectory) was claimed and released by other submits three times in a row; "
+                + "submit again"
+        )
+    }
+
+    /// Claims one submitted job and plans it, all in one transaction: a coordinator that dies while planning leaves
+    /// the job submitted for another. A planning error fails the job with its message. Returns the job's id, or nil
+    /// when no job waits.
+    package func planNextJob(
+        _ plan: @Sendable (JobToPlan) async throws -> PlannedJob
+    ) async throws -> (id: Int64, error: String?)? {
+        try await self.client.withTransaction(logger: self.logger) { connection -> (id: Int64, error: String?)? in
+            let rows = try await connection.query(
+                """
+                SELECT id, source, output_dir, settings FROM jobs
+                WHERE state = \(JobState.submitted) ORDER BY priority DESC, id
+                FOR UPDATE SKIP LOCKED LIMIT 1
+                """,
+                logger: self.logger
+            )
+            var claimed: JobToPlan?
+            for try await (id, source, output, settings) in rows.decode((Int64, String, String, JobSettings).self) {
+                claimed = JobToPlan(id: id, source: source, outputDirectory: output, settings: settings)
+            }
+            guard let job = claimed else { return nil }
+            let planned: PlannedJob
+            do {
+                planned = try await plan(job)
+            } catch {
+                let message = "\(error)"
+                _ = try await connection.query(
+                    """
+                    UPDATE jobs SET state = \(JobState.failed), error = \(message), updated_at = now(), finished_at = now()
+                    WHERE id = \(job.id)
+                    """,
+                    logger: self.logger
+                )
+                return (job.id, message)
+            }
+            for rendition in planned.renditions {
+                _ = try await connection.query(
+                    """
+                    INSERT INTO renditions (job_id, name, width, height, max_bitrate, codec)
+                    VALUES (\(job.id), \(rendition.name), \(rendition.width), \(rendition.height),
+                            \(rendition.maxBitrate), \(job.settings.encoder.codec))
+                    """,
+                    logger: self.logger
+                )
+            }
+            for chunk in planned.chunks {
+                _ = try await connection.query(
+                    """
+                    INSERT INTO chunks (job_id, index, start_pts, end_pts, preroll_pts, first_packet, last_packet,
+                                        frame_count, segment_starts, first_segment)
+                    VALUES (\(job.id), \(chunk.index), \(chunk.startPTS), \(chunk.endPTS), \(chunk.prerollPTS),
+                            \(chunk.firstPacket), \(chunk.lastPacket), \(chunk.frameCount), \(chunk.segmentStarts),
+                            \(chunk.firstSegmentIndex))
+                    """,
+                    logger: self.logger
+                )
+            }
+            for task in planned.tasks {
+                let chunkIndex: Int? = task.spec.kind == .video ? task.spec.chunkIndex : nil
+                let end =
+                    task.spec.endPTS
+                    ?? (task.spec.originPTS + Int64(planned.sourceInfo.durationSeconds / task.spec.timeBase.doubleValue))
+                let mediaSeconds = max(0, task.spec.timeBase.seconds(end - task.spec.startPTS))
+                _ = try await connection.query(
+                    """
+                    INSERT INTO tasks (job_id, kind, chunk_index, spec, extract, priority, max_attempts, media_seconds)
+                    VALUES (\(job.id), \(task.spec.kind.rawValue), \(chunkIndex), \(task.spec),
+                            \(task.extract), \(task.priority), \(job.settings.maxAttempts), \(mediaSeconds))
+                    """,
+                    logger: self.logger
+                )
+            }
+            _ = try await connection.query(
+                """
+                UPDATE jobs SET state = \(JobState.running), source_info = \(planned.sourceInfo),
+                    duration_seconds = \(planned.sourceInfo.durationSeconds), updated_at = now()
+                WHERE id = \(job.id)
+                """,
+                logger: self.logger
+            )
+            try await self.notifyWork("tasks", on: connection)
+            return (job.id, nil)
+        }
+    }
+
+    /// Cancels a job: its queued and leased tasks are cancelled and the agents working on them are told to stop.
+    /// Returns false when the job had already ended.
+    package func cancel(jobID: Int64) async throws -> Bool {
+        try await self.client.withTransaction(logger: self.logger) { connection in
+            try await self.endJob(jobID, state: .cancelled, error: "cancelled by request", on: connection)
+        }
+    }
+
+    package func status(jobID: Int64) async throws -> JobStatus? {
+        let rows = try await self.client.query(
+            """
+            SELECT j.id, j.state, j.error, j.output_dir, j.duration_seconds,
+                   (SELECT count(*) FROM tasks t WHERE t.job_id = j.id),
+                   (SELECT count(*) FROM tasks t WHERE t.job_id = j.id AND t.state = \(TaskState.done)),
+                   (SELECT coalesce(sum(s.duration::double precision * s.timebase_num / s.timebase_den), 0)
+                      FROM segments s JOIN tasks t ON t.id = s.task_id
+                     WHERE s.job_id = j.id AND t.kind = 'video'
+                       AND s.rendition = (SELECT min(name) FROM renditions r WHERE r.job_id = j.id))
+            FROM jobs j WHERE j.id = \(jobID)
+            """,
+            logger: self.logger
+        )
+        for try await (id, state, error, output, duration, total, done, seconds) in rows.decode(
+            (Int64, JobState, String?, String, Double?, Int64, Int64, Double).self
+        ) {
+            return JobStatus(
+                id: id,
+                state: state,
+                error: error,
+                outputDirectory: output,
+                durationSeconds: duration,
+                tasksTotal: Int(total),
+                tasksDone: Int(done),
+                secondsDone: seconds
+            )
+        }
+        return nil
+    }
+
+    /// Fails a job with a report, cancelling its other tasks. Returns false when it had already ended.
+    @discardableResult
+    package func failJob(_ jobID: Int64, error: String, on connection: PostgresConnection) async throws -> Bool {
+        try await self.endJob(jobID, state: .failed, error: error, on: connection)
+    }
+
+    /// Ends a job that has not ended yet: its queued and leased tasks are cancelled, and a `revoke:<job>`
+    /// notification (delivered at commit) makes every coordinator revoke the job's leases on its agents.
+    private func endJob(
+        _ jobID: Int64,
+        state: JobState,
+        error: String,
+        on connection: PostgresConnection
+    ) async throws -> Bool {
+        let rows = try await connection.query(
+            """
+            UPDATE jobs SET state = \(state), error = \(error), updated_at = now(), finished_at = now()
+            WHERE id = \(jobID) AND state IN (\(JobState.submitted), \(JobState.running), \(JobState.stitching)) RETURNING id
+            """,
+            logger: self.logger
+        )
+        var ended = false
+        for try await _ in rows.decode(Int64.self) { ended = true }
+        if ended {
+            _ = try await connection.query(
+                "UPDATE tasks SET state = \(TaskState.cancelled), lease_expires_at = NULL WHERE job_id = \(jobID) AND state IN (\(TaskState.queued), \(TaskState.leased))",
+                logger: self.logger
+            )
+            try await self.notifyWork(Self.revokePrefix + String(jobID), on: connection)
+        }
+        return ended
+    }
+
+    /// The payload prefix of a work-channel notification that revokes a job's leases: `revoke:<job id>`.
+    package static let revokePrefix = "revoke:"
+}
