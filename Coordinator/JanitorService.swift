@@ -1,0 +1,48 @@
+import Logging
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// Removes the partial output of failed and cancelled jobs, and chunk sources orphaned by a crash.
+final class JanitorService: Service, Sendable {
+    private let store: JobStore
+    private let rounds: RecurringRounds
+    private let scratchDirectory: String
+    /// When the scratch folder was last scanned for orphaned chunk sources: the janitor wakes on every work
+    /// notification, and listing the folder that often is wasted work for files that live an hour.
+    private let lastOrphanScan = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(store: JobStore, rounds: RecurringRounds, scratchDirectory: String) {
+        self.store = store
+        self.rounds = rounds
+        self.scratchDirectory = scratchDirectory
+    }
+
+    func run() async {
+        await self.rounds.run { try await self.cleanUp() }
+    }
+
+    private func cleanUp() async throws {
+        while let jobID = try await self.store.cleanNextEndedJob({ output, files in
+            try await NIOThreadPool.singleton.runIfActive {
+                try Stitcher.removePartialOutput(outputDirectory: output, publishedFiles: files)
+            }
+        }) {
+            self.rounds.logger.info("removed the partial output of an ended job", metadata: ["job": "\(jobID)"])
+        }
+        let now = ContinuousClock.now
+        let scanDue = self.lastOrphanScan.withLock { last in
+            guard last.map({ now - $0 >= .seconds(600) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        guard scanDue else { return }
+        let scratch = self.scratchDirectory
+        let orphans = try await NIOThreadPool.singleton.runIfActive {
+            Stitcher.removeOrphanedSources(scratchDirectory: scratch, olderThan: 3600)
+        }
+        if orphans > 0 {
+            self.rounds.logger.info("removed orphaned chunk sources", metadata: ["files": "\(orphans)"])
+        }
+    }
+}
