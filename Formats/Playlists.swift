@@ -1,7 +1,8 @@
 import FarmProtocol
 import Foundation
 
-/// Renders HLS playlists from what was really produced. Pure: tested alone.
+/// The playlists of what was really produced: the stitcher's measured renditions become `HLSMediaPlaylist` and
+/// `HLSMasterPlaylist` values, written by their `text`. Pure: tested alone.
 package enum Playlists {
     package struct Segment: Sendable, Equatable {
         package var uri: String
@@ -88,25 +89,25 @@ package enum Playlists {
 
     private static func vod(_ segments: [Segment], initURI: String?, iFramesOnly: Bool) -> String {
         let target = Int((segments.map(\.duration).max() ?? 1).rounded(.up))
-        // fMP4's init segment needs version 7; byte ranges 4.
-        let version = initURI != nil ? 7 : (iFramesOnly ? 4 : 3)
-        var lines = [
-            "#EXTM3U",
-            "#EXT-X-VERSION:\(version)",
-            "#EXT-X-TARGETDURATION:\(max(target, 1))",
-            "#EXT-X-MEDIA-SEQUENCE:0",
-            "#EXT-X-PLAYLIST-TYPE:VOD",
-        ]
-        if iFramesOnly { lines.append("#EXT-X-I-FRAMES-ONLY") }
-        lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
-        if let initURI { lines.append("#EXT-X-MAP:URI=\"\(initURI)\"") }
-        for segment in segments {
-            lines.append(String(format: "#EXTINF:%.6f,", segment.duration))
-            if iFramesOnly, let length = segment.keyframeBytes { lines.append("#EXT-X-BYTERANGE:\(length)@0") }
-            lines.append(segment.uri)
-        }
-        lines.append("#EXT-X-ENDLIST")
-        return lines.joined(separator: "\n") + "\n"
+        var playlist = HLSMediaPlaylist(
+            // fMP4's init segment needs version 7; byte ranges 4.
+            version: initURI != nil ? 7 : (iFramesOnly ? 4 : 3),
+            targetDuration: max(target, 1),
+            mediaSequence: 0,
+            playlistType: "VOD",
+            independentSegments: true,
+            hasEndList: true,
+            mapURI: initURI,
+            segments: segments.map { segment in
+                HLSMediaPlaylist.Segment(
+                    uri: segment.uri,
+                    duration: segment.duration,
+                    byteRange: iFramesOnly ? segment.keyframeBytes.map { 0..<Int($0) } : nil
+                )
+            }
+        )
+        playlist.iFramesOnly = iFramesOnly
+        return playlist.text
     }
 
     /// The master playlist: one variant per video rendition with the audio group, attributes measured from the
@@ -114,37 +115,39 @@ package enum Playlists {
     /// `version` is the highest its media playlists need: 7 with fMP4, 4 with MPEG-TS (its I-frame byte ranges),
     /// so that players older than fMP4 in HLS accept a TS ladder.
     package static func master(video: [MediaRendition], audio: MediaRendition?, version: Int = 7) -> String {
-        var lines = ["#EXTM3U", "#EXT-X-VERSION:\(version)", "#EXT-X-INDEPENDENT-SEGMENTS"]
+        var master = HLSMasterPlaylist(version: version, independentSegments: true)
         if let audio {
-            lines.append(
-                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",DEFAULT=YES,AUTOSELECT=YES,"
-                    + (audio.channels.map { "CHANNELS=\"\($0)\"," } ?? "") + "URI=\"\(audio.name)/playlist.m3u8\""
-            )
+            var attributes: [(key: String, value: String)] = [
+                ("TYPE", "AUDIO"), ("GROUP-ID", "audio"), ("NAME", "default"), ("DEFAULT", "YES"),
+                ("AUTOSELECT", "YES"),
+            ]
+            if let channels = audio.channels { attributes.append(("CHANNELS", "\(channels)")) }
+            attributes.append(("URI", "\(audio.name)/playlist.m3u8"))
+            master.renditions.append(.init(attributes: HLSAttributes(attributes)))
         }
         for rendition in video {
-            var attributes = [
-                "BANDWIDTH=\(rendition.peakBitrate + (audio?.peakBitrate ?? 0))",
-                "AVERAGE-BANDWIDTH=\(rendition.averageBitrate + (audio?.averageBitrate ?? 0))",
-                "CODECS=\"\(([rendition.codecs] + (audio.map { [$0.codecs] } ?? [])).joined(separator: ","))\"",
-                "RESOLUTION=\(rendition.width)x\(rendition.height)",
-                String(format: "FRAME-RATE=%.3f", rendition.frameRate),
+            var attributes: [(key: String, value: String)] = [
+                ("BANDWIDTH", "\(rendition.peakBitrate + (audio?.peakBitrate ?? 0))"),
+                ("AVERAGE-BANDWIDTH", "\(rendition.averageBitrate + (audio?.averageBitrate ?? 0))"),
+                ("CODECS", ([rendition.codecs] + (audio.map { [$0.codecs] } ?? [])).joined(separator: ",")),
+                ("RESOLUTION", "\(rendition.width)x\(rendition.height)"),
+                ("FRAME-RATE", String(format: "%.3f", rendition.frameRate)),
             ]
-            if audio != nil { attributes.append("AUDIO=\"audio\"") }
-            lines.append("#EXT-X-STREAM-INF:" + attributes.joined(separator: ","))
-            lines.append("\(rendition.name)/playlist.m3u8")
+            if audio != nil { attributes.append(("AUDIO", "audio")) }
+            master.variants.append(.init(uri: "\(rendition.name)/playlist.m3u8", attributes: HLSAttributes(attributes)))
         }
         // Trick play (scrubbing, fast forward): video only, so no audio in the bitrates or codecs.
         for rendition in video {
             guard let iFrames = rendition.iFrames else { continue }
-            let attributes = [
-                "BANDWIDTH=\(iFrames.peakBitrate)",
-                "AVERAGE-BANDWIDTH=\(iFrames.averageBitrate)",
-                "CODECS=\"\(rendition.codecs)\"",
-                "RESOLUTION=\(rendition.width)x\(rendition.height)",
-                "URI=\"\(rendition.name)/iframes.m3u8\"",
+            let attributes: [(key: String, value: String)] = [
+                ("BANDWIDTH", "\(iFrames.peakBitrate)"),
+                ("AVERAGE-BANDWIDTH", "\(iFrames.averageBitrate)"),
+                ("CODECS", rendition.codecs),
+                ("RESOLUTION", "\(rendition.width)x\(rendition.height)"),
+                ("URI", "\(rendition.name)/iframes.m3u8"),
             ]
-            lines.append("#EXT-X-I-FRAME-STREAM-INF:" + attributes.joined(separator: ","))
+            master.iFrameStreams.append(.init(attributes: HLSAttributes(attributes)))
         }
-        return lines.joined(separator: "\n") + "\n"
+        return master.text
     }
 }

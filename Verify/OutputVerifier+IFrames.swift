@@ -18,7 +18,7 @@ extension OutputVerifier {
         }
         let playlist: HLSMediaPlaylist
         do {
-            playlist = try HLSPlaylistParser.parseMedia(String(decoding: data, as: UTF8.self))
+            playlist = try HLSMediaPlaylist(parsing: String(decoding: data, as: UTF8.self))
         } catch {
             return (["\(uri) is not a valid playlist: \(error)"], [])
         }

@@ -31,7 +31,7 @@ package enum OutputVerifier {
                 masterPath,
                 as: "master playlist",
                 report: &report,
-                HLSPlaylistParser.parseMaster
+                HLSMasterPlaylist.init(parsing:)
             )
         else { return report }
         report.failures += VerificationChecks.masterFailures(master)
@@ -56,7 +56,7 @@ package enum OutputVerifier {
                     playlistURL.path,
                     as: "\(name) media playlist",
                     report: &report,
-                    HLSPlaylistParser.parseMedia
+                    HLSMediaPlaylist.init(parsing:)
                 )
             else { continue }
             let files = self.locate(playlist, in: playlistURL.deletingLastPathComponent(), name: name, report: &report)
@@ -480,7 +480,7 @@ package enum OutputVerifier {
                 playlistURL.path,
                 as: "audio media playlist",
                 report: &report,
-                HLSPlaylistParser.parseMedia
+                HLSMediaPlaylist.init(parsing:)
             )
         else { return nil }
         let files = self.locate(playlist, in: playlistURL.deletingLastPathComponent(), name: "audio", report: &report)

@@ -55,7 +55,7 @@ struct VerifyCommandTests {
 
         // Every I-frame entry, cut out of its segment and put after the init segment, is one keyframe a player
         // decodes alone, at the time the playlist gives it.
-        let master = try HLSPlaylistParser.parseMaster(String(contentsOfFile: output + "/master.m3u8", encoding: .utf8))
+        let master = try HLSMasterPlaylist(parsing: String(contentsOfFile: output + "/master.m3u8", encoding: .utf8))
         #expect(master.iFrameStreams.compactMap(\.uri) == ["360p/iframes.m3u8", "240p/iframes.m3u8"])
         for rung in ["360p", "240p"] {
             let iFrames = try Self.expectEveryIFrameDecodesAlone(folder: output + "/" + rung, scratch: directory)
@@ -67,10 +67,10 @@ struct VerifyCommandTests {
     /// a player decodes alone, at the time the playlist gives it; there is one per segment.
     @discardableResult
     static func expectEveryIFrameDecodesAlone(folder: String, scratch: TemporaryDirectory) throws -> HLSMediaPlaylist {
-        let iFrames = try HLSPlaylistParser.parseMedia(
+        let iFrames = try HLSMediaPlaylist(parsing: 
             String(contentsOfFile: folder + "/iframes.m3u8", encoding: .utf8)
         )
-        let media = try HLSPlaylistParser.parseMedia(String(contentsOfFile: folder + "/playlist.m3u8", encoding: .utf8))
+        let media = try HLSMediaPlaylist(parsing: String(contentsOfFile: folder + "/playlist.m3u8", encoding: .utf8))
         #expect(iFrames.iFramesOnly && (iFrames.version ?? 0) >= 4)
         #expect(iFrames.segments.map(\.uri) == media.segments.map(\.uri))
         let initData = try iFrames.mapURI.map { try Data(contentsOf: URL(fileURLWithPath: folder + "/" + $0)) }

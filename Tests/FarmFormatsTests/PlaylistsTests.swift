@@ -307,4 +307,40 @@ struct PlaylistsTests {
         let lastVariant = try #require(lines.lastIndex { $0.hasPrefix("#EXT-X-STREAM-INF:") })
         #expect(lines.firstIndex { $0.hasPrefix("#EXT-X-I-FRAME-STREAM-INF:") }! > lastVariant + 1)
     }
+
+    /// One type per playlist kind reads what it writes: every playlist the stitcher writes parses back into a value
+    /// that writes the same text again, byte for byte.
+    @Test("written playlists parse back and write the same bytes")
+    func writtenPlaylistsRoundTrip() throws {
+        var keyframed = Self.video720
+        keyframed.segments = keyframed.segments.map { segment in
+            var segment = segment
+            segment.keyframeBytes = segment.bytes / 10
+            return segment
+        }
+        let masters = [
+            Playlists.master(video: [keyframed, Self.video360], audio: Self.audio),
+            Playlists.master(video: [Self.video360], audio: nil, version: 4),
+        ]
+        for text in masters {
+            let master = try HLSMasterPlaylist(parsing: text)
+            #expect(master.text == text)
+            #expect(try HLSMasterPlaylist(parsing: master.text) == master)
+        }
+        let media = [
+            Playlists.media(keyframed.segments),
+            Playlists.media(keyframed.segments, initURI: nil),
+            Playlists.iFrames(keyframed.segments),
+            Playlists.iFrames(keyframed.segments, initURI: nil),
+        ]
+        for text in media {
+            let playlist = try HLSMediaPlaylist(parsing: text)
+            #expect(playlist.text == text)
+            #expect(try HLSMediaPlaylist(parsing: playlist.text) == playlist)
+        }
+        // The I-frame playlist's byte ranges are what the writer was given.
+        let iFrames = try HLSMediaPlaylist(parsing: Playlists.iFrames(keyframed.segments))
+        #expect(iFrames.iFramesOnly)
+        #expect(iFrames.segments.map(\.byteRange) == keyframed.segments.map { 0..<Int($0.keyframeBytes!) })
+    }
 }

@@ -87,7 +87,7 @@ package enum HLSFixture {
     /// RFC 8216 peak and average bit rates of a media playlist's segments (their byte ranges, when it has them).
     package static func bitrates(folder: String, playlist: String = "playlist.m3u8") throws -> (peak: Int, average: Int)
     {
-        let media = try HLSPlaylistParser.parseMedia(String(contentsOfFile: folder + "/" + playlist, encoding: .utf8))
+        let media = try HLSMediaPlaylist(parsing: String(contentsOfFile: folder + "/" + playlist, encoding: .utf8))
         let sized = try media.segments.map { segment in
             let size = try FileManager.default.attributesOfItem(atPath: folder + "/" + segment.uri)[.size] as? Int
             return (duration: segment.duration, bytes: segment.byteRange?.count ?? size ?? 0)
@@ -125,7 +125,7 @@ package enum HLSFixture {
             folder + "/ffmpeg.m3u8",
         ]
         try run("ffmpeg", arguments)
-        let parsed = try HLSPlaylistParser.parseMedia(String(contentsOfFile: folder + "/ffmpeg.m3u8", encoding: .utf8))
+        let parsed = try HLSMediaPlaylist(parsing: String(contentsOfFile: folder + "/ffmpeg.m3u8", encoding: .utf8))
         try FileManager.default.removeItem(atPath: folder + "/ffmpeg.m3u8")
         try self.writeMediaPlaylist(parsed.segments, to: folder + "/playlist.m3u8")
     }
@@ -133,7 +133,7 @@ package enum HLSFixture {
     /// `iframes.m3u8` beside a rendition's `playlist.m3u8`, as Coordinator/Playlists.swift writes it: one entry per
     /// segment, the byte range from the segment's start to the end of its first sample.
     package static func writeIFramePlaylist(folder: String) throws {
-        let media = try HLSPlaylistParser.parseMedia(String(contentsOfFile: folder + "/playlist.m3u8", encoding: .utf8))
+        let media = try HLSMediaPlaylist(parsing: String(contentsOfFile: folder + "/playlist.m3u8", encoding: .utf8))
         let target = Int((media.segments.map(\.duration).max() ?? 1).rounded(.up))
         var lines = [
             "#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-TARGETDURATION:\(target)", "#EXT-X-MEDIA-SEQUENCE:0",

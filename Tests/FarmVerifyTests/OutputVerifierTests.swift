@@ -88,7 +88,7 @@ struct OutputVerifierTests {
         try Self.makeOutput(source: source, at: output)
         // Drop 240p's third segment (1 s to 2 s... the frames 50 to 74) from the playlist and the disk.
         let playlistPath = output + "/240p/playlist.m3u8"
-        let playlist = try HLSPlaylistParser.parseMedia(String(contentsOfFile: playlistPath, encoding: .utf8))
+        let playlist = try HLSMediaPlaylist(parsing: String(contentsOfFile: playlistPath, encoding: .utf8))
         try Self.writeMediaPlaylist(playlist.segments.filter { $0.uri != "segment_00002.m4s" }, to: playlistPath)
         try FileManager.default.removeItem(atPath: output + "/240p/segment_00002.m4s")
 
@@ -117,7 +117,7 @@ struct OutputVerifierTests {
         let output = directory.file("hls")
         try Self.makeOutput(source: source, at: output, rungs: [Self.rungs[1]], audio: false)
         let playlistPath = output + "/120p/playlist.m3u8"
-        var segments = try HLSPlaylistParser.parseMedia(String(contentsOfFile: playlistPath, encoding: .utf8)).segments
+        var segments = try HLSMediaPlaylist(parsing: String(contentsOfFile: playlistPath, encoding: .utf8)).segments
         segments.swapAt(1, 2)
         try Self.writeMediaPlaylist(segments, to: playlistPath)
 
@@ -146,7 +146,7 @@ struct OutputVerifierTests {
         let output = directory.file("hls")
         try Self.makeOutput(source: source, at: output, rungs: [Self.rungs[1]])
         let playlistPath = output + "/audio/playlist.m3u8"
-        let playlist = try HLSPlaylistParser.parseMedia(String(contentsOfFile: playlistPath, encoding: .utf8))
+        let playlist = try HLSMediaPlaylist(parsing: String(contentsOfFile: playlistPath, encoding: .utf8))
         try Self.writeMediaPlaylist(playlist.segments.filter { $0.uri != "segment_00001.m4s" }, to: playlistPath)
 
         let report = OutputVerifier.verify(source: source, hlsDirectory: output, options: .init(measureQuality: false))
@@ -382,7 +382,7 @@ struct OutputVerifierTests {
             return OutputVerifier.verify(source: source, hlsDirectory: output, options: options).failures
         }
         let variant = try #require(master.split(separator: "\n").first { $0.hasPrefix("#EXT-X-STREAM-INF:") })
-        let attributes = try HLSPlaylistParser.attributes(String(variant.dropFirst("#EXT-X-STREAM-INF:".count)))
+        let attributes = try HLSAttributes(parsing: String(variant.dropFirst("#EXT-X-STREAM-INF:".count)))
         let peak = try #require(attributes["BANDWIDTH"].flatMap { Int($0) })
         let average = try #require(attributes["AVERAGE-BANDWIDTH"].flatMap { Int($0) })
 
@@ -420,7 +420,7 @@ struct OutputVerifierTests {
         // (no moof: nothing a player can decode alone), and a lost EXT-X-I-FRAMES-ONLY tag.
         let iFramesPath = output + "/120p/iframes.m3u8"
         let iFrames = try String(contentsOfFile: iFramesPath, encoding: .utf8)
-        let ranges = try HLSPlaylistParser.parseMedia(iFrames).segments.map { try #require($0.byteRange) }
+        let ranges = try HLSMediaPlaylist(parsing: iFrames).segments.map { try #require($0.byteRange) }
         #expect(ranges.count == 4)
         let sizes = try (0..<4).map { index in
             try #require(

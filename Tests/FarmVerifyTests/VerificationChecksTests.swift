@@ -339,7 +339,7 @@ struct VerificationChecksTests {
     }
 
     @Test func masterRules() throws {
-        let master = try HLSPlaylistParser.parseMaster(
+        let master = try HLSMasterPlaylist(parsing: 
             "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO=\"aac\"\n240p/playlist.m3u8\n"
         )
         let failures = VerificationChecks.masterFailures(master)
@@ -351,7 +351,7 @@ struct VerificationChecksTests {
     }
 
     @Test func codecsNameWhatTheInitSegmentsHold() throws {
-        let master = try HLSPlaylistParser.parseMaster(
+        let master = try HLSMasterPlaylist(parsing: 
             "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS=\"avc1.64001E, mp4a.40.2\"\nv/p.m3u8\n"
         )
         let variant = try #require(master.variants.first)
@@ -375,7 +375,7 @@ struct VerificationChecksTests {
     }
 
     @Test func bandwidthAgainstMeasurement() throws {
-        let master = try HLSPlaylistParser.parseMaster(
+        let master = try HLSMasterPlaylist(parsing: 
             "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=950,AVERAGE-BANDWIDTH=500,CODECS=\"avc1\"\nv/p.m3u8\n"
         )
         let variant = try #require(master.variants.first)
@@ -397,7 +397,7 @@ struct VerificationChecksTests {
     }
 
     @Test func bandwidthFarAboveThePeakFails() throws {
-        let master = try HLSPlaylistParser.parseMaster(
+        let master = try HLSMasterPlaylist(parsing: 
             "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1110,AVERAGE-BANDWIDTH=500\nv/p.m3u8\n"
         )
         let variant = try #require(master.variants.first)
@@ -415,7 +415,7 @@ struct VerificationChecksTests {
     }
 
     @Test func frameRateWithinOnePercent() throws {
-        let master = try HLSPlaylistParser.parseMaster(
+        let master = try HLSMasterPlaylist(parsing: 
             "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,FRAME-RATE=29.970\na/p.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=1\nb/p.m3u8\n"
         )
         let declared = master.variants[0]
@@ -434,7 +434,7 @@ struct VerificationChecksTests {
     }
 
     @Test func everyVariantHasAnIFrameStream() throws {
-        let master = try HLSPlaylistParser.parseMaster(
+        let master = try HLSMasterPlaylist(parsing: 
             """
             #EXTM3U
             #EXT-X-STREAM-INF:BANDWIDTH=1
@@ -451,7 +451,7 @@ struct VerificationChecksTests {
                 "master: 360p/playlist.m3u8 has no EXT-X-I-FRAME-STREAM-INF (I-frame playlist) beside it"
             ]
         )
-        let incomplete = try HLSPlaylistParser.parseMaster(
+        let incomplete = try HLSMasterPlaylist(parsing: 
             "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n240p/playlist.m3u8\n"
                 + "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"240p/iframes.m3u8\"\n"
         )
@@ -464,7 +464,7 @@ struct VerificationChecksTests {
     }
 
     @Test func iFramePlaylistEntries() throws {
-        let playlist = try HLSPlaylistParser.parseMedia(
+        let playlist = try HLSMediaPlaylist(parsing: 
             """
             #EXTM3U
             #EXT-X-VERSION:3

@@ -2,7 +2,7 @@ import FarmFormats
 import Testing
 
 @Suite("HLS playlist parser")
-struct HLSPlaylistParserTests {
+struct HLSPlaylistTests {
     static let master = """
         #EXTM3U
         #EXT-X-VERSION:7
@@ -34,7 +34,7 @@ struct HLSPlaylistParserTests {
         """
 
     @Test func parsesOurMasterPlaylist() throws {
-        let master = try HLSPlaylistParser.parseMaster(Self.master)
+        let master = try HLSMasterPlaylist(parsing: Self.master)
         #expect(master.version == 7)
         #expect(master.independentSegments)
         #expect(master.variants.map(\.uri) == ["360p/playlist.m3u8", "240p/playlist.m3u8"])
@@ -51,7 +51,7 @@ struct HLSPlaylistParserTests {
     }
 
     @Test func parsesOurMediaPlaylist() throws {
-        let media = try HLSPlaylistParser.parseMedia(Self.media)
+        let media = try HLSMediaPlaylist(parsing: Self.media)
         #expect(media.targetDuration == 3)
         #expect(media.mediaSequence == 0)
         #expect(media.playlistType == "VOD")
@@ -64,7 +64,7 @@ struct HLSPlaylistParserTests {
 
     @Test func acceptsCRLFAndTitles() throws {
         let text = "#EXTM3U\r\n#EXT-X-TARGETDURATION:2\r\n#EXTINF:1.5,a title\r\nsegment.m4s\r\n"
-        let media = try HLSPlaylistParser.parseMedia(text)
+        let media = try HLSMediaPlaylist(parsing: text)
         #expect(media.segments == [.init(uri: "segment.m4s", duration: 1.5)])
         #expect(!media.hasEndList)
         #expect(media.playlistType == nil)
@@ -80,7 +80,7 @@ struct HLSPlaylistParserTests {
     ])
     func rejectsBrokenMediaPlaylists(text: String, message: String) {
         #expect {
-            try HLSPlaylistParser.parseMedia(text)
+            try HLSMediaPlaylist(parsing: text)
         } throws: { error in
             "\(error)".contains(message)
         }
@@ -88,44 +88,45 @@ struct HLSPlaylistParserTests {
 
     @Test func rejectsBrokenMasterPlaylists() {
         #expect(throws: PlaylistError.self) {
-            try HLSPlaylistParser.parseMaster("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n")
+            try HLSMasterPlaylist(parsing: "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n")
         }
-        #expect(throws: PlaylistError.self) { try HLSPlaylistParser.parseMaster("#EXTM3U\n240p/playlist.m3u8\n") }
-        #expect(throws: PlaylistError.self) { try HLSPlaylistParser.parseMaster(Self.media) }
+        #expect(throws: PlaylistError.self) { try HLSMasterPlaylist(parsing: "#EXTM3U\n240p/playlist.m3u8\n") }
+        #expect(throws: PlaylistError.self) { try HLSMasterPlaylist(parsing: Self.media) }
     }
 
     @Test func parsesAttributeLists() throws {
-        let attributes = try HLSPlaylistParser.attributes("A=1,B=\"x,y\",C=0x1F,D=\"\"")
+        let attributes = try HLSAttributes(parsing: "A=1,B=\"x,y\",C=0x1F,D=\"\"")
         #expect(attributes == ["A": "1", "B": "x,y", "C": "0x1F", "D": ""])
-        #expect(throws: PlaylistError.self) { try HLSPlaylistParser.attributes("A=\"open") }
-        #expect(throws: PlaylistError.self) { try HLSPlaylistParser.attributes("A=\"x\"B=1") }
-        #expect(throws: PlaylistError.self) { try HLSPlaylistParser.attributes("NOVALUE") }
+        #expect(throws: PlaylistError.self) { try HLSAttributes(parsing: "A=\"open") }
+        #expect(throws: PlaylistError.self) { try HLSAttributes(parsing: "A=\"x\"B=1") }
+        #expect(throws: PlaylistError.self) { try HLSAttributes(parsing: "NOVALUE") }
     }
 
     @Test func byteRangesWithAndWithoutOffsets() throws {
-        let playlist = try HLSPlaylistParser.parseMedia(
-            """
-            #EXTM3U
-            #EXT-X-VERSION:7
-            #EXT-X-I-FRAMES-ONLY
-            #EXTINF:1.0,
-            #EXT-X-BYTERANGE:100@20
-            a.m4s
-            #EXTINF:1.0,
-            #EXT-X-BYTERANGE:50
-            a.m4s
-            #EXTINF:1.0,
-            b.m4s
-            """
+        let playlist = try HLSMediaPlaylist(
+            parsing:
+                """
+                #EXTM3U
+                #EXT-X-VERSION:7
+                #EXT-X-I-FRAMES-ONLY
+                #EXTINF:1.0,
+                #EXT-X-BYTERANGE:100@20
+                a.m4s
+                #EXTINF:1.0,
+                #EXT-X-BYTERANGE:50
+                a.m4s
+                #EXTINF:1.0,
+                b.m4s
+                """
         )
         #expect(playlist.iFramesOnly)
         // Without an offset, a range starts where the previous range of the same file ended (RFC 8216 4.3.2.2).
         #expect(playlist.segments.map(\.byteRange) == [20..<120, 120..<170, nil])
         #expect(throws: PlaylistError.self) {
-            try HLSPlaylistParser.parseMedia("#EXTM3U\n#EXTINF:1,\n#EXT-X-BYTERANGE:50\nb.m4s\n")
+            try HLSMediaPlaylist(parsing: "#EXTM3U\n#EXTINF:1,\n#EXT-X-BYTERANGE:50\nb.m4s\n")
         }
         #expect(throws: PlaylistError.self) {
-            try HLSPlaylistParser.parseMedia("#EXTM3U\n#EXTINF:1,\n#EXT-X-BYTERANGE:x@1\nb.m4s\n")
+            try HLSMediaPlaylist(parsing: "#EXTM3U\n#EXTINF:1,\n#EXT-X-BYTERANGE:x@1\nb.m4s\n")
         }
     }
 }
