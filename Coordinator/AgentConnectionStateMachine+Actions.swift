@@ -61,7 +61,14 @@ extension AgentConnectionStateMachine {
         /// last look found nothing), first wait for a work notification after it, or the poll interval.
         case findWork(agentID: Int64, agentName: String, waitingSince: UInt64? = nil)
         /// The source of a leased task could not be cut: fail the task with the reason; then look for work again.
-        case failUnpreparedTask(taskID: Int64, token: Int64, agentName: String, message: String, retryable: Bool)
+        case failUnpreparedTask(
+            jobID: Int64,
+            taskID: Int64,
+            token: Int64,
+            agentName: String,
+            message: String,
+            retryable: Bool
+        )
         /// Hold the lease (so a revoke reaches it), then send the lease, the source and its SHA-256.
         case sendLeaseAndSource(FoundLease)
         /// The source could not be sent: give the lease back to the queue and drop its hold.

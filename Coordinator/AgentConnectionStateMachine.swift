@@ -208,10 +208,17 @@ package struct AgentConnectionStateMachine {
     }
 
     /// The store leased a task whose source could not be cut (an unreadable source, an unknown codec).
-    package mutating func sourceNotPrepared(taskID: Int64, token: Int64, reason: String, retryable: Bool) -> Action {
+    package mutating func sourceNotPrepared(
+        jobID: Int64,
+        taskID: Int64,
+        token: Int64,
+        reason: String,
+        retryable: Bool
+    ) -> Action {
         switch self.state {
         case .idle(_, let agentName):
             return .failUnpreparedTask(
+                jobID: jobID,
                 taskID: taskID,
                 token: token,
                 agentName: agentName,

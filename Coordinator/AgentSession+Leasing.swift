@@ -64,6 +64,7 @@ extension AgentSession {
                 metadata: ["task": "\(task.taskID)", "job": "\(task.jobID)", "error": "\(error)"]
             )
             return self.machine.sourceNotPrepared(
+                jobID: task.jobID,
                 taskID: task.taskID,
                 token: task.token,
                 reason: "\(error)",
@@ -90,6 +91,7 @@ extension AgentSession {
     /// Fails a task whose source could not be cut, with the reason: an attempt is counted, and a source that cannot
     /// be read fails its job at once.
     func failUnpreparedTask(
+        jobID: Int64,
         taskID: Int64,
         token: Int64,
         agentName: String,
@@ -104,7 +106,7 @@ extension AgentSession {
             retryable: retryable
         )
         if let jobError {
-            self.logger.error("job failed", metadata: ["task": "\(taskID)", "error": "\(jobError)"])
+            self.logger.error("job failed", metadata: ["job": "\(jobID)", "error": "\(jobError)"])
         }
     }
 

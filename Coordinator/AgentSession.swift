@@ -161,8 +161,9 @@ final class AgentSession {
         case .findWork(let agentID, let agentName, let waitingSince):
             return .perform(try await self.findWork(agentID: agentID, agentName: agentName, waitingSince: waitingSince))
 
-        case .failUnpreparedTask(let taskID, let token, let agentName, let message, let retryable):
+        case .failUnpreparedTask(let jobID, let taskID, let token, let agentName, let message, let retryable):
             try await self.failUnpreparedTask(
+                jobID: jobID,
                 taskID: taskID,
                 token: token,
                 agentName: agentName,

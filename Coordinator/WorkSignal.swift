@@ -28,14 +28,22 @@ package final class WorkSignal: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// What ended a wait.
+    package enum Wake: Sendable, Equatable {
+        case notified
+        case timedOut
+        case cancelled
+    }
+
     /// Returns at the next `notifyAll`, after `timeout`, or when the task is cancelled; at once when a notification
     /// came after `generation` was read as `since`.
-    package func wait(since: UInt64? = nil, timeout: Duration) async {
+    @discardableResult
+    package func wait(since: UInt64? = nil, timeout: Duration) async -> Wake {
         let id = self.state.withLock { state in
             defer { state.nextID += 1 }
             return state.nextID
         }
-        await withTaskGroup(of: Void.self) { group in
+        return await withTaskGroup(of: Wake.self) { group in
             group.addTask {
                 await withTaskCancellationHandler {
                     await withCheckedContinuation { continuation in
@@ -50,10 +58,19 @@ package final class WorkSignal: Sendable {
                 } onCancel: {
                     self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
                 }
+                return Task.isCancelled ? .cancelled : .notified
             }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
+            group.addTask {
+                do {
+                    try await Task.sleep(for: timeout)
+                    return .timedOut
+                } catch {
+                    return .cancelled
+                }
+            }
+            let wake = await group.next() ?? .cancelled
             group.cancelAll()
+            return wake
         }
     }
 }

@@ -548,13 +548,14 @@ extension AgentConnectionStateMachineTests {
     @Test("a source that could not be prepared, and its task failed, in every state", arguments: StateFixture.allCases)
     func sourceNotPreparedInEveryState(fixture: StateFixture) {
         var machine = fixture.machine
-        let action = machine.sourceNotPrepared(taskID: 9, token: 3, reason: "unknown codec", retryable: false)
+        let action = machine.sourceNotPrepared(jobID: 5, taskID: 9, token: 3, reason: "unknown codec", retryable: false)
         let then = machine.unpreparedTaskFailed()
         switch fixture {
         case .idle:
             #expect(
                 action
                     == .failUnpreparedTask(
+                        jobID: 5,
                         taskID: 9,
                         token: 3,
                         agentName: "agent-1",
