@@ -12,37 +12,37 @@ import Testing
 )
 struct BadInputTests {
     @Test func randomBytesFailTheirJobAndTheFarmKeepsServing() async throws {
-        let database = try await TestDatabase.create()
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let garbage = directory.file("upload-7.mp4")
-        try Fixtures.makeGarbage(at: garbage)
-        let good = directory.file("good.mp4")
-        try Fixtures.makeClip(at: good, seconds: 4, width: 320, height: 240)
+        try await TestDatabase.with { database in
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            let garbage = directory.file("upload-7.mp4")
+            try Fixtures.makeGarbage(at: garbage)
+            let good = directory.file("good.mp4")
+            try Fixtures.makeClip(at: good, seconds: 4, width: 320, height: 240)
 
-        try await InProcessFarm.run(database: database, agents: 1) { store, _ in
-            let bad = try await store.submit(
-                source: garbage,
-                outputDirectory: directory.file("bad-out"),
-                settings: JobSettings(segmentDuration: 2)
-            )
-            let failed = try await InProcessFarm.waitForJob(store, bad)
-            #expect(failed.state == .failed)
-            let error = try #require(failed.error)
-            #expect(error.contains(garbage), "the error names the file: \(error)")
-            #expect(error.contains("not a readable video file"), "the error names the cause: \(error)")
-            #expect(!FileManager.default.fileExists(atPath: directory.file("bad-out/master.m3u8")))
+            try await InProcessFarm.run(database: database, agents: 1) { store, _ in
+                let bad = try await store.submit(
+                    source: garbage,
+                    outputDirectory: directory.file("bad-out"),
+                    settings: JobSettings(segmentDuration: 2)
+                )
+                let failed = try await InProcessFarm.waitForJob(store, bad)
+                #expect(failed.state == .failed)
+                let error = try #require(failed.error)
+                #expect(error.contains(garbage), "the error names the file: \(error)")
+                #expect(error.contains("not a readable video file"), "the error names the cause: \(error)")
+                #expect(!FileManager.default.fileExists(atPath: directory.file("bad-out/master.m3u8")))
 
-            let next = try await store.submit(
-                source: good,
-                outputDirectory: directory.file("good-out"),
-                settings: JobSettings(segmentDuration: 2)
-            )
-            let ready = try await InProcessFarm.waitForJob(store, next)
-            #expect(ready.state == .ready, "\(ready.error ?? "")")
-            #expect(try Probe.videoFrameCount(directory.file("good-out/240p/playlist.m3u8")) == 100)
+                let next = try await store.submit(
+                    source: good,
+                    outputDirectory: directory.file("good-out"),
+                    settings: JobSettings(segmentDuration: 2)
+                )
+                let ready = try await InProcessFarm.waitForJob(store, next)
+                #expect(ready.state == .ready, "\(ready.error ?? "")")
+                #expect(try Probe.videoFrameCount(directory.file("good-out/240p/playlist.m3u8")) == 100)
+            }
         }
-        await database.drop()
     }
 
     @Test func aMissingFileFailsWithItsPath() async throws {

@@ -37,14 +37,14 @@ struct LeaseFencingTests {
 
     /// A fresh database with one job planned from a real 6 s clip; the database is dropped afterwards.
     static func withPlannedJob(_ body: @Sendable (JobStore, PostgresClient, Int64) async throws -> Void) async throws {
-        let database = try await TestDatabase.create()
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        try await withPostgresClient(database.url) { client in
-            let store = JobStore(client: client, logger: testLogger)
-            try await body(store, client, try await Self.plannedJob(store, directory: directory))
+        try await TestDatabase.with { database in
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            try await withPostgresClient(database.url) { client in
+                let store = JobStore(client: client, logger: testLogger)
+                try await body(store, client, try await Self.plannedJob(store, directory: directory))
+            }
         }
-        await database.drop()
     }
 
     @Test func lateCompletionAfterReleaseIsRefusedAndTheNewLeaseIsKept() async throws {

@@ -7,54 +7,54 @@ import Testing
 @Suite("Schema migrations", .requiresPostgreSQL, .farmTimeLimit)
 struct MigrationsTests {
     @Test func aVersion1DatabaseIsUpgradedAndServesJobs() async throws {
-        let database = try await TestDatabase.create()
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        try await withPostgresClient(database.url) { client in
-            try await Migrations.migrate(client, logger: testLogger, upTo: 1)
-            try await Migrations.migrate(client, logger: testLogger)
-            // Twice more, as several coordinators starting together would: nothing is applied again.
-            try await Migrations.migrate(client, logger: testLogger)
-            var versions: [Int] = []
-            for try await version in try await client.query(
-                "SELECT version FROM schema_migrations ORDER BY version",
-                logger: testLogger
-            )
-            .decode(Int.self) {
-                versions.append(version)
+        try await TestDatabase.with { database in
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            try await withPostgresClient(database.url) { client in
+                try await Migrations.migrate(client, logger: testLogger, upTo: 1)
+                try await Migrations.migrate(client, logger: testLogger)
+                // Twice more, as several coordinators starting together would: nothing is applied again.
+                try await Migrations.migrate(client, logger: testLogger)
+                var versions: [Int] = []
+                for try await version in try await client.query(
+                    "SELECT version FROM schema_migrations ORDER BY version",
+                    logger: testLogger
+                )
+                .decode(Int.self) {
+                    versions.append(version)
+                }
+                #expect(versions == Migrations.all.map(\.version))
+                let store = JobStore(client: client, logger: testLogger)
+                let source = directory.file("clip.mp4")
+                try Fixtures.makeClip(at: source, seconds: 4, width: 320, height: 240)
+                _ = try await store.submit(
+                    source: source,
+                    outputDirectory: directory.file("out"),
+                    settings: JobSettings(segmentDuration: 2)
+                )
+                let planned = try await store.planNextJob { try await JobPlanning.plan($0) }
+                #expect(planned?.error == nil)
+                #expect(try await store.lease(agentID: 1, agentName: "a", leaseSeconds: 30) != nil)
             }
-            #expect(versions == Migrations.all.map(\.version))
-            let store = JobStore(client: client, logger: testLogger)
-            let source = directory.file("clip.mp4")
-            try Fixtures.makeClip(at: source, seconds: 4, width: 320, height: 240)
-            _ = try await store.submit(
-                source: source,
-                outputDirectory: directory.file("out"),
-                settings: JobSettings(segmentDuration: 2)
-            )
-            let planned = try await store.planNextJob { try await JobPlanning.plan($0) }
-            #expect(planned?.error == nil)
-            #expect(try await store.lease(agentID: 1, agentName: "a", leaseSeconds: 30) != nil)
         }
-        await database.drop()
     }
 
     @Test func aDatabaseFromANewerFarmIsRefusedWithWhatToDo() async throws {
-        let database = try await TestDatabase.create()
-        try await withPostgresClient(database.url) { client in
-            try await Migrations.migrate(client, logger: testLogger)
-            _ = try await client.query(
-                "INSERT INTO schema_migrations (version, name) VALUES (999, 'from the future')",
-                logger: testLogger
-            )
-            do {
+        try await TestDatabase.with { database in
+            try await withPostgresClient(database.url) { client in
                 try await Migrations.migrate(client, logger: testLogger)
-                Issue.record("a newer schema was accepted")
-            } catch {
-                #expect("\(error)".contains("schema is at version 999"), "\(error)")
-                #expect("\(error)".contains("upgrade farm"), "\(error)")
+                _ = try await client.query(
+                    "INSERT INTO schema_migrations (version, name) VALUES (999, 'from the future')",
+                    logger: testLogger
+                )
+                do {
+                    try await Migrations.migrate(client, logger: testLogger)
+                    Issue.record("a newer schema was accepted")
+                } catch {
+                    #expect("\(error)".contains("schema is at version 999"), "\(error)")
+                    #expect("\(error)".contains("upgrade farm"), "\(error)")
+                }
             }
         }
-        await database.drop()
     }
 }

@@ -18,14 +18,14 @@ struct SchedulingTests {
     )
         async throws
     {
-        let database = try await TestDatabase.create()
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        try await withPostgresClient(database.url) { client in
-            try await Migrations.migrate(client, logger: testLogger)
-            try await body(JobStore(client: client, logger: testLogger), client, directory)
+        try await TestDatabase.with { database in
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            try await withPostgresClient(database.url) { client in
+                try await Migrations.migrate(client, logger: testLogger)
+                try await body(JobStore(client: client, logger: testLogger), client, directory)
+            }
         }
-        await database.drop()
     }
 
     /// The payloads notified on the work channel while `body` runs (and shortly after, for those sent at commit).
