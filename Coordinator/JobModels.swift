@@ -183,6 +183,15 @@ package enum TaskState: String, Sendable, CaseIterable, CustomStringConvertible,
     package var description: String { self.rawValue }
 }
 
+/// An agent's state in the registry: the values of `agents.state`, a text column whose CHECK constraint lists them
+/// (migration 1 in `Coordinator/Migrations.swift`). Today an agent is registered `active`; draining and gone are for
+/// the operators' commands to come.
+package enum AgentState: String, Sendable, CaseIterable, CustomStringConvertible, PostgresTextEnum {
+    case active, draining, gone
+
+    package var description: String { self.rawValue }
+}
+
 /// A job's state as users see it.
 public struct JobStatus: Sendable {
     public var id: Int64

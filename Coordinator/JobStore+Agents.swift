@@ -14,9 +14,9 @@ extension JobStore {
         let rows = try await self.client.query(
             """
             INSERT INTO agents (name, capabilities, slots, state, coordinator, last_seen)
-            VALUES (\(name), \(capabilities), \(capabilities.slots), 'active', \(coordinator), now())
+            VALUES (\(name), \(capabilities), \(capabilities.slots), \(AgentState.active), \(coordinator), now())
             ON CONFLICT (name) DO UPDATE SET capabilities = EXCLUDED.capabilities, slots = EXCLUDED.slots,
-                state = 'active', coordinator = EXCLUDED.coordinator, last_seen = now()
+                state = EXCLUDED.state, coordinator = EXCLUDED.coordinator, last_seen = now()
             RETURNING id
             """,
             logger: self.logger
