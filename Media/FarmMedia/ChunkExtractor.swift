@@ -57,17 +57,17 @@ public enum ChunkExtractor {
         }
         let stream = input.stream(streamIndex)
         let container = try OutputContainer(path: output, format: format)
-        let outputStream = try container.addStream(copying: stream.pointee.codecpar, timeBase: stream.pointee.time_base)
+        let outputStream = try container.addStream(copying: stream)
         try container.writeHeader()
         let packet = Packet()
-        let shift = shift.units(in: stream.pointee.time_base)
+        let shift = shift.units(in: stream.timeBase)
         // NUT refuses a negative presentation time; what is still before zero after the shift shows before the
         // job's first frame, so no chunk needs it. Matroska (audio) takes negative times (AAC priming) as they are.
         let dropsNegative = format == "nut"
         var position = 0
         reading: while try input.read(into: packet) {
             defer { packet.unref() }
-            guard Int(packet.pointer.pointee.stream_index) == streamIndex else { continue }
+            guard packet.streamIndex == streamIndex else { continue }
             defer { position += 1 }
             switch decide(position) {
             case .skip: continue
@@ -75,22 +75,21 @@ public enum ChunkExtractor {
             case .copy:
                 // Matroska and WebM carry no decode timestamps. With reordered frames (B-frames) the muxer derives them
                 // from the presentation timestamps and the stream's reorder delay; without, they are the same.
-                if packet.pointer.pointee.dts == farm_nopts_value(), stream.pointee.codecpar.pointee.video_delay == 0 {
-                    packet.pointer.pointee.dts = packet.pointer.pointee.pts
+                if packet.dts == farm_nopts_value(), stream.parameters.video_delay == 0 {
+                    packet.dts = packet.pts
                 }
-                if packet.pointer.pointee.pts == farm_nopts_value() {
-                    packet.pointer.pointee.pts = packet.pointer.pointee.dts
+                if packet.pts == farm_nopts_value() {
+                    packet.pts = packet.dts
                 }
                 if shift != 0 {
-                    for field in [\AVPacket.pts, \AVPacket.dts]
-                    where packet.pointer.pointee[keyPath: field] != farm_nopts_value() {
-                        packet.pointer.pointee[keyPath: field] += shift
+                    for field in [\Packet.pts, \Packet.dts] where packet[keyPath: field] != farm_nopts_value() {
+                        packet[keyPath: field] += shift
                     }
-                    if dropsNegative, packet.pointer.pointee.pts != farm_nopts_value(), packet.pointer.pointee.pts < 0 {
+                    if dropsNegative, packet.pts != farm_nopts_value(), packet.pts < 0 {
                         continue
                     }
                 }
-                try container.write(packet, stream: outputStream, from: stream.pointee.time_base)
+                try container.write(packet, stream: outputStream, from: stream.timeBase)
             }
         }
         try container.finish()

@@ -29,7 +29,9 @@ final class OutputContainer {
         avformat_free_context(self.pointer)
     }
 
-    func addStream(copying parameters: UnsafePointer<AVCodecParameters>, timeBase: AVRational) throws -> Int {
+    /// Adds a stream with the codec parameters and time base of `source`, for its packets as they are.
+    func addStream(copying source: MediaStream) throws -> Int {
+        let parameters = UnsafePointer(source.pointer.pointee.codecpar!)
         guard let stream = avformat_new_stream(self.pointer, nil) else {
             fatalError("avformat_new_stream: out of memory")
         }
@@ -39,7 +41,7 @@ final class OutputContainer {
             file: self.path
         )
         stream.pointee.codecpar.pointee.codec_tag = try self.codecTag(for: parameters)
-        stream.pointee.time_base = timeBase
+        stream.pointee.time_base = source.timeBase
         return Int(stream.pointee.index)
     }
 
@@ -78,7 +80,7 @@ final class OutputContainer {
             "avcodec_parameters_from_context",
             file: self.path
         )
-        stream.pointee.time_base = encoder.pointer.pointee.time_base
+        stream.pointee.time_base = encoder.timeBase
         return Int(stream.pointee.index)
     }
 
@@ -100,7 +102,7 @@ final class OutputContainer {
 
     /// Writes a packet whose timestamps are in `timeBase`, rescaled to the stream's own.
     func write(_ packet: Packet, stream: Int, from timeBase: AVRational) throws {
-        packet.pointer.pointee.stream_index = Int32(stream)
+        packet.streamIndex = stream
         av_packet_rescale_ts(packet.pointer, timeBase, self.timeBase(ofStream: stream))
         try check(av_write_frame(self.pointer, packet.pointer), "av_write_frame", file: self.path)
     }
