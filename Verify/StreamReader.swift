@@ -143,13 +143,7 @@ final class StreamReader {
     }
 
     /// The decoded frame's presentation timestamp in the stream's time base.
-    var frameTimestamp: Int64? {
-        let noTimestamp = farm_nopts_value()
-        let best = self.frame.pointer.pointee.best_effort_timestamp
-        if best != noTimestamp { return best }
-        let pts = self.frame.pts
-        return pts != noTimestamp ? pts : nil
-    }
+    var frameTimestamp: Int64? { self.frame.presentationTimestamp }
 
     func seconds(_ timestamp: Int64) -> Double { self.timeBase.seconds(timestamp) }
 

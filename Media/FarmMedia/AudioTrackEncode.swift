@@ -99,8 +99,9 @@ struct AudioTrackEncode {
                     startOffsetApplied = true
                     // Keep sync with the video: audio that starts after the first video frame is preceded by
                     // silence, audio that starts before it is trimmed.
-                    var pts = decoded.pointer.pointee.best_effort_timestamp
-                    if pts == farm_nopts_value() { pts = 0 }
+                    // Unlike the video's rule (`Frame.presentationTimestamp`), no fallback to `pts`: audio without a
+                    // best-effort timestamp starts at 0.
+                    let pts = decoded.bestEffortTimestamp ?? 0
                     let offsetSeconds = Rational(inputTimeBase).seconds(pts) - originSeconds
                     let offsetSamples = Int((offsetSeconds * Double(sampleRate)).rounded())
                     if offsetSamples > 0 { try fifo.writeSilence(samples: offsetSamples) }

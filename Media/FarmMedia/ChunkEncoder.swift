@@ -270,8 +270,8 @@ private struct VideoChunkEncode {
         // is filtered with its real neighbour; the chunk's range is taken after.
         let converter = PictureConverter(self.spec.conversion, label: self.label)
         func convert(_ decoded: Frame) throws {
-            var pts = decoded.pointer.pointee.best_effort_timestamp
-            if pts == farm_nopts_value() { pts = decoded.pts }
+            // Neither timestamp known: `farm_nopts_value()` is rescaled like any other timestamp.
+            let pts = decoded.presentationTimestamp ?? farm_nopts_value()
             decoded.pts = av_rescale_q(pts, chunkTimeBase, specTimeBase)
             for converted in try converter.push(decoded, timeBase: specTimeBase) { try accept(converted) }
             decoded.unref()

@@ -153,9 +153,7 @@ final class FrameSeeker {
     /// Takes the frames the decoder has ready; true once one after `target` came out.
     private func receiveFrames(upTo target: Int64) throws -> Bool {
         while try self.decoder.receive(into: self.working) {
-            var pts = self.working.pointer.pointee.best_effort_timestamp
-            if pts == farm_nopts_value() { pts = self.working.pts }
-            if pts == farm_nopts_value() { pts = (self.shown?.pts ?? self.originPTS) + 1 }
+            let pts = self.working.presentationTimestamp ?? ((self.shown?.pts ?? self.originPTS) + 1)
             let kept = Frame()
             av_frame_move_ref(kept.pointer, self.working.pointer)
             guard pts <= target else {

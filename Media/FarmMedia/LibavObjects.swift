@@ -91,6 +91,20 @@ package final class Frame {
         set { self.pointer.pointee.pts = newValue }
     }
 
+    /// libav's guess of the presentation timestamp from the packets' pts and dts; nil when it has none.
+    package var bestEffortTimestamp: Int64? {
+        let timestamp = self.pointer.pointee.best_effort_timestamp
+        return timestamp == farm_nopts_value() ? nil : timestamp
+    }
+
+    /// When a decoded frame is shown, in its stream's time base: the best-effort timestamp, else `pts`; nil when
+    /// neither is known. The one rule decoded pictures are timed by (chunks, thumbnails, `farm verify`).
+    package var presentationTimestamp: Int64? {
+        if let best = self.bestEffortTimestamp { return best }
+        let pts = self.pts
+        return pts == farm_nopts_value() ? nil : pts
+    }
+
     /// The duration of the packet the frame was decoded from, in its stream's time base; 0 when unknown.
     package var packetDuration: Int64 { self.pointer.pointee.pkt_duration }
 
