@@ -119,13 +119,13 @@ final class RungState {
                     + "\(reader.frame.width)x\(reader.frame.height), the rendition starts at \(self.width)x\(self.height)"
             }
             if options.measureQuality, sameSize {
-                if self.colorspace == nil { self.colorspace = reader.frame.pointer.pointee.colorspace }
+                if self.colorspace == nil { self.colorspace = reader.frame.colorspace }
                 if reader.frame.isYUV420P8 {
                     picture = reader.frame.yuvPicture()
                 } else {
                     if self.converter == nil {
                         self.converter = try Scaler(
-                            from: reader.frame.pointer,
+                            from: reader.frame,
                             width: Int32(self.width),
                             height: Int32(self.height),
                             format: AV_PIX_FMT_YUV420P,
@@ -149,7 +149,7 @@ final class RungState {
         guard self.width > 0, self.height > 0 else { return nil }
         if self.sourceScaler == nil {
             self.sourceScaler = try UprightScaler(
-                from: frame.pointer,
+                from: frame,
                 width: self.width,
                 height: self.height,
                 rotation: rotation,

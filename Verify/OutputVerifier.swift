@@ -421,7 +421,7 @@ package enum OutputVerifier {
         // The reference pictures are the source deinterlaced and tone mapped as the farm's renditions are.
         let converter = PictureConverter(reader.conversion, label: source)
         func measure(_ frame: Frame) throws {
-            let timestamp = frame.pointer.pointee.pts
+            let timestamp = frame.pts
             let first = firstTimestamp ?? timestamp
             firstTimestamp = first
             let time = reader.seconds(timestamp - first)
@@ -443,7 +443,7 @@ package enum OutputVerifier {
         }
         while try reader.next() {
             guard let timestamp = reader.frameTimestamp else { continue }
-            reader.frame.pointer.pointee.pts = timestamp
+            reader.frame.pts = timestamp
             for converted in try converter.push(reader.frame, timeBase: reader.timeBase.av) { try measure(converted) }
         }
         for converted in try converter.flush() { try measure(converted) }
@@ -542,9 +542,9 @@ package enum OutputVerifier {
         var start: Double?
         var duration = 0.0
         while try reader.next() {
-            let frame = reader.frame.pointer.pointee
+            let frame = reader.frame
             if start == nil, let timestamp = reader.frameTimestamp { start = reader.seconds(timestamp) }
-            if frame.sample_rate > 0 { duration += Double(frame.nb_samples) / Double(frame.sample_rate) }
+            if frame.sampleRate > 0 { duration += Double(frame.sampleCount) / Double(frame.sampleRate) }
         }
         return (.init(start: start ?? 0, duration: duration), reader.packets, reader.timeBase, reader.audioFormat)
     }

@@ -89,12 +89,12 @@ final class StreamReader {
         guard let streamIndex = input.bestStream(type) else { return nil }
         let stream = input.stream(streamIndex)
         self.type = type
-        self.timeBase = Rational(stream.pointee.time_base)
+        self.timeBase = Rational(stream.timeBase)
         self.frameRate = VideoStreamInfo.nominalFrameRate(of: stream)
         self.rotation = Rotation.clockwiseDegrees(of: stream)
         self.conversion = PictureConversion.of(stream: stream)
         self.decoder = try CodecDecoder(stream: stream, path: input.path)
-        self.codecID = stream.pointee.codecpar?.pointee.codec_id ?? AV_CODEC_ID_NONE
+        self.codecID = stream.codecID
         self.nal = Self.nalFormat(stream)
         self.inputCount = count
         self.openInput = open
@@ -120,8 +120,8 @@ final class StreamReader {
                     continue
                 }
                 defer { self.packet.unref() }
-                guard Int(self.packet.pointer.pointee.stream_index) == current.streamIndex else { continue }
-                self.record(self.packet.pointer.pointee, input: current.index)
+                guard self.packet.streamIndex == current.streamIndex else { continue }
+                self.record(self.packet, input: current.index)
                 try self.decoder.send(self.packet)
             } catch {
                 // A damaged input: keep what it gave, go on with the next one.
@@ -134,23 +134,16 @@ final class StreamReader {
 
     /// The stream's audio format as the decoder sees it (after the first frames, which set the profile).
     var audioFormat: VerificationChecks.AudioFormat {
-        let context = self.decoder.pointer.pointee
-        return VerificationChecks.AudioFormat(
+        VerificationChecks.AudioFormat(
             codec: String(cString: avcodec_get_name(self.codecID)),
-            profile: avcodec_profile_name(self.codecID, context.profile).map { String(cString: $0) },
-            sampleRate: Int(context.sample_rate),
-            channels: Int(context.ch_layout.nb_channels)
+            profile: avcodec_profile_name(self.codecID, self.decoder.profile).map { String(cString: $0) },
+            sampleRate: Int(self.decoder.sampleRate),
+            channels: Int(self.decoder.channelLayout.nb_channels)
         )
     }
 
     /// The decoded frame's presentation timestamp in the stream's time base.
-    var frameTimestamp: Int64? {
-        let noTimestamp = farm_nopts_value()
-        let best = self.frame.pointer.pointee.best_effort_timestamp
-        if best != noTimestamp { return best }
-        let pts = self.frame.pointer.pointee.pts
-        return pts != noTimestamp ? pts : nil
-    }
+    var frameTimestamp: Int64? { self.frame.presentationTimestamp }
 
     func seconds(_ timestamp: Int64) -> Double { self.timeBase.seconds(timestamp) }
 
@@ -167,8 +160,7 @@ final class StreamReader {
                     continue
                 }
                 let stream = input.stream(streamIndex)
-                let codec = stream.pointee.codecpar?.pointee.codec_id ?? AV_CODEC_ID_NONE
-                guard codec == self.codecID, Rational(stream.pointee.time_base) == self.timeBase else {
+                guard stream.codecID == self.codecID, Rational(stream.timeBase) == self.timeBase else {
                     self.inputErrors.append((index, "another codec or time base than the first segment"))
                     continue
                 }
@@ -183,14 +175,13 @@ final class StreamReader {
 
     private func select(_ input: InputFile, streamIndex: Int, index: Int) {
         for other in 0..<input.streamCount where other != streamIndex {
-            input.stream(other).pointee.discard = AVDISCARD_ALL
+            input.stream(other).discard = AVDISCARD_ALL
         }
         self.current = (input, streamIndex, index)
     }
 
-    private static func nalFormat(_ stream: UnsafeMutablePointer<AVStream>) -> (codec: NALUnits.Codec, lengthSize: Int)?
-    {
-        guard let parameters = stream.pointee.codecpar?.pointee else { return nil }
+    private static func nalFormat(_ stream: MediaStream) -> (codec: NALUnits.Codec, lengthSize: Int)? {
+        let parameters = stream.parameters
         let codec: NALUnits.Codec? =
             switch parameters.codec_id {
             case AV_CODEC_ID_H264: .h264
@@ -206,19 +197,18 @@ final class StreamReader {
         type == AVMEDIA_TYPE_AUDIO ? "audio" : type == AVMEDIA_TYPE_VIDEO ? "video" : "media"
     }
 
-    private func record(_ packet: AVPacket, input: Int) {
+    private func record(_ packet: Packet, input: Int) {
         let noTimestamp = farm_nopts_value()
         var isIDR: Bool?
-        if let nal = self.nal, let data = packet.data, packet.size > 0 {
-            let bytes = [UInt8](UnsafeBufferPointer(start: data, count: Int(packet.size)))
-            isIDR = NALUnits.isIDR(bytes, lengthSize: nal.lengthSize, codec: nal.codec)
+        if let nal = self.nal, let payload = packet.payload {
+            isIDR = NALUnits.isIDR([UInt8](payload), lengthSize: nal.lengthSize, codec: nal.codec)
         }
         self.packets.append(
             PacketRecord(
                 pts: packet.pts != noTimestamp ? packet.pts : packet.dts,
                 duration: packet.duration,
-                position: packet.pos,
-                isKeyframe: packet.flags & AV_PKT_FLAG_KEY != 0,
+                position: packet.position,
+                isKeyframe: packet.isKeyframe,
                 isIDR: isIDR,
                 input: input
             )
@@ -227,9 +217,7 @@ final class StreamReader {
 }
 
 extension Frame {
-    var width: Int { Int(self.pointer.pointee.width) }
-    var height: Int { Int(self.pointer.pointee.height) }
-    var isYUV420P8: Bool { self.pointer.pointee.format == AV_PIX_FMT_YUV420P.rawValue }
+    var isYUV420P8: Bool { self.pixelFormat == AV_PIX_FMT_YUV420P }
 
     /// Copies the planes of a yuv420p frame into Swift arrays (rows without padding); nil for another format.
     func yuvPicture() -> YUVPicture? {

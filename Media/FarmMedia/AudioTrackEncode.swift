@@ -20,22 +20,24 @@ struct AudioTrackEncode {
             throw MediaError(.invalidInput, "\(label): the source sent has no audio stream")
         }
         let stream = input.stream(audioIndex)
-        let inputTimeBase = stream.pointee.time_base
+        let inputTimeBase = stream.timeBase
         let decoder = try CodecDecoder(stream: stream, path: label)
 
         let encoder = try CodecEncoder(name: "aac", label: label)
         let sampleRate = Int32(settings.audioSampleRate)
-        encoder.pointer.pointee.sample_rate = sampleRate
-        encoder.pointer.pointee.sample_fmt = AV_SAMPLE_FMT_FLTP
-        encoder.pointer.pointee.bit_rate = Int64(settings.audioBitrate)
-        encoder.pointer.pointee.time_base = AVRational(num: 1, den: sampleRate)
-        encoder.pointer.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER | AV_CODEC_FLAG_BITEXACT
-        av_channel_layout_default(&encoder.pointer.pointee.ch_layout, Int32(settings.audioChannels))
+        encoder.configure { context in
+            context.sample_rate = sampleRate
+            context.sample_fmt = AV_SAMPLE_FMT_FLTP
+            context.bit_rate = Int64(settings.audioBitrate)
+            context.time_base = AVRational(num: 1, den: sampleRate)
+            context.flags |= AV_CODEC_FLAG_GLOBAL_HEADER | AV_CODEC_FLAG_BITEXACT
+            av_channel_layout_default(&context.ch_layout, Int32(settings.audioChannels))
+        }
         try encoder.open()
-        let frameSize = Int(encoder.pointer.pointee.frame_size)
+        let frameSize = Int(encoder.frameSize)
         // The encoder's first packet starts `initial_padding` samples before zero (AAC priming). Fragmented MP4 has
         // no negative decode times, so the track is moved later by that much.
-        let priming = Int64(encoder.pointer.pointee.initial_padding)
+        let priming = Int64(encoder.initialPadding)
 
         let resampler = try Resampler(decoder: decoder, encoder: encoder, label: label)
         let fifo = AudioFifo(encoder: encoder)
@@ -62,26 +64,26 @@ struct AudioTrackEncode {
             let packet = Packet()
             while try encoder.receive(into: packet) {
                 defer { packet.unref() }
-                packet.pointer.pointee.pts += priming
-                packet.pointer.pointee.dts += priming
-                let pts = packet.pointer.pointee.pts
+                packet.pts += priming
+                packet.dts += priming
+                let pts = packet.pts
                 if nextBoundary < boundaries.count, pts >= boundaries[nextBoundary] {
                     if !segmentTimes.isEmpty { try container.flushFragment() }
                     while nextBoundary < boundaries.count, pts >= boundaries[nextBoundary] { nextBoundary += 1 }
                     segmentTimes.append((pts, 0, 0))
                 }
                 if segmentTimes.isEmpty { segmentTimes.append((pts, 0, 0)) }
-                segmentTimes[segmentTimes.count - 1].duration += packet.pointer.pointee.duration
+                segmentTimes[segmentTimes.count - 1].duration += packet.duration
                 segmentTimes[segmentTimes.count - 1].frames += 1
-                try container.write(packet, stream: outputStream, from: encoder.pointer.pointee.time_base)
+                try container.write(packet, stream: outputStream, from: encoder.timeBase)
             }
         }
 
         func encodeFromFifo(flushing: Bool) throws {
             while fifo.count >= frameSize || (flushing && fifo.count > 0) {
                 let frame = try fifo.read(max: frameSize)
-                frame.pointer.pointee.pts = samplesQueued
-                samplesQueued += Int64(frame.pointer.pointee.nb_samples)
+                frame.pts = samplesQueued
+                samplesQueued += Int64(frame.sampleCount)
                 try encoder.send(frame)
                 try writePackets()
             }
@@ -97,8 +99,9 @@ struct AudioTrackEncode {
                     startOffsetApplied = true
                     // Keep sync with the video: audio that starts after the first video frame is preceded by
                     // silence, audio that starts before it is trimmed.
-                    var pts = decoded.pointer.pointee.best_effort_timestamp
-                    if pts == farm_nopts_value() { pts = 0 }
+                    // Unlike the video's rule (`Frame.presentationTimestamp`), no fallback to `pts`: audio without a
+                    // best-effort timestamp starts at 0.
+                    let pts = decoded.bestEffortTimestamp ?? 0
                     let offsetSeconds = Rational(inputTimeBase).seconds(pts) - originSeconds
                     let offsetSamples = Int((offsetSeconds * Double(sampleRate)).rounded())
                     if offsetSamples > 0 { try fifo.writeSilence(samples: offsetSamples) }
@@ -115,7 +118,7 @@ struct AudioTrackEncode {
         }
         while try input.read(into: packet) {
             defer { packet.unref() }
-            guard Int(packet.pointer.pointee.stream_index) == audioIndex else { continue }
+            guard packet.streamIndex == audioIndex else { continue }
             try decoder.send(packet)
             try consume()
         }
@@ -146,19 +149,20 @@ final class Resampler {
 
     init(decoder: CodecDecoder, encoder: CodecEncoder, label: String) throws {
         var context: OpaquePointer?
-        var inputLayout = decoder.pointer.pointee.ch_layout
+        var inputLayout = decoder.channelLayout
         if inputLayout.order == AV_CHANNEL_ORDER_UNSPEC {
             av_channel_layout_default(&inputLayout, inputLayout.nb_channels)
         }
+        var outputLayout = encoder.channelLayout
         try check(
             swr_alloc_set_opts2(
                 &context,
-                &encoder.pointer.pointee.ch_layout,
-                encoder.pointer.pointee.sample_fmt,
-                encoder.pointer.pointee.sample_rate,
+                &outputLayout,
+                encoder.sampleFormat,
+                encoder.sampleRate,
                 &inputLayout,
-                decoder.pointer.pointee.sample_fmt,
-                decoder.pointer.pointee.sample_rate,
+                decoder.sampleFormat,
+                decoder.sampleRate,
                 0,
                 nil
             ),
@@ -177,29 +181,25 @@ final class Resampler {
     }
 
     func convert(_ frame: Frame) throws -> Frame {
-        try self.run(input: frame.pointer.pointee.extended_data, count: frame.pointer.pointee.nb_samples)
+        try self.run(input: frame.extendedData, count: frame.sampleCount)
     }
 
     func flush() throws -> Frame { try self.run(input: nil, count: 0) }
 
     private func run(input: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>?, count: Int32) throws -> Frame {
-        let output = Frame()
-        output.pointer.pointee.format = self.encoder.pointer.pointee.sample_fmt.rawValue
-        output.pointer.pointee.sample_rate = self.encoder.pointer.pointee.sample_rate
-        av_channel_layout_copy(&output.pointer.pointee.ch_layout, &self.encoder.pointer.pointee.ch_layout)
-        output.pointer.pointee.nb_samples = max(swr_get_out_samples(self.pointer, count), 1)
+        let output = Frame(audioFor: self.encoder, samples: max(swr_get_out_samples(self.pointer, count), 1))
         try check(av_frame_get_buffer(output.pointer, 0), "av_frame_get_buffer", file: "audio resampler")
         let converted = swr_convert(
             self.pointer,
-            output.pointer.pointee.extended_data,
-            output.pointer.pointee.nb_samples,
+            output.extendedData,
+            output.sampleCount,
             UnsafeMutablePointer(mutating: input).map {
                 UnsafeMutableRawPointer($0).assumingMemoryBound(to: UnsafePointer<UInt8>?.self)
             },
             count
         )
         try check(converted, "swr_convert", file: "audio resampler", code: .invalidInput)
-        output.pointer.pointee.nb_samples = converted
+        output.sampleCount = converted
         return output
     }
 }
@@ -213,8 +213,8 @@ final class AudioFifo {
     init(encoder: CodecEncoder) {
         self.encoder = encoder
         self.pointer = av_audio_fifo_alloc(
-            encoder.pointer.pointee.sample_fmt,
-            encoder.pointer.pointee.ch_layout.nb_channels,
+            encoder.sampleFormat,
+            encoder.channelLayout.nb_channels,
             1024
         )!
     }
@@ -226,9 +226,9 @@ final class AudioFifo {
     func discardNext(_ samples: Int) { self.toDiscard += samples }
 
     func write(_ frame: Frame) throws {
-        var samples = Int(frame.pointer.pointee.nb_samples)
+        var samples = Int(frame.sampleCount)
         guard samples > 0 else { return }
-        _ = try frame.pointer.pointee.extended_data.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) {
+        _ = try frame.extendedData.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) {
             data in
             try check(
                 av_audio_fifo_write(self.pointer, data, Int32(samples)),
@@ -246,21 +246,20 @@ final class AudioFifo {
     func writeSilence(samples: Int) throws {
         let frame = self.makeFrame(samples: samples)
         av_samples_set_silence(
-            frame.pointer.pointee.extended_data,
+            frame.extendedData,
             0,
             Int32(samples),
-            frame.pointer.pointee.ch_layout.nb_channels,
-            AVSampleFormat(rawValue: frame.pointer.pointee.format)
+            frame.channelCount,
+            frame.sampleFormat
         )
         try self.write(frame)
     }
 
     func read(max samples: Int) throws -> Frame {
         let frame = self.makeFrame(samples: min(samples, self.count))
-        _ = try frame.pointer.pointee.extended_data.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) {
-            data in
+        _ = try frame.extendedData.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) { data in
             try check(
-                av_audio_fifo_read(self.pointer, data, frame.pointer.pointee.nb_samples),
+                av_audio_fifo_read(self.pointer, data, frame.sampleCount),
                 "av_audio_fifo_read",
                 file: "audio fifo"
             )
@@ -269,11 +268,7 @@ final class AudioFifo {
     }
 
     private func makeFrame(samples: Int) -> Frame {
-        let frame = Frame()
-        frame.pointer.pointee.format = self.encoder.pointer.pointee.sample_fmt.rawValue
-        frame.pointer.pointee.sample_rate = self.encoder.pointer.pointee.sample_rate
-        av_channel_layout_copy(&frame.pointer.pointee.ch_layout, &self.encoder.pointer.pointee.ch_layout)
-        frame.pointer.pointee.nb_samples = Int32(samples)
+        let frame = Frame(audioFor: self.encoder, samples: Int32(samples))
         av_frame_get_buffer(frame.pointer, 0)
         return frame
     }

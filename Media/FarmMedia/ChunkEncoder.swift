@@ -134,29 +134,30 @@ private struct VideoChunkEncode {
             let settings = spec.settings
             let label = "chunk \(spec.chunkIndex + 1)/\(spec.chunkCount) \(rendition.name)"
             self.encoder = try CodecEncoder(name: settings.codec, label: label)
-            let context = self.encoder.pointer
-            context.pointee.width = Int32(rendition.width)
-            context.pointee.height = Int32(rendition.height)
-            context.pointee.pix_fmt = AV_PIX_FMT_YUV420P
-            // What the scaler makes of every source (UprightScaler): BT.709, limited range, SDR; said in the VUI so
-            // players need not guess from the picture size.
-            context.pointee.color_primaries = AVCOL_PRI_BT709
-            context.pointee.color_trc = AVCOL_TRC_BT709
-            context.pointee.colorspace = AVCOL_SPC_BT709
-            context.pointee.color_range = AVCOL_RANGE_MPEG
-            context.pointee.time_base = spec.timeBase.av
-            // Square pixels in the output: the rung's width already carries the display aspect ratio.
-            context.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
-            context.pointee.thread_count = Int32(settings.threads)
-            context.pointee.max_b_frames = 0
-            let frameRate = spec.frameRate.num > 0 ? spec.frameRate : Rational(25, 1)
-            context.pointee.framerate = frameRate.av
-            context.pointee.gop_size = Int32(
-                max(1, (settings.maxKeyframeInterval * frameRate.doubleValue).rounded(.down))
-            )
-            context.pointee.rc_max_rate = Int64(rendition.maxBitrate)
-            context.pointee.rc_buffer_size = Int32(rendition.maxBitrate * 2)
-            context.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER | AV_CODEC_FLAG_BITEXACT
+            self.encoder.configure { context in
+                context.width = Int32(rendition.width)
+                context.height = Int32(rendition.height)
+                context.pix_fmt = AV_PIX_FMT_YUV420P
+                // What the scaler makes of every source (UprightScaler): BT.709, limited range, SDR; said in the VUI
+                // so players need not guess from the picture size.
+                context.color_primaries = AVCOL_PRI_BT709
+                context.color_trc = AVCOL_TRC_BT709
+                context.colorspace = AVCOL_SPC_BT709
+                context.color_range = AVCOL_RANGE_MPEG
+                context.time_base = spec.timeBase.av
+                // Square pixels in the output: the rung's width already carries the display aspect ratio.
+                context.sample_aspect_ratio = AVRational(num: 1, den: 1)
+                context.thread_count = Int32(settings.threads)
+                context.max_b_frames = 0
+                let frameRate = spec.frameRate.num > 0 ? spec.frameRate : Rational(25, 1)
+                context.framerate = frameRate.av
+                context.gop_size = Int32(
+                    max(1, (settings.maxKeyframeInterval * frameRate.doubleValue).rounded(.down))
+                )
+                context.rc_max_rate = Int64(rendition.maxBitrate)
+                context.rc_buffer_size = Int32(rendition.maxBitrate * 2)
+                context.flags |= AV_CODEC_FLAG_GLOBAL_HEADER | AV_CODEC_FLAG_BITEXACT
+            }
             if settings.codec == "libx264" {
                 try self.encoder.setOption("preset", settings.preset)
                 try self.encoder.setOption("crf", String(settings.crf))
@@ -182,7 +183,7 @@ private struct VideoChunkEncode {
         }
         let stream = input.stream(videoIndex)
         let decoder = try CodecDecoder(stream: stream, path: self.label, threads: 1)
-        let parameters = stream.pointee.codecpar!.pointee
+        let parameters = stream.parameters
         let rungs = try self.spec.renditions.map {
             try Rung(
                 rendition: $0,
@@ -203,7 +204,7 @@ private struct VideoChunkEncode {
         var lastDuration: Int64 = 0
 
         func encode(_ frame: Frame, duration: Int64) throws {
-            let pts = frame.pointer.pointee.pts
+            let pts = frame.pts
             if segmentStarts.contains(pts) {
                 segmentTimes.append((pts - origin, 0, 0))
             }
@@ -218,7 +219,7 @@ private struct VideoChunkEncode {
             for rung in rungs {
                 if rung.scaler == nil {
                     rung.scaler = try UprightScaler(
-                        from: frame.pointer,
+                        from: frame,
                         width: rung.rendition.width,
                         height: rung.rendition.height,
                         rotation: self.spec.rotation ?? 0,
@@ -226,9 +227,8 @@ private struct VideoChunkEncode {
                     )
                 }
                 let scaled = try rung.scaler!.scale(frame)
-                scaled.pointer.pointee.pts = pts - origin
-                scaled.pointer.pointee.pict_type =
-                    segmentStarts.contains(pts) ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
+                scaled.pts = pts - origin
+                scaled.pictureType = segmentStarts.contains(pts) ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
                 rung.durations[pts - origin] = duration
                 try rung.encoder.send(scaled)
                 try self.drain(rung)
@@ -238,10 +238,10 @@ private struct VideoChunkEncode {
         }
 
         // The chunk's container may use a finer time base than the source; the plan's timestamps are in the source's.
-        let chunkTimeBase = stream.pointee.time_base
+        let chunkTimeBase = stream.timeBase
         let specTimeBase = self.spec.timeBase.av
         func accept(_ decoded: Frame) throws {
-            let pts = decoded.pointer.pointee.pts
+            let pts = decoded.pts
             guard pts >= self.spec.startPTS, self.spec.endPTS.map({ pts < $0 }) ?? true else { return }
             guard !decoded.hasDecodeErrors else {
                 throw MediaError(
@@ -251,7 +251,7 @@ private struct VideoChunkEncode {
                 )
             }
             if let previous = pending {
-                let previousPTS = previous.pointer.pointee.pts
+                let previousPTS = previous.pts
                 guard pts > previousPTS else {
                     throw MediaError(
                         .invalidInput,
@@ -270,9 +270,9 @@ private struct VideoChunkEncode {
         // is filtered with its real neighbour; the chunk's range is taken after.
         let converter = PictureConverter(self.spec.conversion, label: self.label)
         func convert(_ decoded: Frame) throws {
-            var pts = decoded.pointer.pointee.best_effort_timestamp
-            if pts == farm_nopts_value() { pts = decoded.pointer.pointee.pts }
-            decoded.pointer.pointee.pts = av_rescale_q(pts, chunkTimeBase, specTimeBase)
+            // Neither timestamp known: `farm_nopts_value()` is rescaled like any other timestamp.
+            let pts = decoded.presentationTimestamp ?? farm_nopts_value()
+            decoded.pts = av_rescale_q(pts, chunkTimeBase, specTimeBase)
             for converted in try converter.push(decoded, timeBase: specTimeBase) { try accept(converted) }
             decoded.unref()
         }
@@ -288,8 +288,8 @@ private struct VideoChunkEncode {
         let startInChunk = av_rescale_q(self.spec.startPTS, specTimeBase, chunkTimeBase)
         while try input.read(into: packet) {
             defer { packet.unref() }
-            guard Int(packet.pointer.pointee.stream_index) == videoIndex else { continue }
-            let packetPTS = packet.pointer.pointee.pts
+            guard packet.streamIndex == videoIndex else { continue }
+            let packetPTS = packet.pts
             if packetPTS != farm_nopts_value() {
                 if let keyframePTS, packetPTS < keyframePTS { continue }
                 if keyframePTS == nil { keyframePTS = packetPTS }
@@ -302,10 +302,10 @@ private struct VideoChunkEncode {
         while try decoder.receive(into: frame) { try convert(frame) }
         for converted in try converter.flush() { try accept(converted) }
         if let last = pending {
-            let pts = last.pointer.pointee.pts
+            let pts = last.pts
             var duration =
                 self.spec.endPTS.map { $0 - pts }
-                ?? av_rescale_q(last.pointer.pointee.pkt_duration, chunkTimeBase, specTimeBase)
+                ?? av_rescale_q(last.packetDuration, chunkTimeBase, specTimeBase)
             if duration <= 0 { duration = lastDuration > 0 ? lastDuration : 1 }
             try encode(last, duration: duration)
         }
@@ -345,8 +345,8 @@ private struct VideoChunkEncode {
         let segmentStarts = Set(self.spec.segmentStarts.map { $0 - self.spec.originPTS })
         while try rung.encoder.receive(into: packet) {
             defer { packet.unref() }
-            let pts = packet.pointer.pointee.pts
-            packet.pointer.pointee.duration = rung.durations.removeValue(forKey: pts) ?? 0
+            let pts = packet.pts
+            packet.duration = rung.durations.removeValue(forKey: pts) ?? 0
             if rung.wroteAny, segmentStarts.contains(pts) {
                 try rung.container.flushFragment()
             }

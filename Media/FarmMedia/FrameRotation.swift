@@ -6,8 +6,8 @@ import FarmFormats
 package enum Rotation {
     /// The clockwise turn (0, 90, 180 or 270 degrees) that shows a stream's pictures upright, from its display
     /// matrix. The matrix's angle is counterclockwise, as ffmpeg's own autorotation reads it.
-    package static func clockwiseDegrees(of stream: UnsafeMutablePointer<AVStream>) -> Int {
-        guard let matrix = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nil) else { return 0 }
+    package static func clockwiseDegrees(of stream: MediaStream) -> Int {
+        guard let matrix = av_stream_get_side_data(stream.pointer, AV_PKT_DATA_DISPLAYMATRIX, nil) else { return 0 }
         let counterclockwise = av_display_rotation_get(UnsafeRawPointer(matrix).assumingMemoryBound(to: Int32.self))
         guard counterclockwise.isFinite else { return 0 }
         let quarterTurns = Int((-counterclockwise / 90).rounded())
@@ -24,20 +24,16 @@ extension Frame {
     /// This 8-bit planar 4:2:0 frame turned clockwise by `degrees` (90, 180 or 270), as a new frame.
     package func rotated(clockwise degrees: Int) throws -> Frame {
         let source = self.pointer
-        let (width, height) = Rotation.turned(
-            width: Int(source.pointee.width),
-            height: Int(source.pointee.height),
-            clockwise: degrees
-        )
+        let (width, height) = Rotation.turned(width: self.width, height: self.height, clockwise: degrees)
         let output = Frame()
-        output.pointer.pointee.width = Int32(width)
-        output.pointer.pointee.height = Int32(height)
-        output.pointer.pointee.format = source.pointee.format
+        output.width = width
+        output.height = height
+        output.pixelFormat = self.pixelFormat
         try check(av_frame_get_buffer(output.pointer, 0), "av_frame_get_buffer", file: "rotation")
         for plane in 0..<3 {
             let shift = plane == 0 ? 0 : 1
-            let sourceWidth = (Int(source.pointee.width) + shift) >> shift
-            let sourceHeight = (Int(source.pointee.height) + shift) >> shift
+            let sourceWidth = (self.width + shift) >> shift
+            let sourceHeight = (self.height + shift) >> shift
             guard let from = farm_frame_data(source, Int32(plane)),
                 let to = farm_frame_data(output.pointer, Int32(plane))
             else { continue }
@@ -56,7 +52,7 @@ extension Frame {
                 }
             }
         }
-        output.pointer.pointee.pts = source.pointee.pts
+        output.pts = self.pts
         return output
     }
 }
@@ -70,7 +66,7 @@ package final class UprightScaler {
 
     /// - Parameter rotation: the clockwise turn that shows the source upright (0, 90, 180 or 270).
     package init(
-        from frame: UnsafePointer<AVFrame>,
+        from frame: Frame,
         width: Int,
         height: Int,
         rotation: Int,

@@ -12,7 +12,7 @@ final class FrameSeeker {
     private let path: String
     private var input: InputFile
     private let streamIndex: Int
-    private var stream: UnsafeMutablePointer<AVStream>
+    private var stream: MediaStream
     private let decoder: CodecDecoder
     private let originPTS: Int64
     private let oneSecond: Int64
@@ -43,16 +43,16 @@ final class FrameSeeker {
         // references from before it (harmless for them). A damaged source fails its chunk's strict decode anyway.
         self.decoder.isStrict = false
         self.originPTS = originPTS
-        self.oneSecond = max(1, av_rescale_q(1, AVRational(num: 1, den: 1), self.stream.pointee.time_base))
+        self.oneSecond = max(1, av_rescale_q(1, AVRational(num: 1, den: 1), self.stream.timeBase))
     }
 
-    var videoInfo: VideoStreamInfo { VideoStreamInfo(stream: self.stream, index: self.streamIndex) }
+    var videoInfo: VideoStreamInfo { VideoStreamInfo(stream: self.stream) }
 
     /// The frame shown `milliseconds` after the video's first frame (the first frame if that is before it).
     func frame(atMilliseconds milliseconds: Int) throws -> Frame {
         let target =
             self.originPTS
-            + av_rescale_q(Int64(milliseconds), AVRational(num: 1, den: 1000), self.stream.pointee.time_base)
+            + av_rescale_q(Int64(milliseconds), AVRational(num: 1, den: 1000), self.stream.timeBase)
         if self.canContinue(to: target) {
             try self.decode(upTo: target)
             if let shown { return shown.frame }
@@ -83,13 +83,13 @@ final class FrameSeeker {
     private func canContinue(to target: Int64) -> Bool {
         guard self.positioned, let shown, shown.pts <= target else { return false }
         if self.drained { return true }
-        let entries = avformat_index_get_entries_count(self.stream)
+        let entries = avformat_index_get_entries_count(self.stream.pointer)
         guard entries > 0 else {
             // No index to find keyframes in (MPEG-TS): a few seconds of decoding costs less than a blind seek.
             return target - shown.pts <= 5 * self.oneSecond
         }
-        let keyframe = av_index_search_timestamp(self.stream, target, AVSEEK_FLAG_BACKWARD)
-        guard keyframe >= 0, let entry = avformat_index_get_entry(self.stream, keyframe) else { return true }
+        let keyframe = av_index_search_timestamp(self.stream.pointer, target, AVSEEK_FLAG_BACKWARD)
+        guard keyframe >= 0, let entry = avformat_index_get_entry(self.stream.pointer, keyframe) else { return true }
         return entry.pointee.timestamp <= self.lastReadDTS
     }
 
@@ -109,7 +109,7 @@ final class FrameSeeker {
     }
 
     private func restartDecoding() {
-        avcodec_flush_buffers(self.decoder.pointer)
+        self.decoder.flush()
         self.shown = nil
         self.ahead = nil
         self.positioned = true
@@ -134,15 +134,15 @@ final class FrameSeeker {
                 continue
             }
             defer { self.packet.unref() }
-            guard Int(self.packet.pointer.pointee.stream_index) == self.streamIndex else { continue }
-            let pts = self.packet.pointer.pointee.pts
-            if self.packet.pointer.pointee.dts != farm_nopts_value() {
-                self.lastReadDTS = self.packet.pointer.pointee.dts
+            guard self.packet.streamIndex == self.streamIndex else { continue }
+            let pts = self.packet.pts
+            if self.packet.dts != farm_nopts_value() {
+                self.lastReadDTS = self.packet.dts
             }
             if let keyframePTS {
                 if pts != farm_nopts_value(), pts < keyframePTS { continue }
             } else {
-                guard self.packet.pointer.pointee.flags & AV_PKT_FLAG_KEY != 0 else { continue }
+                guard self.packet.isKeyframe else { continue }
                 self.keyframePTS = pts == farm_nopts_value() ? Int64.min : pts
             }
             try self.decoder.send(self.packet)
@@ -153,9 +153,7 @@ final class FrameSeeker {
     /// Takes the frames the decoder has ready; true once one after `target` came out.
     private func receiveFrames(upTo target: Int64) throws -> Bool {
         while try self.decoder.receive(into: self.working) {
-            var pts = self.working.pointer.pointee.best_effort_timestamp
-            if pts == farm_nopts_value() { pts = self.working.pointer.pointee.pts }
-            if pts == farm_nopts_value() { pts = (self.shown?.pts ?? self.originPTS) + 1 }
+            let pts = self.working.presentationTimestamp ?? ((self.shown?.pts ?? self.originPTS) + 1)
             let kept = Frame()
             av_frame_move_ref(kept.pointer, self.working.pointer)
             guard pts <= target else {

@@ -19,6 +19,44 @@ package final class Packet {
     }
 
     package func unref() { av_packet_unref(self.pointer) }
+
+    /// The index, in its file, of the stream the packet belongs to.
+    package var streamIndex: Int {
+        get { Int(self.pointer.pointee.stream_index) }
+        set { self.pointer.pointee.stream_index = Int32(newValue) }
+    }
+
+    /// Presentation timestamp in its stream's time base; `farm_nopts_value()` when unknown.
+    package var pts: Int64 {
+        get { self.pointer.pointee.pts }
+        set { self.pointer.pointee.pts = newValue }
+    }
+
+    /// Decode timestamp in its stream's time base; `farm_nopts_value()` when unknown.
+    package var dts: Int64 {
+        get { self.pointer.pointee.dts }
+        set { self.pointer.pointee.dts = newValue }
+    }
+
+    /// Duration in its stream's time base; 0 when unknown.
+    package var duration: Int64 {
+        get { self.pointer.pointee.duration }
+        set { self.pointer.pointee.duration = newValue }
+    }
+
+    /// Byte offset of the packet's data in its file; -1 when the demuxer does not say.
+    package var position: Int64 { self.pointer.pointee.pos }
+
+    package var isKeyframe: Bool { self.pointer.pointee.flags & AV_PKT_FLAG_KEY != 0 }
+
+    /// Whether the demuxer marks the packet as one to decode but not to show.
+    package var isDiscarded: Bool { self.pointer.pointee.flags & AV_PKT_FLAG_DISCARD != 0 }
+
+    /// The packet's bytes; nil when it has none. Valid until the packet is unreferenced.
+    package var payload: UnsafeBufferPointer<UInt8>? {
+        guard let data = self.pointer.pointee.data, self.pointer.pointee.size > 0 else { return nil }
+        return UnsafeBufferPointer(start: data, count: Int(self.pointer.pointee.size))
+    }
 }
 
 package final class Frame {
@@ -34,7 +72,96 @@ package final class Frame {
         av_frame_free(&pointer)
     }
 
+    /// An audio frame of `samples` samples in the sample format, rate and channel layout `encoder` takes; its
+    /// buffers are not allocated yet.
+    package convenience init(audioFor encoder: CodecEncoder, samples: Int32) {
+        self.init()
+        self.pointer.pointee.format = encoder.pointer.pointee.sample_fmt.rawValue
+        self.pointer.pointee.sample_rate = encoder.pointer.pointee.sample_rate
+        av_channel_layout_copy(&self.pointer.pointee.ch_layout, &encoder.pointer.pointee.ch_layout)
+        self.pointer.pointee.nb_samples = samples
+    }
+
     package func unref() { av_frame_unref(self.pointer) }
+
+    /// Presentation timestamp as the frame carries it; `farm_nopts_value()` when unknown. Decoded frames are timed
+    /// by `presentationTimestamp`; this is the field that encoders and filters read.
+    package var pts: Int64 {
+        get { self.pointer.pointee.pts }
+        set { self.pointer.pointee.pts = newValue }
+    }
+
+    /// libav's guess of the presentation timestamp from the packets' pts and dts; nil when it has none.
+    package var bestEffortTimestamp: Int64? {
+        let timestamp = self.pointer.pointee.best_effort_timestamp
+        return timestamp == farm_nopts_value() ? nil : timestamp
+    }
+
+    /// When a decoded frame is shown, in its stream's time base: the best-effort timestamp, else `pts`; nil when
+    /// neither is known. The one rule decoded pictures are timed by (chunks, thumbnails, `farm verify`).
+    package var presentationTimestamp: Int64? {
+        if let best = self.bestEffortTimestamp { return best }
+        let pts = self.pts
+        return pts == farm_nopts_value() ? nil : pts
+    }
+
+    /// The duration of the packet the frame was decoded from, in its stream's time base; 0 when unknown.
+    package var packetDuration: Int64 { self.pointer.pointee.pkt_duration }
+
+    package var width: Int {
+        get { Int(self.pointer.pointee.width) }
+        set { self.pointer.pointee.width = Int32(newValue) }
+    }
+
+    package var height: Int {
+        get { Int(self.pointer.pointee.height) }
+        set { self.pointer.pointee.height = Int32(newValue) }
+    }
+
+    /// The format of a video frame.
+    package var pixelFormat: AVPixelFormat {
+        get { AVPixelFormat(rawValue: self.pointer.pointee.format) }
+        set { self.pointer.pointee.format = newValue.rawValue }
+    }
+
+    /// The format of an audio frame.
+    package var sampleFormat: AVSampleFormat { AVSampleFormat(rawValue: self.pointer.pointee.format) }
+
+    /// The picture type an encoder is asked for (`AV_PICTURE_TYPE_I` forces a keyframe) or a decoder saw.
+    package var pictureType: AVPictureType {
+        get { self.pointer.pointee.pict_type }
+        set { self.pointer.pointee.pict_type = newValue }
+    }
+
+    package var sampleAspectRatio: AVRational { self.pointer.pointee.sample_aspect_ratio }
+
+    package var colorspace: AVColorSpace { self.pointer.pointee.colorspace }
+
+    package var colorRange: AVColorRange {
+        get { self.pointer.pointee.color_range }
+        set { self.pointer.pointee.color_range = newValue }
+    }
+
+    /// The quantiser an encoder with a fixed one (`AV_CODEC_FLAG_QSCALE`) uses for this picture, in lambda units.
+    package var quality: Int32 {
+        get { self.pointer.pointee.quality }
+        set { self.pointer.pointee.quality = newValue }
+    }
+
+    /// Samples per channel of an audio frame.
+    package var sampleCount: Int32 {
+        get { self.pointer.pointee.nb_samples }
+        set { self.pointer.pointee.nb_samples = newValue }
+    }
+
+    package var sampleRate: Int32 { self.pointer.pointee.sample_rate }
+
+    package var channelCount: Int32 { self.pointer.pointee.ch_layout.nb_channels }
+
+    /// The planes of an audio frame (one per channel for planar formats).
+    package var extendedData: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>! {
+        self.pointer.pointee.extended_data
+    }
 
     /// Whether the decoder met errors in this frame (concealed macroblocks, missing references) or marks it as not
     /// fully recovered: such a frame is never encoded.
@@ -99,9 +226,12 @@ package final class InputFile {
 
     package var streamCount: Int { Int(self.pointer.pointee.nb_streams) }
 
-    package func stream(_ index: Int) -> UnsafeMutablePointer<AVStream> {
-        self.pointer.pointee.streams[index]!
+    package func stream(_ index: Int) -> MediaStream {
+        MediaStream(file: self, index: index, pointer: self.pointer.pointee.streams[index]!)
     }
+
+    /// The demuxer's short name (for MP4 and MOV: "mov,mp4,m4a,3gp,3g2,mj2").
+    package var formatName: String { String(cString: self.pointer.pointee.iformat.pointee.name) }
 
     /// The default stream of a type, as libav would pick it, or nil.
     package func bestStream(_ type: AVMediaType) -> Int? {
@@ -118,14 +248,42 @@ package final class InputFile {
     }
 }
 
+/// One stream of an open `InputFile`, which it keeps open.
+package struct MediaStream {
+    package let file: InputFile
+    /// The stream's index in its file.
+    package let index: Int
+    package let pointer: UnsafeMutablePointer<AVStream>
+
+    package var timeBase: AVRational { self.pointer.pointee.time_base }
+
+    /// The stream's codec parameters (a copy: the codec, picture size, sample rate, extradata pointer, ...).
+    package var parameters: AVCodecParameters { self.pointer.pointee.codecpar.pointee }
+
+    /// The stream's codec; `AV_CODEC_ID_NONE` when it has no codec parameters.
+    package var codecID: AVCodecID { self.pointer.pointee.codecpar?.pointee.codec_id ?? AV_CODEC_ID_NONE }
+
+    /// The average frame rate the demuxer measured or read; 0/0 when unknown.
+    package var averageFrameRate: AVRational { self.pointer.pointee.avg_frame_rate }
+
+    /// The lowest frame rate that represents every timestamp exactly (`r_frame_rate`).
+    package var baseFrameRate: AVRational { self.pointer.pointee.r_frame_rate }
+
+    /// Which packets of the stream the demuxer drops instead of returning them.
+    package var discard: AVDiscard {
+        get { self.pointer.pointee.discard }
+        nonmutating set { self.pointer.pointee.discard = newValue }
+    }
+}
+
 /// A decoder for one stream of an input.
 package final class CodecDecoder {
     package let pointer: UnsafeMutablePointer<AVCodecContext>
     package let path: String
 
-    package init(stream: UnsafeMutablePointer<AVStream>, path: String, threads: Int32 = 1) throws {
+    package init(stream: MediaStream, path: String, threads: Int32 = 1) throws {
         self.path = path
-        let parameters = stream.pointee.codecpar!
+        let parameters = stream.pointer.pointee.codecpar!
         guard let codec = avcodec_find_decoder(parameters.pointee.codec_id) else {
             let name = String(cString: avcodec_get_name(parameters.pointee.codec_id))
             throw MediaError(.unsupportedInput, "\(path): no decoder for codec \(name) in this libav build")
@@ -133,7 +291,7 @@ package final class CodecDecoder {
         guard let context = avcodec_alloc_context3(codec) else { fatalError("avcodec_alloc_context3: out of memory") }
         self.pointer = context
         try check(avcodec_parameters_to_context(context, parameters), "avcodec_parameters_to_context", file: path)
-        context.pointee.pkt_timebase = stream.pointee.time_base
+        context.pointee.pkt_timebase = stream.timeBase
         context.pointee.thread_count = threads
         // Fail on damaged data instead of concealing it: a concealed error would pass every frame count with a
         // broken picture, and farm never publishes a broken stream.
@@ -159,6 +317,19 @@ package final class CodecDecoder {
             }
         }
     }
+
+    /// The channel layout of the decoded audio (a shallow copy, valid while the decoder is).
+    package var channelLayout: AVChannelLayout { self.pointer.pointee.ch_layout }
+
+    package var sampleFormat: AVSampleFormat { self.pointer.pointee.sample_fmt }
+
+    package var sampleRate: Int32 { self.pointer.pointee.sample_rate }
+
+    /// The codec profile the decoder found in the stream (`FF_PROFILE_UNKNOWN` before the first frames).
+    package var profile: Int32 { self.pointer.pointee.profile }
+
+    /// Forgets every picture and packet it holds, to decode again from another position (after a seek).
+    package func flush() { avcodec_flush_buffers(self.pointer) }
 
     /// Sends a packet, or nil to drain.
     package func send(_ packet: Packet?) throws {
@@ -200,6 +371,29 @@ package final class CodecEncoder {
         avcodec_free_context(&pointer)
     }
 
+    /// Sets up the codec context before `open`, in one place per encoder: the settings only its setup writes.
+    package func configure(_ body: (inout AVCodecContext) throws -> Void) rethrows {
+        try body(&self.pointer.pointee)
+    }
+
+    package var timeBase: AVRational { self.pointer.pointee.time_base }
+
+    /// The channel layout the encoder takes (a shallow copy, valid while the encoder is).
+    package var channelLayout: AVChannelLayout { self.pointer.pointee.ch_layout }
+
+    package var sampleFormat: AVSampleFormat { self.pointer.pointee.sample_fmt }
+
+    package var sampleRate: Int32 { self.pointer.pointee.sample_rate }
+
+    /// Samples per channel in every audio frame but the last, once open.
+    package var frameSize: Int32 { self.pointer.pointee.frame_size }
+
+    /// Samples of priming the encoder's first packet starts with, once open.
+    package var initialPadding: Int32 { self.pointer.pointee.initial_padding }
+
+    /// The fixed quantiser, in lambda units, of an encoder set up with `AV_CODEC_FLAG_QSCALE`.
+    package var globalQuality: Int32 { self.pointer.pointee.global_quality }
+
     package func setOption(_ name: String, _ value: String) throws {
         try check(
             av_opt_set(self.pointer.pointee.priv_data, name, value, 0),
@@ -238,7 +432,7 @@ package final class Scaler {
     ///   the full-range JPEG formats (what JFIF means). `farm verify` passes a rendition's own, so a reference
     ///   picture is compared in the matrix the rendition is in (an untagged one read as players read it).
     package init(
-        from source: UnsafePointer<AVFrame>,
+        from frame: Frame,
         width: Int32,
         height: Int32,
         format: AVPixelFormat,
@@ -247,6 +441,7 @@ package final class Scaler {
         // Bit-exact, accurately rounded scaling: the same input gives the same pixels on any CPU, which the
         // farm's byte-identical retries depend on.
         let flags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_BITEXACT
+        let source = frame.pointer
         guard
             let context = sws_getContext(
                 source.pointee.width,

@@ -6,8 +6,8 @@ extension PictureConversion {
     /// What a source stream's signalling asks for: deinterlacing when its field order is interlaced (DV always is),
     /// tone mapping when its transfer is PQ or HLG. Renditions, `farm verify`'s reference pictures and thumbnails
     /// all read it from here, so they agree.
-    package static func of(stream: UnsafeMutablePointer<AVStream>) -> PictureConversion {
-        let parameters = stream.pointee.codecpar.pointee
+    package static func of(stream: MediaStream) -> PictureConversion {
+        let parameters = stream.parameters
         let interlacedOrders: Set<UInt32> = [
             AV_FIELD_TT.rawValue, AV_FIELD_BB.rawValue, AV_FIELD_TB.rawValue, AV_FIELD_BT.rawValue,
         ]
@@ -92,11 +92,10 @@ package final class FilterGraph {
         self.graph = graph
         // One thread: the same bytes on every agent, and the task's thread count stays the only parallelism.
         graph.pointee.nb_threads = 1
-        let picture = frame.pointer.pointee
-        var aspect = picture.sample_aspect_ratio
+        var aspect = frame.sampleAspectRatio
         if aspect.num <= 0 || aspect.den <= 0 { aspect = AVRational(num: 1, den: 1) }
         let arguments =
-            "video_size=\(picture.width)x\(picture.height):pix_fmt=\(picture.format)"
+            "video_size=\(frame.width)x\(frame.height):pix_fmt=\(frame.pixelFormat.rawValue)"
             + ":time_base=\(timeBase.num)/\(timeBase.den):pixel_aspect=\(aspect.num)/\(aspect.den)"
         var source: UnsafeMutablePointer<AVFilterContext>?
         var sink: UnsafeMutablePointer<AVFilterContext>?
@@ -156,8 +155,8 @@ package final class FilterGraph {
             try check(result, "av_buffersink_get_frame", file: self.label)
             // The deinterlacer halves its output's time base (it can send fields): back to the input's.
             let sinkTimeBase = av_buffersink_get_time_base(self.sink)
-            if output.pointer.pointee.pts != farm_nopts_value() {
-                output.pointer.pointee.pts = av_rescale_q(output.pointer.pointee.pts, sinkTimeBase, self.timeBase)
+            if output.pts != farm_nopts_value() {
+                output.pts = av_rescale_q(output.pts, sinkTimeBase, self.timeBase)
             }
             ready.append(output)
         }

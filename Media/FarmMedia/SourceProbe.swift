@@ -26,20 +26,20 @@ public struct VideoStreamInfo: Sendable, Equatable {
 
 extension VideoStreamInfo {
     /// A stream's average frame rate, or its base rate when the demuxer gives no average.
-    package static func nominalFrameRate(of stream: UnsafeMutablePointer<AVStream>) -> Rational {
-        let average = stream.pointee.avg_frame_rate
-        return Rational(average.num > 0 && average.den > 0 ? average : stream.pointee.r_frame_rate)
+    package static func nominalFrameRate(of stream: MediaStream) -> Rational {
+        let average = stream.averageFrameRate
+        return Rational(average.num > 0 && average.den > 0 ? average : stream.baseFrameRate)
     }
 
-    init(stream: UnsafeMutablePointer<AVStream>, index: Int) {
-        let parameters = stream.pointee.codecpar!.pointee
+    init(stream: MediaStream) {
+        let parameters = stream.parameters
         self.init(
-            index: index,
+            index: stream.index,
             codecName: String(cString: avcodec_get_name(parameters.codec_id)),
             width: Int(parameters.width),
             height: Int(parameters.height),
             sampleAspectRatio: Rational(parameters.sample_aspect_ratio),
-            timeBase: Rational(stream.pointee.time_base),
+            timeBase: Rational(stream.timeBase),
             frameRate: Self.nominalFrameRate(of: stream),
             rotation: Rotation.clockwiseDegrees(of: stream),
             conversion: PictureConversion.of(stream: stream)
@@ -95,21 +95,21 @@ public enum SourceProbe {
             )
         }
         let videoStream = input.stream(videoIndex)
-        let parameters = videoStream.pointee.codecpar!.pointee
+        let parameters = videoStream.parameters
         guard parameters.width > 0, parameters.height > 0 else {
             throw MediaError(.invalidInput, "\(path): the video stream has no picture size; the file is damaged")
         }
-        let video = VideoStreamInfo(stream: videoStream, index: videoIndex)
+        let video = VideoStreamInfo(stream: videoStream)
         var audio: AudioStreamInfo?
         if let audioIndex = input.bestStream(AVMEDIA_TYPE_AUDIO) {
             let stream = input.stream(audioIndex)
-            let audioParameters = stream.pointee.codecpar!.pointee
+            let audioParameters = stream.parameters
             audio = AudioStreamInfo(
                 index: audioIndex,
                 codecName: String(cString: avcodec_get_name(audioParameters.codec_id)),
                 sampleRate: Int(audioParameters.sample_rate),
                 channels: Int(audioParameters.ch_layout.nb_channels),
-                timeBase: Rational(stream.pointee.time_base)
+                timeBase: Rational(stream.timeBase)
             )
         }
 
@@ -119,17 +119,16 @@ public enum SourceProbe {
         var audioEnd: Int64?
         while try input.read(into: packet) {
             defer { packet.unref() }
-            if let audio, Int(packet.pointer.pointee.stream_index) == audio.index {
-                let start =
-                    packet.pointer.pointee.pts != noTimestamp ? packet.pointer.pointee.pts : packet.pointer.pointee.dts
+            if let audio, packet.streamIndex == audio.index {
+                let start = packet.pts != noTimestamp ? packet.pts : packet.dts
                 if start != noTimestamp {
-                    audioEnd = max(audioEnd ?? .min, start &+ max(packet.pointer.pointee.duration, 0))
+                    audioEnd = max(audioEnd ?? .min, start &+ max(packet.duration, 0))
                 }
                 continue
             }
-            guard Int(packet.pointer.pointee.stream_index) == videoIndex else { continue }
-            var pts = packet.pointer.pointee.pts
-            var dts = packet.pointer.pointee.dts
+            guard packet.streamIndex == videoIndex else { continue }
+            var pts = packet.pts
+            var dts = packet.dts
             if pts == noTimestamp { pts = dts }
             if dts == noTimestamp { dts = pts }
             guard pts != noTimestamp else {
@@ -142,9 +141,9 @@ public enum SourceProbe {
                 VideoPacket(
                     pts: pts,
                     dts: dts,
-                    isKeyframe: packet.pointer.pointee.flags & AV_PKT_FLAG_KEY != 0,
-                    duration: packet.pointer.pointee.duration,
-                    isDiscarded: packet.pointer.pointee.flags & AV_PKT_FLAG_DISCARD != 0
+                    isKeyframe: packet.isKeyframe,
+                    duration: packet.duration,
+                    isDiscarded: packet.isDiscarded
                 )
             )
         }
@@ -153,8 +152,8 @@ public enum SourceProbe {
         }
         // Containers with an index (MP4, MOV) list every frame up front: fewer frames read means the file ends
         // early, which is an incomplete upload rather than damaged data in the middle.
-        let indexed = Int(avformat_index_get_entries_count(videoStream))
-        if indexed > packets.count, String(cString: input.pointer.pointee.iformat.pointee.name).contains("mp4") {
+        let indexed = Int(avformat_index_get_entries_count(videoStream.pointer))
+        if indexed > packets.count, input.formatName.contains("mp4") {
             throw MediaError(
                 .invalidInput,
                 "\(path): the file is truncated: its index lists \(indexed) video frames, only \(packets.count) are "
@@ -166,7 +165,7 @@ public enum SourceProbe {
         }
         return SourceInfo(
             path: path,
-            formatName: String(cString: input.pointer.pointee.iformat.pointee.name),
+            formatName: input.formatName,
             video: video,
             audio: audio,
             packets: packets,

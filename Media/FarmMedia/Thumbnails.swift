@@ -73,7 +73,7 @@ package enum Thumbnails {
             let decoded = try seeker.frame(atMilliseconds: time)
             let frame = try toneMapper.push(decoded, timeBase: AVRational(num: 1, den: 1000)).first ?? decoded
             return try UprightScaler(
-                from: frame.pointer,
+                from: frame,
                 width: width,
                 height: height,
                 rotation: video.rotation,
@@ -123,9 +123,9 @@ extension Frame {
     /// A full-range 4:2:0 picture of this size, black.
     static func black(width: Int, height: Int) throws -> Frame {
         let frame = Frame()
-        frame.pointer.pointee.width = Int32(width)
-        frame.pointer.pointee.height = Int32(height)
-        frame.pointer.pointee.format = AV_PIX_FMT_YUVJ420P.rawValue
+        frame.width = width
+        frame.height = height
+        frame.pixelFormat = AV_PIX_FMT_YUVJ420P
         try check(av_frame_get_buffer(frame.pointer, 0), "av_frame_get_buffer", file: "thumbnails")
         for plane in 0..<3 {
             let rows = plane == 0 ? height : (height + 1) / 2
@@ -139,8 +139,8 @@ extension Frame {
     func paste(_ picture: Frame, x: Int, y: Int) {
         for plane in 0..<3 {
             let shift = plane == 0 ? 0 : 1
-            let width = Int(picture.pointer.pointee.width) >> shift
-            let height = Int(picture.pointer.pointee.height) >> shift
+            let width = picture.width >> shift
+            let height = picture.height >> shift
             guard let from = farm_frame_data(picture.pointer, Int32(plane)),
                 let to = farm_frame_data(self.pointer, Int32(plane))
             else { continue }
@@ -158,28 +158,29 @@ extension Frame {
     /// This full-range 4:2:0 picture as a baseline JPEG (libavcodec's mjpeg encoder, fixed quantiser, one thread).
     func jpeg(label: String) throws -> Data {
         let encoder = try CodecEncoder(name: "mjpeg", label: label)
-        let context = encoder.pointer
-        context.pointee.width = self.pointer.pointee.width
-        context.pointee.height = self.pointer.pointee.height
-        context.pointee.pix_fmt = AV_PIX_FMT_YUVJ420P
-        context.pointee.color_range = AVCOL_RANGE_JPEG
-        context.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
-        context.pointee.time_base = AVRational(num: 1, den: 25)
-        context.pointee.thread_count = 1
-        context.pointee.flags |= AV_CODEC_FLAG_QSCALE | AV_CODEC_FLAG_BITEXACT
-        context.pointee.global_quality = Thumbnails.quantiser * FF_QP2LAMBDA
+        encoder.configure { context in
+            context.width = Int32(self.width)
+            context.height = Int32(self.height)
+            context.pix_fmt = AV_PIX_FMT_YUVJ420P
+            context.color_range = AVCOL_RANGE_JPEG
+            context.sample_aspect_ratio = AVRational(num: 1, den: 1)
+            context.time_base = AVRational(num: 1, den: 25)
+            context.thread_count = 1
+            context.flags |= AV_CODEC_FLAG_QSCALE | AV_CODEC_FLAG_BITEXACT
+            context.global_quality = Thumbnails.quantiser * FF_QP2LAMBDA
+        }
         try encoder.open()
-        self.pointer.pointee.quality = context.pointee.global_quality
-        self.pointer.pointee.color_range = AVCOL_RANGE_JPEG
-        self.pointer.pointee.pts = 0
+        self.quality = encoder.globalQuality
+        self.colorRange = AVCOL_RANGE_JPEG
+        self.pts = 0
         try encoder.send(self)
         try encoder.send(nil)
         let packet = Packet()
         var data = Data()
         while try encoder.receive(into: packet) {
             defer { packet.unref() }
-            guard let bytes = packet.pointer.pointee.data else { continue }
-            data.append(bytes, count: Int(packet.pointer.pointee.size))
+            guard let bytes = packet.payload else { continue }
+            data.append(bytes)
         }
         guard !data.isEmpty else {
             throw MediaError(.encodingFailed, "\(label): the JPEG encoder produced no picture")
