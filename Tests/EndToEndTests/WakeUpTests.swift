@@ -8,37 +8,40 @@ import Testing
 @Suite("Wake-ups through the database", .requiresPostgreSQL, .farmTimeLimit)
 struct WakeUpTests {
     @Test func aJobSubmittedToAnIdleFarmIsDoneLongBeforeItsPoll() async throws {
-        let directory = try TemporaryDirectory("farm-wake")
-        defer { directory.remove() }
-        let source = directory.file("clip.mp4")
-        try Fixtures.makeClip(at: source, seconds: 4, width: 320, height: 240)
-        try await InProcessFarm.run(agents: 1, pollIntervalSeconds: 300) { store, _ in
-            // Idle: the coordinator listens on the work channel and the agent's session waits.
-            let listening = ContinuousClock.now + .seconds(30)
-            while ContinuousClock.now < listening {
-                let rows = try await store.client.query(
-                    """
-                    SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
-                                   AND query ILIKE 'LISTEN%')
-                      AND EXISTS (SELECT 1 FROM agents)
-                    """,
-                    logger: testLogger
+        try await Fixtures.withClip("farm-wake", seconds: 4, width: 320, height: 240) { directory, source in
+            try await InProcessFarm.run(agents: 1, pollIntervalSeconds: 300) { store, _ in
+                try await Self.waitUntilIdle(store)
+                let submitted = ContinuousClock.now
+                let job = try await store.submit(
+                    source: source,
+                    outputDirectory: directory.file("out"),
+                    settings: JobSettings(segmentDuration: 2, rungs: ["240p"], minimumChunks: 2)
                 )
-                var ready = false
-                for try await value in rows.decode(Bool.self) { ready = value }
-                if ready { break }
-                try await Task.sleep(for: .milliseconds(100))
+                let status = try await InProcessFarm.waitForJob(store, job, timeout: .seconds(45))
+                #expect(status.state == .ready, "\(status.error ?? "")")
+                let took = ContinuousClock.now - submitted
+                #expect(took < .seconds(45), "ready after \(took), with a 300 s poll")
             }
-            let submitted = ContinuousClock.now
-            let job = try await store.submit(
-                source: source,
-                outputDirectory: directory.file("out"),
-                settings: JobSettings(segmentDuration: 2, rungs: ["240p"], minimumChunks: 2)
-            )
-            let status = try await InProcessFarm.waitForJob(store, job, timeout: .seconds(45))
-            #expect(status.state == .ready, "\(status.error ?? "")")
-            let took = ContinuousClock.now - submitted
-            #expect(took < .seconds(45), "ready after \(took), with a 300 s poll")
         }
+    }
+
+    /// Waits until the farm is idle: the coordinator listens on the work channel and the agent is registered (its
+    /// session then waits for work). Fails the test when that does not happen within 30 s, rather than going on and
+    /// measuring a wake-up of a farm that was not ready.
+    static func waitUntilIdle(_ store: JobStore) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let rows = try await store.client.query(
+                """
+                SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+                               AND query ILIKE 'LISTEN%')
+                  AND EXISTS (SELECT 1 FROM agents)
+                """,
+                logger: testLogger
+            )
+            for try await ready in rows.decode(Bool.self) where ready { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ConfigurationError("the farm was not idle (coordinator listening, agent registered) within 30 s")
     }
 }

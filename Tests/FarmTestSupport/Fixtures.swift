@@ -89,6 +89,23 @@ package struct TemporaryDirectory {
 
 /// Test media made by ffmpeg's lavfi sources at test time; nothing binary is committed.
 package enum Fixtures {
+    /// Runs `body` with a fresh folder holding `clip.mp4` (made as `makeClip` makes it) and the clip's path; the folder
+    /// is removed whatever happens.
+    package static func withClip<Result>(
+        _ label: String,
+        seconds: Double,
+        width: Int,
+        height: Int,
+        gop: Int = 50,
+        _ body: (TemporaryDirectory, String) async throws -> Result
+    ) async throws -> Result {
+        let directory = try TemporaryDirectory(label)
+        defer { directory.remove() }
+        let source = directory.file("clip.mp4")
+        try Self.makeClip(at: source, seconds: seconds, width: width, height: height, gop: gop)
+        return try await body(directory, source)
+    }
+
     /// A clip with a moving test pattern and a tone, H.264 + AAC in MP4, keyframes every `gop` frames.
     package static func makeClip(
         at path: String,
