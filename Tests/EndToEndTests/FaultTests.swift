@@ -31,6 +31,37 @@ struct FaultTests {
         return hashes
     }
 
+    /// Keeps both versions of each differing segment (with its rendition's init segment) and the agents' logs in a
+    /// folder that outlives the test, and compares their decoded frames: whether the pictures differ or only the
+    /// container bytes is the first thing a rare mismatch needs to be understood.
+    static func keepEvidence(_ files: [String], clean: String, faulty: String, farm: ProcessFarm) -> String {
+        let folder = NSTemporaryDirectory() + "farm-fault-evidence-\(UUID().uuidString.prefix(8))"
+        var lines = ["evidence kept in \(folder)"]
+        for file in files where file.hasSuffix(".m4s") {
+            let rung = (file as NSString).deletingLastPathComponent
+            var frames: [String: [String]] = [:]
+            for (name, root) in [("clean", clean), ("faulty", faulty)] {
+                let joined = "\(folder)/\(name)-\(file.replacingOccurrences(of: "/", with: "-")).mp4"
+                try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                let initSegment = (try? Data(contentsOf: URL(fileURLWithPath: "\(root)/\(rung)/init.mp4"))) ?? Data()
+                let segment = (try? Data(contentsOf: URL(fileURLWithPath: "\(root)/\(file)"))) ?? Data()
+                _ = FileManager.default.createFile(atPath: joined, contents: initSegment + segment)
+                let md5 =
+                    (try? run("ffmpeg", ["-v", "error", "-i", joined, "-map", "0:v", "-f", "framemd5", "-"])) ?? ""
+                frames[name] = md5.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init)
+            }
+            let (a, b) = (frames["clean"] ?? [], frames["faulty"] ?? [])
+            let differingFrames = zip(a, b).enumerated().filter { $0.element.0 != $0.element.1 }.map(\.offset)
+            lines.append(
+                "\(file): \(a.count) and \(b.count) decoded frames; frames whose pictures differ: \(differingFrames)"
+            )
+        }
+        for (name, agent) in farm.agents {
+            _ = FileManager.default.createFile(atPath: "\(folder)/\(name).log", contents: Data(agent.log.utf8))
+        }
+        return lines.joined(separator: "\n")
+    }
+
     static func leasedVideoTask(by agent: String) -> PostgresQuery {
         "SELECT EXISTS (SELECT 1 FROM tasks WHERE state = \(TaskState.leased) AND kind = 'video' AND lease_owner = \(agent))"
     }
@@ -76,7 +107,10 @@ struct FaultTests {
         if !differing.isEmpty {
             // Which task wrote them, and what the coordinators logged: what a rare mismatch needs to be understood.
             let diagnosis = try await farm.diagnosis()
-            FileHandle.standardError.write(Data("==== output differs from the clean run:\n\(diagnosis)\n====\n".utf8))
+            let evidence = Self.keepEvidence(differing, clean: directory.file("clean"), faulty: output, farm: farm)
+            FileHandle.standardError.write(
+                Data("==== output differs from the clean run:\n\(diagnosis)\n\(evidence)\n====\n".utf8)
+            )
         }
         try await afterwards(farm, output)
     }
