@@ -14,7 +14,7 @@ import Synchronization
 /// It holds no state a restart would lose; everything is in PostgreSQL. Run it in a `ServiceGroup` next to its
 /// `PostgresClient` (which must be running before the first query). Its parts are named services in a group of
 /// their own: `AgentListenerService`, `WorkListenerService`, `HeartbeatRenewalService`, `JobPlannerService`,
-/// `LeaseReaperService`, `StitcherService` and `JanitorService`, after the migrations as a prelude.
+/// `LeaseReaperService`, `ThumbnailService`, `StitcherService` and `JanitorService`, after the migrations as a prelude.
 public final class CoordinatorService: Service, Sendable {
     private let client: PostgresClient
     private let configuration: CoordinatorConfiguration
@@ -82,6 +82,7 @@ public final class CoordinatorService: Service, Sendable {
                     logger: self.logger
                 )
             ),
+            ThumbnailService(store: self.store, rounds: polled("thumbnails")),
             StitcherService(store: self.store, rounds: polled("stitcher")),
             JanitorService(
                 store: self.store,

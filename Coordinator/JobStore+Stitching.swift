@@ -25,7 +25,7 @@ extension JobStore {
         return promoted
     }
 
-    /// Claims one job whose tasks are all done, runs `stitch` while holding its row, then marks it ready, or failed
+    /// Claims one job whose tasks are all done and thumbnails made, runs `stitch` while holding its row, then marks it ready, or failed
     /// with the stitcher's error. Returns the job's id and error, or nil when none waits.
     package func stitchNextJob(
         _ stitch: @Sendable (JobToStitch) async throws -> Void
@@ -33,7 +33,8 @@ extension JobStore {
         try await self.client.withTransaction(logger: self.logger) { connection -> (id: Int64, error: String?)? in
             let rows = try await connection.query(
                 """
-                SELECT id, source, output_dir, source_info, settings FROM jobs WHERE state = \(JobState.stitching)
+                SELECT id, source, output_dir, source_info, settings FROM jobs
+                WHERE state = \(JobState.stitching) AND thumbnails_done
                 ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1
                 """,
                 logger: self.logger

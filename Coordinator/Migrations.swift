@@ -176,6 +176,17 @@ package enum Migrations {
                 """,
             ]
         ),
+        (
+            5, "thumbnails made while the job encodes",
+            [
+                // Set once the poster and thumbnails are in the output folder; the stitch waits for it. A job
+                // stitching when this is applied has none yet (the stitch used to make them): it gets them first.
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS thumbnails_done boolean NOT NULL DEFAULT false",
+                "UPDATE jobs SET thumbnails_done = true WHERE state = 'ready'",
+                // A coordinator making them holds the job until then; if it dies, another takes the job after.
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS thumbnails_claimed_until timestamptz",
+            ]
+        ),
     ]
 
     /// Applies every migration not applied yet (up to `version`, for tests of upgrades). Refuses a database whose

@@ -6,8 +6,8 @@ import Foundation
 /// Checks a finished job's segments and writes its playlists.
 ///
 /// Refuses to publish a stream with a hole: every rung must have every segment, with timestamps that follow each
-/// other exactly and the same boundaries as every other rung, and the frame count of the source. Writes the poster
-/// and thumbnails from the source before the master playlist, so a job never becomes ready without them.
+/// other exactly and the same boundaries as every other rung, and the frame count of the source. The poster and
+/// thumbnails are made while the job encodes (`ThumbnailService`); a job is stitched only once they are there.
 package enum Stitcher {
     package struct ContinuityError: Error, CustomStringConvertible {
         package var description: String
@@ -93,7 +93,6 @@ package enum Stitcher {
                 output: output
             )
         }
-        try self.writeThumbnails(job)
         let master = Playlists.master(
             video: videoRenditions.reversed(),
             audio: audio,
@@ -239,33 +238,6 @@ package enum Stitcher {
         (path as NSString).deletingPathExtension + ".ts"
     }
 
-    /// `poster.jpg`, `thumbnails.jpg` and `thumbnails.vtt` next to `master.m3u8`; the poster no wider than the top
-    /// rung (nor 1280).
-    private static func writeThumbnails(_ job: JobToStitch) throws {
-        var options = ThumbnailPlan.Options()
-        if let top = job.renditions.max(by: { $0.height < $1.height }) {
-            options.posterMaximumWidth = min(options.posterMaximumWidth, top.width)
-        }
-        let info = job.sourceInfo
-        do {
-            try Thumbnails.write(
-                from: ThumbnailSource(
-                    path: job.source,
-                    originPTS: info.originPTS,
-                    durationSeconds: info.durationSeconds
-                ),
-                to: job.outputDirectory,
-                options: options
-            )
-        } catch {
-            throw ThumbnailError(description: "making the poster and thumbnails failed: \(error)")
-        }
-    }
-
-    package struct ThumbnailError: Error, CustomStringConvertible {
-        package var description: String
-    }
-
     private static func writeAtomically(_ text: String, to url: URL) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data(text.utf8).write(to: url, options: .atomic)
@@ -284,7 +256,7 @@ extension Stitcher {
         // What a stitch writes besides the agents' files: playlists, I-frame playlists, thumbnails, and the MPEG-TS
         // copies of the segments (`--container ts`).
         let stitched =
-            ["master.m3u8", Thumbnails.posterName, Thumbnails.sheetName, Thumbnails.cuesName]
+            ["master.m3u8"] + JobThumbnails.names
             + renditions.sorted().flatMap { ["\($0)/playlist.m3u8", "\($0)/iframes.m3u8"] }
             + publishedFiles.filter { $0.hasSuffix(".m4s") }.map(self.transportStreamPath(of:)).flatMap {
                 [$0, $0 + ".joined.mp4"]  // TransportStreamRemux's scratch file, left by a crash mid-remux

@@ -2,7 +2,7 @@ import Logging
 import NIOPosix
 import ServiceLifecycle
 
-/// Claims jobs whose every task is done and stitches them (`Stitcher.stitch`): checks, thumbnails, playlists, ready.
+/// Claims jobs whose every task is done and stitches them (`Stitcher.stitch`): checks, playlists, ready.
 struct StitcherService: Service {
     var store: JobStore
     var rounds: RecurringRounds
