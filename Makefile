@@ -1,4 +1,4 @@
-# Entry points for developers and CI. `make run` transcodes a sample (or INPUT=file) on a local farm with two agents.
+# Entry points for developers and CI. `make run` transcodes a sample (or INPUT=file) on a local farm, one agent per core.
 
 INPUT ?=
 SAMPLE := out/sample.mp4
@@ -26,8 +26,8 @@ $(SAMPLE):
 		-c:v libx264 -pix_fmt yuv420p -g 50 -c:a aac -ar 48000 -ac 2 -shortest $@
 
 run: deps build $(if $(INPUT),,$(SAMPLE))
-	@echo "==> transcoding $(or $(INPUT),$(SAMPLE)) into out/hls with 2 agents"
-	.build/debug/farm transcode "$(or $(INPUT),$(SAMPLE))" -o out/hls --agents 2
+	@echo "==> transcoding $(or $(INPUT),$(SAMPLE)) into out/hls"
+	.build/debug/farm transcode "$(or $(INPUT),$(SAMPLE))" -o out/hls
 	@master=$$(ls out/hls/master.m3u8 2>/dev/null || ls out/hls/*.m3u8 2>/dev/null | head -n 1); \
 	echo; \
 	echo "Done. Play it with:"; \

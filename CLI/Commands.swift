@@ -28,8 +28,8 @@ struct Transcode: AsyncParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Output folder for the HLS ladder.")
     var output: String
 
-    @Option(help: "Number of local agents.")
-    var agents: Int = 2
+    @Option(help: "Number of local agents (default: one per core, as many as memory holds).")
+    var agents: Int?
 
     @Option(help: "Use this PostgreSQL instead of the managed local one.")
     var databaseURL: String?
@@ -38,7 +38,7 @@ struct Transcode: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
-        guard (1...64).contains(self.agents) else { throw ValidationError("--agents must be from 1 to 64") }
+        if let agents, !(1...64).contains(agents) { throw ValidationError("--agents must be from 1 to 64") }
     }
 
     func run() async throws {
@@ -47,6 +47,14 @@ struct Transcode: AsyncParsableCommand {
         let outputDirectory = URL(fileURLWithPath: self.output).standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
         let settings = try self.job.settings()
+        let agents: Int
+        if let chosen = self.agents {
+            agents = chosen
+        } else {
+            let advice = SlotAdvice.forThisMachine()
+            agents = advice.slots
+            FileHandle.standardError.write(Data("using \(agents) local agents: \(advice.reason)\n".utf8))
+        }
 
         var managed: LocalPostgres?
         let url: DatabaseURL
@@ -64,7 +72,7 @@ struct Transcode: AsyncParsableCommand {
         let driver = TranscodeDriver(
             farm: AllInOneFarm(
                 client: client,
-                configuration: AllInOneFarm.Configuration(agents: self.agents),
+                configuration: AllInOneFarm.Configuration(agents: agents),
                 logger: logger
             ),
             source: source,
@@ -227,8 +235,8 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "This agent's name (default: the host name).")
     var name: String = ProcessInfo.processInfo.hostName
 
-    @Option(help: "Tasks encoded at once.")
-    var slots: Int = 1
+    @Option(help: "Tasks encoded at once (default: one per core, as many as memory holds).")
+    var slots: Int?
 
     @Option(help: "Folder for tasks in progress.")
     var workDir: String = NSTemporaryDirectory()
@@ -246,19 +254,28 @@ struct AgentCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
-        guard (1...64).contains(self.slots) else { throw ValidationError("--slots must be from 1 to 64") }
+        if let slots, !(1...64).contains(slots) { throw ValidationError("--slots must be from 1 to 64") }
     }
 
     func run() async throws {
         let logger = self.logging.makeLogger(label: "farm.agent", defaultLevel: .info)
         let (host, port) = try parseAddress(self.coordinator, defaultPort: 7400)
+        let slots: Int
+        if let chosen = self.slots {
+            slots = chosen
+            logger.info("slots as asked", metadata: ["slots": "\(chosen)"])
+        } else {
+            let advice = SlotAdvice.forThisMachine()
+            slots = advice.slots
+            logger.info("\(slots) slots: \(advice.reason)", metadata: ["slots": "\(slots)"])
+        }
         let agent = AgentService(
             configuration: AgentConfiguration(
                 coordinatorHost: host,
                 coordinatorPort: port,
                 secret: try self.secret.resolve(),
                 name: self.name,
-                slots: self.slots,
+                slots: slots,
                 workDirectory: self.workDir,
                 faultInjection: FaultInjection(
                     frameDelay: self.debugFrameDelayMs.map { .milliseconds($0) },

@@ -3,17 +3,20 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// Accepts agent connections on the bound listener: one child task per connection, so a bad peer ends only its own
 /// session. Cancelling it closes the listener.
 struct AgentListenerService: Service {
-    var server: NIOAsyncChannel<NIOAsyncChannel<FarmMessage, FarmMessage>, Never>
+    typealias Listener = NIOAsyncChannel<AcceptedConnection, Never>
+
+    var server: Listener
     var context: CoordinatorContext
 
     /// Binds the agent port; the listener accepts nothing until `run`.
     static func bind(
         _ configuration: CoordinatorConfiguration
-    ) async throws -> NIOAsyncChannel<NIOAsyncChannel<FarmMessage, FarmMessage>, Never> {
+    ) async throws -> Listener {
         try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -22,7 +25,9 @@ struct AgentListenerService: Service {
                     try channel.pipeline.syncOperations.addFarmMessageHandlers(
                         maximumFrameLength: configuration.maximumFrameLength
                     )
-                    return try NIOAsyncChannel<FarmMessage, FarmMessage>(wrappingChannelSynchronously: channel)
+                    return AcceptedConnection(
+                        try NIOAsyncChannel<FarmMessage, FarmMessage>(wrappingChannelSynchronously: channel)
+                    )
                 }
             }
     }
@@ -32,7 +37,8 @@ struct AgentListenerService: Service {
             try await self.server.executeThenClose { connections in
                 try await withThrowingDiscardingTaskGroup { sessions in
                     for try await connection in connections {
-                        sessions.addTask { await AgentSession(channel: connection, context: self.context).run() }
+                        let channel = connection.take()
+                        sessions.addTask { await AgentSession(channel: channel, context: self.context).run() }
                     }
                 }
             }
@@ -40,5 +46,30 @@ struct AgentListenerService: Service {
             self.context.logger.info("coordinator shutting down")
             self.server.channel.close(promise: nil)
         }
+    }
+}
+
+/// A connection accepted by the listener, on its way to its session. When the accept loop is cancelled, NIO drops the
+/// connections it accepted but did not hand out yet (swift-nio issue 2637), and a dropped `NIOAsyncChannel` whose
+/// writer was never finished traps the process. One that never reached a session is closed here instead.
+final class AcceptedConnection: Sendable {
+    private let channel: NIOAsyncChannel<FarmMessage, FarmMessage>
+    private let taken = Atomic(false)
+
+    init(_ channel: NIOAsyncChannel<FarmMessage, FarmMessage>) {
+        self.channel = channel
+    }
+
+    /// The connection, for the one session that runs it.
+    func take() -> NIOAsyncChannel<FarmMessage, FarmMessage> {
+        self.taken.store(true, ordering: .relaxed)
+        return self.channel
+    }
+
+    deinit {
+        guard !self.taken.load(ordering: .relaxed) else { return }
+        // `executeThenClose` finishes the writer and closes the connection; the agent reconnects elsewhere.
+        let channel = self.channel
+        Task { try? await channel.executeThenClose { _, _ in } }
     }
 }

@@ -1,3 +1,4 @@
+import FarmAgent
 import FarmCoordinator
 import FarmTestSupport
 import Foundation
@@ -163,7 +164,7 @@ struct OperatorCommandsTests {
     }
 
     /// `make run`'s path: no --database-url, so `farm transcode` creates, starts and afterwards stops its own
-    /// PostgreSQL under FARM_STATE_DIR.
+    /// PostgreSQL under FARM_STATE_DIR; no --agents, so it runs one agent per core and says so.
     @Test func transcodeManagesItsOwnPostgreSQLAndStopsIt() async throws {
         let directory = try TemporaryDirectory("farm-managed")
         defer { directory.remove() }
@@ -175,11 +176,13 @@ struct OperatorCommandsTests {
         let (status, printed) = runThroughShell(
             [
                 "timeout", "-k", "10", "240", FarmBinary.path, "transcode", source, "-o", directory.file("out"),
-                "--agents", "1", "--rungs", "240p", "--log-level", "error",
+                "--rungs", "240p", "--log-level", "error",
             ],
             environment: ["FARM_STATE_DIR": state]
         )
         #expect(status == 0 && printed.contains("master.m3u8"), "exit \(status): \(printed)")
+        let advice = SlotAdvice.forThisMachine()
+        #expect(printed.contains("using \(advice.slots) local agents: \(advice.reason)"), "\(printed)")
         #expect(FileManager.default.fileExists(atPath: directory.file("out/master.m3u8")))
         #expect(FileManager.default.fileExists(atPath: state + "/postgres/data/PG_VERSION"), "the managed database")
         #expect(
