@@ -17,6 +17,8 @@ package struct AllInOneFarm: Sendable {
         package var agentNamePrefix: String
         /// The coordinator's settings; its host and port are always loopback and a free port.
         package var coordinator: CoordinatorConfiguration
+        /// What every agent is made to do wrong or slowly (tests only).
+        package var agentFaults = FaultInjection()
 
         package init(
             agents: Int,
@@ -91,7 +93,8 @@ package struct AllInOneFarm: Sendable {
                         coordinatorHost: "127.0.0.1",
                         coordinatorPort: port,
                         secret: self.configuration.coordinator.secret,
-                        name: name
+                        name: name,
+                        faultInjection: self.configuration.agentFaults
                     ),
                     logger: self.logger
                 )

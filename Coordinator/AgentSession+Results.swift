@@ -62,7 +62,11 @@ extension AgentSession {
         case .accepted(let remaining):
             self.logger.info("accepted result", metadata: ["task": "\(complete.taskID)", "remaining": "\(remaining)"])
             try await outbound.write(.resultAccepted(.init(taskID: complete.taskID, token: complete.token)))
-            if remaining == 0 { self.context.signal.notifyAll() }
+            if remaining == 0 {
+                self.context.signal.notifyAll()
+            } else {
+                await self.publishProgress(jobID: staged.spec.jobID)
+            }
         case .alreadyAccepted:
             try await outbound.write(.resultAccepted(.init(taskID: complete.taskID, token: complete.token)))
         case .refused(let reason):
@@ -116,5 +120,20 @@ extension AgentSession {
         )
         if let jobError { self.logger.error("job failed", metadata: ["error": "\(jobError)"]) }
         self.context.signal.notifyAll()
+    }
+
+    /// Rewrites the job's progressive playlists with what it has now. A failure costs a player the newest
+    /// segments until the next result or the stitch, never the job: it is logged, not thrown.
+    private func publishProgress(jobID: Int64) async {
+        do {
+            try await self.context.store.publishProgress(jobID: jobID) { progress in
+                try await NIOThreadPool.singleton.runIfActive { try ProgressivePlaylists.write(progress) }
+            }
+        } catch {
+            self.logger.warning(
+                "could not update the job's progressive playlists",
+                metadata: ["job": "\(jobID)", "error": "\(error)"]
+            )
+        }
     }
 }

@@ -98,6 +98,9 @@ package struct JobSourceInfo: Codable, Sendable {
     /// How long the audio rendition must last: from the first video frame (audio before it is cut, a late start
     /// padded with silence) to the end of the source's audio. Nil for jobs planned before it was recorded.
     package var audioDurationSeconds: Double? = nil
+    /// TARGETDURATION of the video's media playlists from the planned segment durations: the job's EVENT playlists
+    /// carry it from their first version. Nil for jobs planned before it was recorded (they publish at the end only).
+    package var plannedTargetDuration: Int? = nil
 }
 
 /// Which source packets a task's agent receives. Stored as JSON in `tasks.extract`; never sent to agents.

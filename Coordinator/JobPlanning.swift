@@ -75,7 +75,8 @@ package enum JobPlanning {
             durationSeconds: info.durationSeconds,
             hasAudio: info.audio != nil,
             videoCodec: info.video.codecName,
-            audioDurationSeconds: info.audioEndSeconds.map { $0 - info.video.timeBase.seconds(plan.originPTS) }
+            audioDurationSeconds: info.audioEndSeconds.map { $0 - info.video.timeBase.seconds(plan.originPTS) },
+            plannedTargetDuration: Self.targetDuration(plan, packets: info.packets, timeBase: info.video.timeBase)
         )
         return PlannedJob(
             sourceInfo: sourceInfo,
@@ -85,5 +86,14 @@ package enum JobPlanning {
             audioStream: info.audio?.index,
             tasks: tasks
         )
+    }
+
+    /// The playlists' target duration from the plan: every segment's planned length, the last one to the end of
+    /// the last shown frame.
+    static func targetDuration(_ plan: ChunkPlan, packets: [VideoPacket], timeBase: Rational) -> Int {
+        let shown = packets.filter { !$0.isDiscarded }
+        let end = shown.map { $0.pts + max($0.duration, 1) }.max() ?? plan.segmentStarts.last ?? 0
+        let ends = plan.segmentStarts.dropFirst() + [end]
+        return Playlists.targetDuration(zip(plan.segmentStarts, ends).map { timeBase.seconds($1 - $0) })
     }
 }

@@ -44,46 +44,14 @@ extension JobStore {
                 claimed = row
             }
             guard let (jobID, source, output, info, settings) = claimed else { return nil }
-            var renditions: [RenditionSpec] = []
-            for try await (name, width, height, bitrate) in try await connection.query(
-                "SELECT name, width, height, max_bitrate FROM renditions WHERE job_id = \(jobID) ORDER BY height",
+            // One stitch at a time per job with the progressive playlists (`publishProgress`), so an EVENT playlist
+            // written late never replaces the VOD one.
+            try await Self.lockPlaylists(of: jobID, on: connection, logger: self.logger)
+            let (renditions, segments, inits) = try await Self.acceptedOutputs(
+                of: jobID,
+                on: connection,
                 logger: self.logger
-            ).decode((String, Int, Int, Int).self) {
-                renditions.append(RenditionSpec(name: name, width: width, height: height, maxBitrate: bitrate))
-            }
-            var segments: [OutputFile] = []
-            for try await (rendition, index, start, duration, num, den, frames, bytes, hash, path)
-                in try await connection
-                .query(
-                    """
-                    SELECT rendition, index, start_pts, duration, timebase_num, timebase_den, frames, bytes, sha256, path
-                    FROM segments WHERE job_id = \(jobID) ORDER BY rendition, index
-                    """,
-                    logger: self.logger
-                ).decode((String, Int, Int64, Int64, Int, Int, Int, Int64, String, String).self)
-            {
-                segments.append(
-                    OutputFile(
-                        rendition: rendition,
-                        role: .segment,
-                        segmentIndex: index,
-                        path: path,
-                        bytes: bytes,
-                        sha256: hash,
-                        startPTS: start,
-                        duration: duration,
-                        frames: frames,
-                        timeBase: Rational(Int32(num), Int32(den))
-                    )
-                )
-            }
-            var inits: [String: String] = [:]
-            for try await (rendition, path) in try await connection.query(
-                "SELECT rendition, path FROM init_segments WHERE job_id = \(jobID)",
-                logger: self.logger
-            ).decode((String, String).self) {
-                inits[rendition] = path
-            }
+            )
             let job = JobToStitch(
                 id: jobID,
                 source: source,
@@ -108,5 +76,63 @@ extension JobStore {
             )
             return (jobID, nil)
         }
+    }
+
+    /// The job's renditions (lowest first), its accepted segments (by rendition and number) and init segments.
+    static func acceptedOutputs(
+        of jobID: Int64,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> (renditions: [RenditionSpec], segments: [OutputFile], initSegments: [String: String]) {
+        var renditions: [RenditionSpec] = []
+        for try await (name, width, height, bitrate) in try await connection.query(
+            "SELECT name, width, height, max_bitrate FROM renditions WHERE job_id = \(jobID) ORDER BY height",
+            logger: logger
+        ).decode((String, Int, Int, Int).self) {
+            renditions.append(RenditionSpec(name: name, width: width, height: height, maxBitrate: bitrate))
+        }
+        var segments: [OutputFile] = []
+        for try await (rendition, index, start, duration, num, den, frames, bytes, hash, path)
+            in try await connection
+            .query(
+                """
+                SELECT rendition, index, start_pts, duration, timebase_num, timebase_den, frames, bytes, sha256, path
+                FROM segments WHERE job_id = \(jobID) ORDER BY rendition, index
+                """,
+                logger: logger
+            ).decode((String, Int, Int64, Int64, Int, Int, Int, Int64, String, String).self)
+        {
+            segments.append(
+                OutputFile(
+                    rendition: rendition,
+                    role: .segment,
+                    segmentIndex: index,
+                    path: path,
+                    bytes: bytes,
+                    sha256: hash,
+                    startPTS: start,
+                    duration: duration,
+                    frames: frames,
+                    timeBase: Rational(Int32(num), Int32(den))
+                )
+            )
+        }
+        var inits: [String: String] = [:]
+        for try await (rendition, path) in try await connection.query(
+            "SELECT rendition, path FROM init_segments WHERE job_id = \(jobID)",
+            logger: logger
+        ).decode((String, String).self) {
+            inits[rendition] = path
+        }
+        return (renditions, segments, inits)
+    }
+
+    /// Serialises writers of one job's playlists across coordinators until the transaction ends (job ids share a
+    /// lock when equal in their low 32 bits: a rare wait, never a wrong result).
+    static func lockPlaylists(of jobID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        _ = try await connection.query(
+            "SELECT pg_advisory_xact_lock(74002, \(Int32(truncatingIfNeeded: jobID)))",
+            logger: logger
+        )
     }
 }

@@ -80,6 +80,28 @@ package enum Playlists {
         self.vod(segments, initURI: initURI, iFramesOnly: false)
     }
 
+    /// The media playlist of a job still running (RFC 8216 §4.3.3.5 EVENT): the segments from the first that are
+    /// all there, in order; later versions only append, and the stitch ends it as the VOD `media` playlist.
+    /// TARGETDURATION is `plannedTarget` (from the job's plan, so that it does not change as segments land), or the
+    /// listed segments' own when longer.
+    package static func event(_ segments: [Segment], initURI: String? = "init.mp4", plannedTarget: Int) -> String {
+        HLSMediaPlaylist(
+            version: initURI != nil ? 7 : 3,
+            targetDuration: max(plannedTarget, self.targetDuration(segments.map(\.duration))),
+            mediaSequence: 0,
+            playlistType: "EVENT",
+            independentSegments: true,
+            hasEndList: false,
+            mapURI: initURI,
+            segments: segments.map { HLSMediaPlaylist.Segment(uri: $0.uri, duration: $0.duration) }
+        ).text
+    }
+
+    /// TARGETDURATION for segments of these durations: the longest, rounded up to whole seconds (at least 1).
+    package static func targetDuration(_ durations: [Double]) -> Int {
+        max(Int((durations.max() ?? 1).rounded(.up)), 1)
+    }
+
     /// An I-frame playlist (RFC 8216 §4.3.3.6): one entry per segment, its byte range the segment's leading IDR
     /// with the `moof` that describes it (MPEG-TS: with the PAT and PMT). Segments are one fragment each, so the
     /// other keyframes inside a segment have no `moof` of their own and cannot be listed.
@@ -88,11 +110,11 @@ package enum Playlists {
     }
 
     private static func vod(_ segments: [Segment], initURI: String?, iFramesOnly: Bool) -> String {
-        let target = Int((segments.map(\.duration).max() ?? 1).rounded(.up))
+        let target = self.targetDuration(segments.map(\.duration))
         var playlist = HLSMediaPlaylist(
             // fMP4's init segment needs version 7; byte ranges 4.
             version: initURI != nil ? 7 : (iFramesOnly ? 4 : 3),
-            targetDuration: max(target, 1),
+            targetDuration: target,
             mediaSequence: 0,
             playlistType: "VOD",
             independentSegments: true,

@@ -1,3 +1,4 @@
+import FarmAgent
 import FarmCoordinator
 import FarmTestSupport
 import Foundation
@@ -114,6 +115,46 @@ struct PlayersTests {
             #expect(player.status == 1)
             #expect(player.standardError.contains("FAILED: media error"), "\(player.standardError)")
             #expect(player.standardError.contains("segment_00002.m4s"), "\(player.standardError)")
+        }
+    }
+
+    /// Progressive playback: agents slowed to 100 ms a frame keep a 12 s job running for a while; Chromium starts
+    /// playing its master playlist (EVENT media playlists) before the job is ready, and the same folder plays to the
+    /// end once it is.
+    @Test("Chromium plays a running job's master playlist before the job is ready, then to the end")
+    func chromiumPlaysARunningJob() async throws {
+        _ = try Self.python()
+        let directory = try TemporaryDirectory("farm-progressive")
+        defer { directory.remove() }
+        let source = directory.file("source.mp4")
+        let seconds = 12.0
+        try Fixtures.makeClip(at: source, seconds: seconds, width: 640, height: 360)
+        let output = directory.file("out")
+        try await InProcessFarm.run(agents: 2, agentFaults: FaultInjection(frameDelay: .milliseconds(100))) {
+            store,
+            _ in
+            let job = try await store.submit(
+                source: source,
+                outputDirectory: output,
+                settings: JobSettings(segmentDuration: 2, minimumChunks: 6)
+            )
+            let deadline = ContinuousClock.now + .seconds(60)
+            while !FileManager.default.fileExists(atPath: "\(output)/master.m3u8"), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let playlist = try String(contentsOfFile: "\(output)/240p/playlist.m3u8", encoding: .utf8)
+            #expect(playlist.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && !playlist.contains("#EXT-X-ENDLIST"))
+            let playing = try Self.script("play_in_chromium.py", [output, "--until-playing", "1"])
+            #expect(playing.contains("is playing"), "\(playing)")
+            let during = try #require(try await store.status(jobID: job))
+            #expect(during.state == .running, "the job was \(during.state) once Chromium played: too late to tell")
+            let status = try await InProcessFarm.waitForJob(store, job)
+            try #require(status.state == .ready, "the job ended \(status.state): \(status.error ?? "")")
+            let ended = try Self.script(
+                "play_in_chromium.py",
+                [output, "--duration", "\(seconds)", "--expect-audio"]
+            )
+            #expect(ended.contains("to the end"), "\(ended)")
         }
     }
 }

@@ -1,3 +1,4 @@
+import FarmAgent
 import FarmAllInOne
 import FarmCoordinator
 import FarmProtocol
@@ -14,24 +15,27 @@ package enum InProcessFarm {
         agents: Int,
         leaseSeconds: Double = 30,
         pollIntervalSeconds: Double = 2,
+        agentFaults: FaultInjection = FaultInjection(),
         body: @Sendable (JobStore, Int) async throws -> Result
     ) async throws -> Result {
         let client = PostgresClient(configuration: database.url.clientConfiguration, backgroundLogger: testLogger)
         let watch = TeardownWatch("in-process farm")
         defer { watch.ended() }
+        var configuration = AllInOneFarm.Configuration(
+            agents: agents,
+            agentNamePrefix: "test-agent-",
+            coordinator: CoordinatorConfiguration(
+                secret: ClusterSecret("test-secret"),
+                leaseSeconds: leaseSeconds,
+                heartbeatIntervalSeconds: min(5, leaseSeconds / 3),
+                reapIntervalSeconds: 1,
+                pollIntervalSeconds: pollIntervalSeconds
+            )
+        )
+        configuration.agentFaults = agentFaults
         let farm = AllInOneFarm(
             client: client,
-            configuration: AllInOneFarm.Configuration(
-                agents: agents,
-                agentNamePrefix: "test-agent-",
-                coordinator: CoordinatorConfiguration(
-                    secret: ClusterSecret("test-secret"),
-                    leaseSeconds: leaseSeconds,
-                    heartbeatIntervalSeconds: min(5, leaseSeconds / 3),
-                    reapIntervalSeconds: 1,
-                    pollIntervalSeconds: pollIntervalSeconds
-                )
-            ),
+            configuration: configuration,
             logger: testLogger,
             runChild: { name, body in try await watch.track(name) { try await body() } }
         )
@@ -53,6 +57,7 @@ package enum InProcessFarm {
         agents: Int,
         leaseSeconds: Double = 30,
         pollIntervalSeconds: Double = 2,
+        agentFaults: FaultInjection = FaultInjection(),
         body: @Sendable (JobStore, Int) async throws -> Result
     ) async throws -> Result {
         try await TestDatabase.with { database in
@@ -61,6 +66,7 @@ package enum InProcessFarm {
                 agents: agents,
                 leaseSeconds: leaseSeconds,
                 pollIntervalSeconds: pollIntervalSeconds,
+                agentFaults: agentFaults,
                 body: body
             )
         }

@@ -7,6 +7,9 @@ video ends with `currentTime` at its duration, the duration is the expected one,
 `--expect-audio`, sound) were decoded. On a media error the code and message Chromium gives are printed.
 
     play_in_chromium.py HLS_FOLDER --duration 8 [--expect-audio] [--chromium chromium]
+    play_in_chromium.py HLS_FOLDER --until-playing 1   # a job still running: pass once 1 s has played
+
+Playlists are served with `Cache-Control: no-cache`, so the player sees a growing EVENT playlist's new segments.
 
 Exits 0 on success, 1 on a failed check (the reason on standard error), 2 on a usage error.
 """
@@ -112,6 +115,11 @@ def make_handler(folder, page, reports, missing):
                     missing.append(url.path)
                 super().do_GET()
 
+        def end_headers(self):
+            if urllib.parse.urlsplit(self.path).path.endswith(".m3u8"):
+                self.send_header("Cache-Control", "no-cache")
+            super().end_headers()
+
         def log_message(self, format, *args):
             pass
 
@@ -125,7 +133,7 @@ def find_chromium(name):
     return path
 
 
-def play(folder, master, expected_duration, tolerance, expect_audio, chromium, extra_seconds, verbose):
+def play(folder, master, expected_duration, tolerance, expect_audio, chromium, extra_seconds, verbose, until_playing):
     if not os.path.isfile(os.path.join(folder, master)):
         raise CheckFailed(f"{os.path.join(folder, master)} does not exist")
     reports = queue.Queue()
@@ -155,13 +163,15 @@ def play(folder, master, expected_duration, tolerance, expect_audio, chromium, e
     browser = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
     last = {}
     try:
-        deadline = time.monotonic() + expected_duration + extra_seconds
+        allowed = (until_playing if until_playing is not None else expected_duration) + extra_seconds
+        deadline = time.monotonic() + allowed
         seen_page = False
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                goal = "reach the asked time" if until_playing is not None else "end"
                 raise CheckFailed(
-                    f"playback did not end within {expected_duration + extra_seconds:.0f} s; "
+                    f"playback did not {goal} within {allowed:.0f} s; "
                     + (f"last report: {describe(last)}" if seen_page else "the page never reported (see below)")
                 )
             if browser.poll() is not None and reports.empty():
@@ -183,7 +193,12 @@ def play(folder, master, expected_duration, tolerance, expect_audio, chromium, e
                 )
             if event == "playrejected":
                 raise CheckFailed(f"play() was rejected: {report.get('message')}")
+            if until_playing is not None and event in ("playing", "progress"):
+                if number(report, "currentTime") >= until_playing and number(report, "videoWidth") > 0:
+                    return report
             if event == "ended":
+                if until_playing is not None:
+                    raise CheckFailed(f"playback ended before {until_playing} s had played; at {describe(report)}")
                 check_end(report, expected_duration, tolerance, expect_audio)
                 return report
     except CheckFailed:
@@ -256,13 +271,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="the HLS output folder (holding the master playlist)")
     parser.add_argument("--master", default="master.m3u8", help="the master playlist's name in the folder")
-    parser.add_argument("--duration", type=float, required=True, help="the expected duration in seconds")
+    parser.add_argument("--duration", type=float, help="the expected duration in seconds")
+    parser.add_argument(
+        "--until-playing", type=float, help="pass once this many seconds have played (a job still running)"
+    )
     parser.add_argument("--tolerance", type=float, default=0.2, help="allowed duration error in seconds")
     parser.add_argument("--expect-audio", action="store_true", help="require decoded audio")
     parser.add_argument("--chromium", default=os.environ.get("FARM_TEST_CHROMIUM", "chromium"))
     parser.add_argument("--extra-seconds", type=float, default=60, help="time allowed beyond the duration")
     parser.add_argument("--verbose", action="store_true", help="print every report from the page")
     arguments = parser.parse_args()
+    if (arguments.duration is None) == (arguments.until_playing is None):
+        parser.error("give exactly one of --duration and --until-playing")
     try:
         report = play(
             os.path.abspath(arguments.folder),
@@ -273,10 +293,17 @@ def main():
             arguments.chromium,
             arguments.extra_seconds,
             arguments.verbose,
+            arguments.until_playing,
         )
     except CheckFailed as failure:
         print(f"play_in_chromium: FAILED: {failure}", file=sys.stderr)
         return 1
+    if arguments.until_playing is not None:
+        print(
+            f"play_in_chromium: {arguments.folder}/{arguments.master} is playing: "
+            + f"currentTime {number(report, 'currentTime'):.3f} s, {report.get('videoWidth')}x{report.get('videoHeight')}"
+        )
+        return 0
     print(
         f"play_in_chromium: played {arguments.folder}/{arguments.master} to the end: "
         + f"currentTime {number(report, 'currentTime'):.3f} s of {number(report, 'duration'):.3f} s, "
