@@ -25,8 +25,9 @@ struct Workspace: Sendable {
         }
         // A release build (`make bench` builds it in this package's build folder): a debug farm would make every
         // ratio meaningless.
+        let root = self.root
         let candidates = ["benchmarks/.build/release/farm", ".build/release/farm"].map {
-            self.root.appendingPathComponent($0).path
+            root.appendingPathComponent($0).path
         }
         self.farm =
             ProcessInfo.processInfo.environment["FARM_BINARY"]
