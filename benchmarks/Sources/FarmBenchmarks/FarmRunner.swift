@@ -15,29 +15,22 @@ struct FarmRunner {
         self.workspace = workspace
         self.directory = "/tmp/farm-bench-pg-\(Self.port)"
         let script = workspace.root.appendingPathComponent("deploy/postgres.sh").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script, "start", self.directory, Self.port]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let url = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw BenchError("deploy/postgres.sh start \(self.directory) \(Self.port) failed (message above)")
-        }
-        self.databaseURL = url.trimmingCharacters(in: .whitespacesAndNewlines)
+        // The script prints the URL alone on standard output. Not Foundation's `Process`: it can miss the exit of a
+        // child when this program also reaps its own with `wait4`.
+        let urlFile = workspace.log("postgres-url")
+        _ = try ProcessRun.run(
+            ["bash", script, "start", self.directory, Self.port],
+            log: urlFile,
+            errors: workspace.log("postgres-start")
+        )
+        self.databaseURL = try String(contentsOfFile: urlFile, encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         self.server = try ServerCPU(postgresDataDirectory: self.directory + "/data")
     }
 
     func stop() {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [
-            self.workspace.root.appendingPathComponent("deploy/postgres.sh").path, "stop", self.directory,
-        ]
-        try? process.run()
-        process.waitUntilExit()
+        let script = self.workspace.root.appendingPathComponent("deploy/postgres.sh").path
+        _ = try? ProcessRun.run(["bash", script, "stop", self.directory], log: self.workspace.log("postgres-stop"))
     }
 
     /// The command, as the report shows it: the farm's defaults, only the database named.

@@ -20,12 +20,14 @@ struct Measurement: Codable, Sendable {
 /// Runs a command to completion and measures it. `posix_spawn` and `wait4` rather than `Process`, because
 /// Foundation's `Process` does not report resource usage and `/usr/bin/time` would add a process to the tree.
 enum ProcessRun {
-    /// Runs `arguments` (the first found on PATH), its output and errors into `log`, and returns what it cost.
-    /// `poll`, when given, is called every 50 ms while the process runs, with the seconds since it started.
+    /// Runs `arguments` (the first found on PATH), its output and errors into `log` (errors into `errors` when
+    /// given), and returns what it cost. `poll`, when given, is called every 50 ms while the process runs, with the
+    /// seconds since it started.
     static func run(
         _ arguments: [String],
         environment: [String: String] = [:],
         log: String,
+        errors: String? = nil,
         poll: ((Double) -> Void)? = nil
     ) throws -> Measurement {
         var actions = posix_spawn_file_actions_t()
@@ -33,7 +35,11 @@ enum ProcessRun {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let errors {
+            posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
 
         let merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let argv = arguments.map { strdup($0) } + [nil]
