@@ -6,7 +6,7 @@ SWIFT_BUILD_FLAGS ?=
 SWIFT_TEST_FLAGS ?=
 FORMAT_PATHS := Package.swift Protocol Formats Media Verify Coordinator Agent AllInOne CLI Tests
 
-.PHONY: all deps build run test mutants format clean bench
+.PHONY: all deps build run test mutants format clean bench bench-charts
 
 all: build
 
@@ -50,7 +50,23 @@ format:
 clean:
 	rm -rf out
 
-# Side-by-side with plain ffmpeg, reported as a ratio (not part of `make test`).
+# Side-by-side with plain ffmpeg, reported as ratios in benchmarks/results/REPORT.md with PNG charts (not part of
+# `make test`). The farm is built in the benchmarks package's release build, so its libraries compile once.
+# BENCH_ARGS="--quick" for a short run while developing (see benchmarks/README.md).
+BENCH_ARGS ?=
+BENCH_VENV := .build/bench-venv
+
 bench: deps
-	swift build -c release
-	swift run -c release --package-path benchmarks FarmBenchmarks
+	swift build -c release --package-path benchmarks --product farm
+	swift build -c release --package-path benchmarks --product FarmBenchmarks
+	FARM_BINARY=benchmarks/.build/release/farm benchmarks/.build/release/FarmBenchmarks $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-charts
+
+# The charts of the last `make bench`, redrawn from benchmarks/results/results.json (matplotlib in a venv).
+bench-charts:
+	@if ! cmp -s benchmarks/requirements.txt $(BENCH_VENV)/farm-requirements.txt; then \
+		rm -rf $(BENCH_VENV) && python3 -m venv $(BENCH_VENV) && \
+		$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt && \
+		cp benchmarks/requirements.txt $(BENCH_VENV)/farm-requirements.txt; \
+	fi
+	$(BENCH_VENV)/bin/python benchmarks/charts.py

@@ -6,13 +6,15 @@ let package = Package(
     name: "farm-benchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(path: "..")
+        // Named, so the dependency resolves whatever the checkout folder is called (a worktree, a CI clone).
+        .package(name: "farm", path: "..")
     ],
     targets: [
         .executableTarget(
             name: "FarmBenchmarks",
             dependencies: [
                 .product(name: "FarmFormats", package: "farm"), .product(name: "FarmMedia", package: "farm"),
+                .product(name: "FarmProtocol", package: "farm"),
             ],
             path: "Sources/FarmBenchmarks"
         )

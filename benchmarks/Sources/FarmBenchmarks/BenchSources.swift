@@ -1,0 +1,67 @@
+import Foundation
+
+/// A generated source and the commands that made it (shown in the report even when it came from the cache).
+struct GeneratedSource: Sendable {
+    var path: String
+    var commands: [[String]]
+}
+
+/// The sources every figure uses, synthesised by ffmpeg and cached in `results/sources/` by their parameters.
+enum BenchSources {
+    /// 1080p30 testsrc2 with light temporal noise (so the encoder has real work, unlike a clean pattern), 7 Mb/s
+    /// H.264 with keyframes every 2 s, AAC stereo. Shorter lengths are cut from the longest by stream copy.
+    static func ladder(seconds: Int, longest: Int, in workspace: Workspace) throws -> GeneratedSource {
+        let full = workspace.sources.appendingPathComponent("ladder-1080p30-\(longest)s.mp4").path
+        var commands = [
+            self.pattern(width: 1920, height: 1080, seconds: longest, bitrate: "7M", output: full)
+        ]
+        guard seconds != longest else {
+            try self.make(full, commands, workspace)
+            return GeneratedSource(path: full, commands: commands)
+        }
+        let cut = workspace.sources.appendingPathComponent("ladder-1080p30-\(seconds)s.mp4").path
+        commands.append(["ffmpeg", "-hide_banner", "-y", "-i", full, "-t", "\(seconds)", "-c", "copy", cut])
+        try self.make(cut, commands, workspace)
+        return GeneratedSource(path: cut, commands: commands)
+    }
+
+    /// A long source quickly: one minute of pattern, repeated by stream copy (`-stream_loop`), so it costs seconds
+    /// to make however long it is.
+    static func looped(minutes: Int, height: Int, bitrate: String, in workspace: Workspace) throws -> GeneratedSource {
+        let width = (height * 16 / 9 + 1) / 2 * 2
+        let short = workspace.sources.appendingPathComponent("pattern-\(height)p30-60s.mp4").path
+        let long = workspace.sources.appendingPathComponent("looped-\(height)p30-\(minutes)min.mp4").path
+        let commands = [
+            self.pattern(width: width, height: height, seconds: 60, bitrate: bitrate, output: short),
+            ["ffmpeg", "-hide_banner", "-y", "-stream_loop", "\(minutes - 1)", "-i", short, "-c", "copy", long],
+        ]
+        try self.make(long, commands, workspace)
+        return GeneratedSource(path: long, commands: commands)
+    }
+
+    private static func pattern(width: Int, height: Int, seconds: Int, bitrate: String, output: String) -> [String] {
+        [
+            "ffmpeg", "-hide_banner", "-y",
+            "-f", "lavfi", "-i", "testsrc2=size=\(width)x\(height):rate=30:duration=\(seconds)",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=\(seconds)",
+            "-vf", "noise=alls=6:allf=t", "-c:v", "libx264", "-preset", "veryfast", "-b:v", bitrate,
+            "-maxrate", bitrate, "-bufsize", bitrate, "-g", "60", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-shortest", output,
+        ]
+    }
+
+    /// Runs the commands whose outputs are missing, in order, writing each output under a temporary name first so
+    /// an interrupted run never leaves a truncated source in the cache.
+    private static func make(_ target: String, _ commands: [[String]], _ workspace: Workspace) throws {
+        for command in commands {
+            guard let output = command.last, !FileManager.default.fileExists(atPath: output) else { continue }
+            let partial = output.replacingOccurrences(of: ".mp4", with: ".partial.mp4")
+            say("generating \(workspace.relative(output))")
+            _ = try ProcessRun.run(
+                command.dropLast() + [partial],
+                log: workspace.log("source-" + URL(fileURLWithPath: output).lastPathComponent)
+            )
+            try FileManager.default.moveItem(atPath: partial, toPath: output)
+        }
+    }
+}

@@ -1,0 +1,249 @@
+import Foundation
+
+/// Writes `results/REPORT.md` from the results: tables of medians and ratios, PASS/MISS against the targets of
+/// issue 11, and beside every figure the commands that reproduce it. The charts are drawn afterwards by
+/// `benchmarks/charts.py` from `results/results.json` under the names this report links.
+enum Report {
+    enum Target {
+        static let wallRatio = 0.95
+        static let cpuRatio = 1.05
+        static let memoryRatio = 1.2
+        static let psnrDecibels = 0.2
+        static let sizeFraction = 0.03
+        static let firstSegmentFraction = 0.10
+        static let extractionRatio = 2.0
+    }
+
+    static func markdown(_ results: Results, scale: String?) -> String {
+        var lines: [String] = []
+        lines.append("# farm against plain ffmpeg")
+        lines.append("")
+        lines.append("Written by `make bench` on \(results.date). Regenerate with `make bench`; the charts alone with")
+        lines.append("`make bench-charts` (from `results.json`).")
+        if results.quick {
+            lines.append("")
+            lines.append("> **Quick run** (`--quick`: one run each, short sources): for development only; its numbers")
+            lines.append("> are not the issue's figures.")
+        }
+        lines.append("")
+        lines.append("| machine | |")
+        lines.append("| --- | --- |")
+        lines.append("| CPU | \(results.machine.cpu) |")
+        lines.append("| cores | \(results.machine.cores) |")
+        lines.append("| memory | \(String(format: "%.1f", results.machine.memoryGiB)) GiB |")
+        lines.append("| system | \(results.machine.os) |")
+        lines.append("| ffmpeg | \(results.machine.ffmpeg) |")
+        lines.append("| farm | \(results.machine.farm) |")
+        lines.append("")
+        lines.append(
+            "How it measures: each side is one process tree, timed from spawn to exit; CPU is user + system from"
+        )
+        lines.append("`wait4`'s resource usage of the whole tree; peak memory is its `ru_maxrss` (the largest single")
+        lines.append("process: the farm's coordinator and agents are one process). \(results.postgres)")
+        lines.append("")
+        for ladder in results.ladders { lines += self.ladder(ladder) }
+        if let first = results.firstSegment { lines += self.firstSegment(first) }
+        if let extraction = results.extraction { lines += self.extraction(extraction) }
+        lines.append("## The coordinator at scale")
+        lines.append("")
+        lines.append("<!-- BEGIN scale: the contents of benchmarks/results/scale.md, when that file exists -->")
+        lines.append(scale ?? "_Not run: `benchmarks/results/scale.md` does not exist._")
+        lines.append("<!-- END scale -->")
+        lines.append("")
+        return lines.joined(separator: "\n")
+    }
+
+    static func verdict(_ pass: Bool) -> String { pass ? "**PASS**" : "**MISS**" }
+
+    static func ratioRow(_ name: String, farm: Double, ffmpeg: Double, unit: String, target: Double) -> String {
+        let ratio = farm / max(ffmpeg, 1e-9)
+        return String(
+            format: "| %@ | %.2f %@ | %.2f %@ | %.3f | ≤ %.2f | %@ |",
+            name,
+            farm,
+            unit,
+            ffmpeg,
+            unit,
+            ratio,
+            target,
+            self.verdict(ratio <= target)
+        )
+    }
+
+    static func ladder(_ result: LadderResult) -> [String] {
+        var lines = ["## 1. The ladder, \(result.seconds) s of 1080p30", ""]
+        lines.append("![ladder \(result.seconds) s](ladder-\(result.seconds)s.png)")
+        lines.append("")
+        lines.append(
+            "Medians of \(result.farm.runs.count) runs each, alternating farm and ffmpeg. Rungs: "
+                + result.rungs.map(\.name).joined(separator: ", ") + ", and AAC audio."
+        )
+        lines.append("")
+        lines.append("| | farm | ffmpeg | farm/ffmpeg | target | |")
+        lines.append("| --- | --- | --- | --- | --- | --- |")
+        lines.append(
+            self.ratioRow(
+                "wall",
+                farm: result.farm.wall,
+                ffmpeg: result.ffmpeg.wall,
+                unit: "s",
+                target: Target.wallRatio
+            )
+        )
+        lines.append(
+            self.ratioRow("CPU", farm: result.farm.cpu, ffmpeg: result.ffmpeg.cpu, unit: "s", target: Target.cpuRatio)
+        )
+        lines.append(
+            self.ratioRow(
+                "peak memory",
+                farm: result.farm.peakMemoryMiB,
+                ffmpeg: result.ffmpeg.peakMemoryMiB,
+                unit: "MiB",
+                target: Target.memoryRatio
+            )
+        )
+        lines.append("")
+        lines.append(
+            String(
+                format: "The farm's CPU includes %.2f s (median) spent by its PostgreSQL server meanwhile.",
+                result.farm.outsideCPU
+            )
+        )
+        lines.append("")
+        lines.append("| rung | PSNR-Y farm | PSNR-Y ffmpeg | Δ dB | size farm | size ffmpeg | Δ size | |")
+        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for rung in result.rungs {
+            let sizeDelta = Double(rung.farmBytes - rung.ffmpegBytes) / Double(max(rung.ffmpegBytes, 1))
+            var pass = abs(sizeDelta) <= Target.sizeFraction
+            var psnr = "| – | – | – "
+            if let farm = rung.farmPSNR, let ffmpeg = rung.ffmpegPSNR {
+                pass = pass && abs(farm - ffmpeg) <= Target.psnrDecibels
+                psnr = String(format: "| %.2f | %.2f | %+.2f ", farm, ffmpeg, farm - ffmpeg)
+            }
+            lines.append(
+                "| \(rung.name) "
+                    + psnr
+                    + String(
+                        format: "| %.0f kB | %.0f kB | %+.1f %% | %@ |",
+                        Double(rung.farmBytes) / 1000,
+                        Double(rung.ffmpegBytes) / 1000,
+                        sizeDelta * 100,
+                        self.verdict(pass)
+                    )
+            )
+        }
+        lines.append("")
+        lines.append(
+            "Targets per rung: within \(Target.psnrDecibels) dB PSNR-Y and \(Int(Target.sizeFraction * 100)) % size."
+        )
+        if result.rungs.first?.farmPSNR == nil {
+            lines.append("PSNR is measured on the shortest ladder source only (it decodes every rung again).")
+        }
+        lines.append("")
+        lines.append(
+            "Reproduce (`make bench BENCH_ARGS=\"--only ladder --ladder-seconds \(result.seconds)\"` runs all of it):"
+        )
+        lines.append("")
+        lines.append("```sh")
+        lines.append("# the source")
+        lines += result.sourceCommands
+        lines.append("# the farm (defaults; the PostgreSQL is the one started before the runs)")
+        lines.append(result.farm.command)
+        lines.append("# plain ffmpeg, one process: the same rungs, caps, encoder options, segments, poster and sprite")
+        lines.append(result.ffmpeg.command)
+        if !result.psnrCommands.isEmpty {
+            lines.append("# PSNR-Y per rung, farm then ffmpeg")
+            lines += result.psnrCommands
+        }
+        lines.append("```")
+        lines.append("")
+        return lines
+    }
+
+    static func firstSegment(_ result: FirstSegmentResult) -> [String] {
+        var lines = ["## 2. Time to the first playable segment, \(result.minutes) min of \(result.height)p30", ""]
+        lines.append("![first segment](first-segment.png)")
+        lines.append("")
+        lines.append(
+            "From start until every rendition (each rung and the audio) has a media playlist naming a segment that"
+        )
+        lines.append(
+            "exists, polling the output folder every 50 ms. One run each. The target is stated for a 10-minute"
+        )
+        lines.append(
+            "1080p job; a 1080p one is too slow for this benchmark, so the source is \(result.height)p, made by"
+        )
+        lines.append("repeating one minute with `-stream_loop` and `-c copy`.")
+        lines.append("")
+        lines.append("| | first playable | whole job | first/whole | target | |")
+        lines.append("| --- | --- | --- | --- | --- | --- |")
+        for (name, side, target) in [("farm (2 agents)", result.farm, true), ("ffmpeg", result.ffmpeg, false)] {
+            let first = side.firstPlayable.map { String(format: "%.2f s", $0) } ?? "only at the end"
+            let fraction = (side.firstPlayable ?? side.wall) / max(side.wall, 1e-9)
+            lines.append(
+                "| \(name) | \(first) | "
+                    + String(format: "%.2f s | %.3f | ", side.wall, fraction)
+                    + (target
+                        ? String(
+                            format: "≤ %.2f | %@ |",
+                            Target.firstSegmentFraction,
+                            self.verdict(fraction <= Target.firstSegmentFraction)
+                        )
+                        : "| |")
+            )
+        }
+        lines.append("")
+        lines.append("Reproduce (`make bench BENCH_ARGS=\"--only first-segment\"`):")
+        lines.append("")
+        lines.append("```sh")
+        lines += result.sourceCommands
+        lines.append(result.farm.command)
+        lines.append(result.ffmpeg.command)
+        lines.append("```")
+        lines.append("")
+        return lines
+    }
+
+    static func extraction(_ result: ExtractionResult) -> [String] {
+        var lines = [
+            "## 3. Extracting the first and the last chunk of \(result.minutes) min of \(result.height)p30", "",
+        ]
+        lines.append("![extraction](extraction.png)")
+        lines.append("")
+        lines.append(
+            "`SourceProbe.probe` (\(String(format: "%.2f", result.probeSeconds)) s), `ChunkPlanner.plan` with the default"
+                + " job settings (\(result.chunkCount) chunks), then `ChunkExtractor.extractVideo` of chunk"
+                + " \(result.firstChunk + 1) and chunk \(result.lastChunk + 1), \(result.firstRuns.count) runs each,"
+                + " alternating, in this process."
+        )
+        lines.append("")
+        lines.append("| chunk | median | runs | bytes |")
+        lines.append("| --- | --- | --- | --- |")
+        for (name, runs, bytes) in [
+            ("first", result.firstRuns, result.firstBytes), ("last", result.lastRuns, result.lastBytes),
+        ] {
+            lines.append(
+                String(format: "| %@ | %.1f ms | ", name, median(runs) * 1000)
+                    + runs.map { String(format: "%.1f", $0 * 1000) }.joined(separator: ", ") + " ms | \(bytes) |"
+            )
+        }
+        lines.append("")
+        lines.append(
+            String(
+                format: "Last/first: **%.2f**, target ≤ %.0f: %@.",
+                result.ratio,
+                Target.extractionRatio,
+                self.verdict(result.ratio <= Target.extractionRatio)
+            )
+        )
+        lines.append("")
+        lines.append("Reproduce (`make bench BENCH_ARGS=\"--only extraction\"`; the calls are in")
+        lines.append("`benchmarks/Sources/FarmBenchmarks/ExtractionBenchmark.swift`):")
+        lines.append("")
+        lines.append("```sh")
+        lines += result.sourceCommands
+        lines.append("```")
+        lines.append("")
+        return lines
+    }
+}
