@@ -5,10 +5,11 @@ import Foundation
 ///
 /// Pure: the machine's numbers come in, the advice goes out; `forThisMachine` reads them.
 package struct SlotAdvice: Sendable, Equatable {
-    /// Peak resident memory one slot adds while encoding a 2160p chunk (decode, the scaler's and x264's frames and
-    /// lookahead, the muxers), measured with `farm transcode` on a 2160p30 source: 1 agent against 2 agents (see
-    /// `docs/PERFORMANCE.md`). Rounded up; a 1080p chunk needs about a fifth of it.
-    package static let peakBytesPerSlot: UInt64 = 900 << 20
+    /// Peak resident memory one slot needs at most while encoding a 2160p chunk (decode, the scaler's and x264's
+    /// frames and lookahead, the muxers). Measured with `farm transcode` of a 2160p30 source, 2 s segments: 1.50 GB
+    /// peak with one agent, 1.89 GB with two, against 0.43 GB and 0.60 GB at 1080p (see `docs/PERFORMANCE.md`); the
+    /// bound takes one agent's whole peak above the idle farm's, so a 4K job cannot exhaust memory.
+    package static let peakBytesPerSlot: UInt64 = 1 << 30
     /// What the process needs besides its slots (libraries, the coordinator's share in an all-in-one farm).
     package static let baseBytes: UInt64 = 512 << 20
 
