@@ -1,6 +1,7 @@
 import FarmMedia
 import FarmProtocol
 import Foundation
+import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOPosix
@@ -29,36 +30,13 @@ extension AgentSession {
         else {
             return self.machine.noLeaseFound(signalGeneration: seen)
         }
-        let scratch = URL(fileURLWithPath: self.context.configuration.scratchDirectory)
-            // Unique on the machine, not only in one database: coordinators of two farms (or two test runs)
-            // may share a scratch folder, and their task ids and tokens repeat.
-            .appendingPathComponent("farm-source-\(task.taskID)-\(task.token)-\(UUID().uuidString).nut").path
-        let shift = TimestampShift(
-            units: task.spec.nonNegativeShift(prerollPTS: task.extract.prerollPTS),
-            timeBase: task.spec.timeBase
-        )
+        let scratch = self.context.configuration.scratchDirectory
+        let prepared: ChunkSourceCopy.Prepared
         do {
-            try await NIOThreadPool.singleton.runIfActive {
-                if let first = task.extract.firstPacket, let last = task.extract.lastPacket {
-                    try ChunkExtractor.extractVideo(
-                        source: task.source,
-                        streamIndex: task.extract.streamIndex,
-                        firstPacket: first,
-                        lastPacket: last,
-                        shift: shift,
-                        output: scratch
-                    )
-                } else {
-                    try ChunkExtractor.extractStream(
-                        source: task.source,
-                        streamIndex: task.extract.streamIndex,
-                        shift: shift,
-                        output: scratch
-                    )
-                }
+            prepared = try await NIOThreadPool.singleton.runIfActive {
+                try ChunkSourceCopy.prepare(task, scratchDirectory: scratch)
             }
         } catch {
-            try? FileManager.default.removeItem(atPath: scratch)
             self.logger.error(
                 "could not prepare a task's source",
                 metadata: ["task": "\(task.taskID)", "job": "\(task.jobID)", "error": "\(error)"]
@@ -71,11 +49,21 @@ extension AgentSession {
                 retryable: FarmMessage.TaskFailed.isRetryable(error)
             )
         }
+        let metadata: Logger.Metadata = ["task": "\(task.taskID)", "job": "\(task.jobID)", "copy": "\(prepared.path)"]
+        switch prepared.start {
+        case nil: self.logger.debug("reused the chunk's source copy", metadata: metadata)
+        case .fellBack(let reason)?:
+            self.logger.debug(
+                "the seek to the chunk's first packet missed; read the source from its start",
+                metadata: metadata.merging(["reason": "\(reason)"]) { $1 }
+            )
+        case .sought?, .fromStart?: break
+        }
         // The agent gets the times of the copy it is sent (moved when the source's are negative).
         let lease = AgentConnectionStateMachine.CurrentLease(
             taskID: task.taskID,
             token: task.token,
-            spec: task.spec.shifted(by: shift.units)
+            spec: task.spec.shifted(by: task.sourceShift.units)
         )
         return self.machine.leaseFound(
             .init(
@@ -83,7 +71,7 @@ extension AgentSession {
                 jobID: task.jobID,
                 attempts: task.attempts,
                 outputDirectory: task.outputDirectory,
-                sourcePath: scratch
+                sourcePath: prepared.path
             )
         )
     }
@@ -110,13 +98,13 @@ extension AgentSession {
         }
     }
 
-    /// Holds the lease (so a revoke reaches the agent) and streams the lease and its source. The scratch file is
-    /// removed whatever happens; when sending fails the machine gives the lease back.
+    /// Holds the lease (so a revoke reaches the agent) and streams the lease and its source. The scratch copy stays
+    /// for a retry or another task of the chunk (`ChunkSourceCopy`); when sending fails the machine gives the lease
+    /// back.
     func sendLeaseAndSource(
         _ found: AgentConnectionStateMachine.FoundLease,
         outbound: NIOAsyncChannelOutboundWriter<FarmMessage>
     ) async throws {
-        defer { try? FileManager.default.removeItem(atPath: found.sourcePath) }
         self.context.leases.hold(
             session: self.sessionKey,
             jobID: found.jobID,

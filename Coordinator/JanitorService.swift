@@ -3,12 +3,12 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
-/// Removes the partial output of failed and cancelled jobs, and chunk sources orphaned by a crash.
+/// Removes the partial output of failed and cancelled jobs, and the chunk sources no session used for an hour.
 final class JanitorService: Service, Sendable {
     private let store: JobStore
     private let rounds: RecurringRounds
     private let scratchDirectory: String
-    /// When the scratch folder was last scanned for orphaned chunk sources: the janitor wakes on every work
+    /// When the scratch folder was last scanned for unused chunk sources: the janitor wakes on every work
     /// notification, and listing the folder that often is wasted work for files that live an hour.
     private let lastOrphanScan = Mutex<ContinuousClock.Instant?>(nil)
 
@@ -38,11 +38,11 @@ final class JanitorService: Service, Sendable {
         }
         guard scanDue else { return }
         let scratch = self.scratchDirectory
-        let orphans = try await NIOThreadPool.singleton.runIfActive {
-            Stitcher.removeOrphanedSources(scratchDirectory: scratch, olderThan: 3600)
+        let unused = try await NIOThreadPool.singleton.runIfActive {
+            ChunkSourceCopy.removeUnused(scratchDirectory: scratch, olderThan: ChunkSourceCopy.defaultLifetime)
         }
-        if orphans > 0 {
-            self.rounds.logger.info("removed orphaned chunk sources", metadata: ["files": "\(orphans)"])
+        if unused > 0 {
+            self.rounds.logger.info("removed unused chunk sources", metadata: ["files": "\(unused)"])
         }
     }
 }

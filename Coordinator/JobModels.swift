@@ -112,6 +112,10 @@ package struct SourceExtract: Codable, Sendable {
     /// Presentation timestamp of the keyframe a video chunk's decoding starts from; nil for audio (and for tasks
     /// planned before it was recorded, whose pre-roll was never before the job's first frame).
     package var prerollPTS: Int64?
+    /// What names the video chunk's first packet (`firstPacket`), so the extractor seeks to it instead of counting
+    /// packets from the start of the file. Nil for audio and for tasks planned before it was recorded: those read
+    /// from the start.
+    package var firstPacketIdentity: PacketIdentity? = nil
 }
 
 /// A task leased to an agent.

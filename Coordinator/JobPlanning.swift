@@ -57,7 +57,8 @@ package enum JobPlanning {
                     streamIndex: info.video.index,
                     firstPacket: chunk.firstPacket,
                     lastPacket: chunk.lastPacket,
-                    prerollPTS: chunk.prerollPTS
+                    prerollPTS: chunk.prerollPTS,
+                    firstPacketIdentity: info.packets[chunk.firstPacket].identity
                 ),
                 0
             )

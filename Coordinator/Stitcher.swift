@@ -276,20 +276,4 @@ extension Stitcher {
             }
         }
     }
-
-    /// Removes chunk sources a coordinator extracted but never deleted (it died while sending them) from
-    /// `scratchDirectory`; a live extraction is minutes old at most, so only files older than `age` go.
-    package static func removeOrphanedSources(scratchDirectory: String, olderThan age: TimeInterval) -> Int {
-        let fileManager = FileManager.default
-        guard let names = try? fileManager.contentsOfDirectory(atPath: scratchDirectory) else { return 0 }
-        var removed = 0
-        for name in names where name.hasPrefix("farm-source-") && name.hasSuffix(".nut") {
-            let path = (scratchDirectory as NSString).appendingPathComponent(name)
-            guard let modified = (try? fileManager.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
-                Date().timeIntervalSince(modified) > age
-            else { continue }
-            if (try? fileManager.removeItem(atPath: path)) != nil { removed += 1 }
-        }
-        return removed
-    }
 }

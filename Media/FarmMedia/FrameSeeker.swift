@@ -94,7 +94,7 @@ final class FrameSeeker {
     }
 
     private func seek(to target: Int64) -> Bool {
-        guard av_seek_frame(self.input.pointer, Int32(self.streamIndex), target, AVSEEK_FLAG_BACKWARD) >= 0 else {
+        guard (try? self.input.seek(stream: self.streamIndex, toKeyframeAtOrBefore: target)) != nil else {
             return false
         }
         self.restartDecoding()

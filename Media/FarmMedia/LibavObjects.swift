@@ -47,10 +47,13 @@ package final class Packet {
     /// Byte offset of the packet's data in its file; -1 when the demuxer does not say.
     package var position: Int64 { self.pointer.pointee.pos }
 
-    package var isKeyframe: Bool { self.pointer.pointee.flags & AV_PKT_FLAG_KEY != 0 }
+    /// The `AV_PKT_FLAG_*` bits (keyframe, corrupt, discard, ...).
+    package var flags: Int32 { self.pointer.pointee.flags }
+
+    package var isKeyframe: Bool { self.flags & AV_PKT_FLAG_KEY != 0 }
 
     /// Whether the demuxer marks the packet as one to decode but not to show.
-    package var isDiscarded: Bool { self.pointer.pointee.flags & AV_PKT_FLAG_DISCARD != 0 }
+    package var isDiscarded: Bool { self.flags & AV_PKT_FLAG_DISCARD != 0 }
 
     /// The packet's bytes; nil when it has none. Valid until the packet is unreferenced.
     package var payload: UnsafeBufferPointer<UInt8>? {
@@ -237,6 +240,18 @@ package final class InputFile {
     package func bestStream(_ type: AVMediaType) -> Int? {
         let index = av_find_best_stream(self.pointer, type, -1, -1, nil, 0)
         return index >= 0 ? Int(index) : nil
+    }
+
+    /// Moves reading to a keyframe of stream `index` at or before `timestamp` (in the stream's time base). Which
+    /// timestamp a demuxer compares (MP4: decode, Matroska: presentation) and how exactly it lands is its own, so the
+    /// caller checks what it reads next; the MP4 demuxer cannot seek by byte, hence by time.
+    package func seek(stream index: Int, toKeyframeAtOrBefore timestamp: Int64) throws {
+        try check(
+            av_seek_frame(self.pointer, Int32(index), timestamp, AVSEEK_FLAG_BACKWARD),
+            "av_seek_frame",
+            file: self.path,
+            code: .invalidInput
+        )
     }
 
     /// Reads the next packet; false at the end of the file.

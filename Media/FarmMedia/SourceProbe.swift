@@ -143,7 +143,8 @@ public enum SourceProbe {
                     dts: dts,
                     isKeyframe: packet.isKeyframe,
                     duration: packet.duration,
-                    isDiscarded: packet.isDiscarded
+                    isDiscarded: packet.isDiscarded,
+                    position: packet.position >= 0 ? packet.position : nil
                 )
             )
         }
