@@ -19,7 +19,9 @@ public struct JobSettings: Codable, Sendable {
     /// Rung names to produce (never above the source height); nil for the whole default ladder.
     public var rungs: [String]?
     public var encoder: EncoderSettings
-    /// Minimum chunk count (at least the farm's free slots, so every agent gets work).
+    /// Minimum chunk count, when the video has that many segments. The encode cost bounds a chunk's length
+    /// (`WorkPlanner.maximumChunkFrames`), which cuts long and costly jobs finer than this; the floor matters for
+    /// short or cheap jobs, which it still spreads over several agents.
     public var minimumChunks: Int
     public var maxAttempts: Int
     /// At most this many of the job's tasks are leased at once (0: no cap), so one long video cannot take every

@@ -22,16 +22,30 @@ package enum JobPlanning {
             displayHeight: info.displayHeight,
             rungs: rungs
         )
+        // Decoding works on the coded picture, before any rotation or aspect-ratio correction.
+        let (sourceWidth, sourceHeight) = (info.video.width, info.video.height)
         let plan = try ChunkPlanner.plan(
             packets: info.packets,
             timeBase: info.video.timeBase,
             options: .init(
                 segmentDuration: settings.segmentDuration,
-                minimumChunks: settings.minimumChunks
+                minimumChunks: settings.minimumChunks,
+                maximumChunkFrames: WorkPlanner.maximumChunkFrames(
+                    renditions: renditions,
+                    sourceWidth: sourceWidth,
+                    sourceHeight: sourceHeight
+                )
             )
         )
-        func spec(kind: TaskSpec.Kind, chunk: PlannedChunk?) -> TaskSpec {
-            TaskSpec(
+        let work = WorkPlanner.tasks(
+            chunks: plan.chunks,
+            renditions: renditions,
+            sourceWidth: sourceWidth,
+            sourceHeight: sourceHeight
+        )
+        func spec(kind: TaskSpec.Kind, task: PlannedVideoTask?) -> TaskSpec {
+            let chunk = task?.chunk
+            return TaskSpec(
                 kind: kind,
                 jobID: job.id,
                 chunkIndex: chunk?.index ?? 0,
@@ -44,28 +58,33 @@ package enum JobPlanning {
                 segmentStarts: chunk?.segmentStarts ?? plan.segmentStarts,
                 firstSegmentIndex: chunk?.firstSegmentIndex ?? 0,
                 frameCount: chunk?.frameCount ?? 0,
-                renditions: kind == .video ? renditions : [],
+                renditions: task?.renditions ?? [],
                 settings: settings.encoder,
                 rotation: kind == .video && info.video.rotation != 0 ? info.video.rotation : nil,
-                conversion: kind == .video && !info.video.conversion.isNone ? info.video.conversion : nil
+                conversion: kind == .video && !info.video.conversion.isNone ? info.video.conversion : nil,
+                chunkTaskCount: task.flatMap { $0.groupCount > 1 ? $0.groupCount : nil }
             )
         }
-        var tasks: [(spec: TaskSpec, extract: SourceExtract, priority: Int)] = plan.chunks.map { chunk in
+        // In plan order (chunk by chunk, groups in decreasing cost): the lease order among equal priorities.
+        var tasks: [(spec: TaskSpec, extract: SourceExtract, priority: Int)] = work.map { task in
             (
-                spec(kind: .video, chunk: chunk),
+                spec(kind: .video, task: task),
                 SourceExtract(
                     streamIndex: info.video.index,
-                    firstPacket: chunk.firstPacket,
-                    lastPacket: chunk.lastPacket,
-                    prerollPTS: chunk.prerollPTS,
-                    firstPacketIdentity: info.packets[chunk.firstPacket].identity
+                    firstPacket: task.chunk.firstPacket,
+                    lastPacket: task.chunk.lastPacket,
+                    prerollPTS: task.chunk.prerollPTS,
+                    firstPacketIdentity: info.packets[task.chunk.firstPacket].identity
                 ),
-                0
+                task.priority
             )
         }
         if let audio = info.audio {
             // The audio track is one task over the whole job; it goes first so it never ends up last in line.
-            tasks.insert((spec(kind: .audio, chunk: nil), SourceExtract(streamIndex: audio.index), 1), at: 0)
+            tasks.insert(
+                (spec(kind: .audio, task: nil), SourceExtract(streamIndex: audio.index), WorkPlanner.audioPriority),
+                at: 0
+            )
         }
         let sourceInfo = JobSourceInfo(
             timeBase: info.video.timeBase,

@@ -162,7 +162,8 @@ extension JobStore {
         }
     }
 
-    /// `chunk 17/120 [102.0 s–108.0 s]: <cause> (attempt 1/5, agent gpu-3)`.
+    /// `chunk 17/120 [102.0 s–108.0 s]: <cause> (attempt 1/5, agent gpu-3)`; a chunk cut into several tasks names
+    /// the task's rungs too: `chunk 17/120 1080p [102.0 s–108.0 s]: ...`.
     package static func failureReport(
         spec: TaskSpec,
         message: String,
@@ -177,7 +178,7 @@ extension JobStore {
         case .video:
             let start = spec.timeBase.seconds(spec.startPTS - spec.originPTS)
             let end = spec.endPTS.map { String(format: "%.1f s", spec.timeBase.seconds($0 - spec.originPTS)) } ?? "end"
-            what = "chunk \(spec.chunkIndex + 1)/\(spec.chunkCount) [\(String(format: "%.1f s", start))–\(end)]"
+            what = "\(spec.chunkLabel) [\(String(format: "%.1f s", start))–\(end)]"
         }
         return "\(what): \(message) (attempt \(attempts)/\(maxAttempts), agent \(agent))"
     }

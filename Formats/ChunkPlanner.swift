@@ -37,11 +37,20 @@ public enum ChunkPlanner {
         public var minimumChunks: Int
         /// A chunk is no longer than this, in seconds, unless one segment is.
         public var maximumChunkDuration: Double
+        /// A chunk holds no more segments than fit in this many frames (an average segment's frames), unless one
+        /// segment is longer: the encode-cost bound `WorkPlanner.maximumChunkFrames` gives. Nil: no such bound.
+        public var maximumChunkFrames: Int?
 
-        public init(segmentDuration: Double = 6, minimumChunks: Int = 1, maximumChunkDuration: Double = 60) {
+        public init(
+            segmentDuration: Double = 6,
+            minimumChunks: Int = 1,
+            maximumChunkDuration: Double = 60,
+            maximumChunkFrames: Int? = nil
+        ) {
             self.segmentDuration = segmentDuration
             self.minimumChunks = minimumChunks
             self.maximumChunkDuration = maximumChunkDuration
+            self.maximumChunkFrames = maximumChunkFrames
         }
     }
 
@@ -93,7 +102,11 @@ public enum ChunkPlanner {
         let totalSeconds = Double(presentation.last! - origin) / unitsPerSecond + options.segmentDuration / 2
         let chunksForLength = Int((totalSeconds / options.maximumChunkDuration).rounded(.up))
         let wanted = max(options.minimumChunks, chunksForLength, 1)
-        let segmentsPerChunk = max(1, segmentStarts.count / wanted)
+        var segmentsPerChunk = max(1, segmentStarts.count / wanted)
+        if let maximumFrames = options.maximumChunkFrames {
+            let framesPerSegment = Double(presentation.count) / Double(segmentStarts.count)
+            segmentsPerChunk = min(segmentsPerChunk, max(1, Int(Double(maximumFrames) / framesPerSegment)))
+        }
 
         // Decode-order helpers: the suffix minimum of pts tells where every frame below a given end has been read.
         var suffixMinimum = [Int64](repeating: .max, count: packets.count + 1)

@@ -132,6 +132,9 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     /// What turns the source's decoded pictures into web pictures before scaling (deinterlacing, HDR tone mapping);
     /// nil when they need neither. Decided by the plan from the source's signalling, so every chunk does the same.
     public var conversion: PictureConversion?
+    /// How many tasks share this task's chunk, each encoding a group of its rungs (`WorkPlanner`); nil for one, as in
+    /// tasks planned before rungs were grouped.
+    public var chunkTaskCount: Int?
 
     public init(
         kind: Kind,
@@ -149,7 +152,8 @@ public struct TaskSpec: Codable, Sendable, Equatable {
         renditions: [RenditionSpec],
         settings: EncoderSettings,
         rotation: Int? = nil,
-        conversion: PictureConversion? = nil
+        conversion: PictureConversion? = nil,
+        chunkTaskCount: Int? = nil
     ) {
         self.kind = kind
         self.jobID = jobID
@@ -167,6 +171,15 @@ public struct TaskSpec: Codable, Sendable, Equatable {
         self.settings = settings
         self.rotation = rotation
         self.conversion = conversion
+        self.chunkTaskCount = chunkTaskCount
+    }
+
+    /// The task in messages: `chunk 17/120`, and its rungs when its chunk has several tasks
+    /// (`chunk 17/120 1080p`).
+    package var chunkLabel: String {
+        let chunk = "chunk \(self.chunkIndex + 1)/\(self.chunkCount)"
+        guard (self.chunkTaskCount ?? 1) > 1 else { return chunk }
+        return chunk + " " + self.renditions.map(\.name).joined(separator: "+")
     }
 
     /// This task with every source timestamp moved by `offset`, for a source copy whose timestamps were moved the

@@ -338,7 +338,7 @@ private struct VideoChunkEncode {
         return files
     }
 
-    private var label: String { "chunk \(self.spec.chunkIndex + 1)/\(self.spec.chunkCount)" }
+    private var label: String { self.spec.chunkLabel }
 
     private func drain(_ rung: Rung) throws {
         let packet = Packet()

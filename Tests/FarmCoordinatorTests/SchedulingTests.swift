@@ -90,6 +90,41 @@ struct SchedulingTests {
         }
     }
 
+    /// A 480p job's chunks are two tasks each (480p; 240p and 360p together), leased costliest first: the audio,
+    /// every chunk's 480p in chunk order, then the lower rungs. A failure report names the task's rungs.
+    @Test func theCostliestTaskIsLeasedFirstAndAFailureNamesItsRungs() async throws {
+        try await Self.withStore { store, client, directory in
+            let source = directory.file("clip480.mp4")
+            try Fixtures.makeClip(at: source, seconds: 6, width: 854, height: 480)
+            let jobID = try await LeaseFencingTests.plannedJob(
+                store,
+                directory: directory,
+                settings: JobSettings(segmentDuration: 2),
+                name: "clip480"
+            )
+            var leases: [LeasedTask] = []
+            while let lease = try await store.lease(agentID: 1, agentName: "a", leaseSeconds: 30) {
+                leases.append(lease)
+            }
+            let order = leases.map { lease in
+                lease.spec.kind == .audio
+                    ? "audio"
+                    : "\(lease.spec.chunkIndex):" + lease.spec.renditions.map(\.name).joined(separator: "+")
+            }
+            #expect(order == ["audio", "0:480p", "1:480p", "2:480p", "0:240p+360p", "1:240p+360p", "2:240p+360p"])
+            let last = try #require(leases.last)
+            let report = try await store.fail(
+                taskID: last.taskID,
+                token: last.token,
+                agentName: "a",
+                message: "Invalid data found when processing input",
+                retryable: false
+            )
+            #expect(report?.hasPrefix("chunk 3/3 240p+360p [4.0 s–end]: ") == true, "\(report ?? "")")
+            #expect(try await store.status(jobID: jobID)?.tasksTotal == 7)
+        }
+    }
+
     @Test func theInFlightCapHoldsBackAJobsOtherTasksUntilOneEnds() async throws {
         try await Self.withStore { store, client, directory in
             _ = try await LeaseFencingTests.plannedJob(

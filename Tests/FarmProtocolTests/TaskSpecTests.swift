@@ -1,4 +1,5 @@
 import FarmProtocol
+import Foundation
 import Testing
 
 @Suite("Task spec timestamps")
@@ -35,5 +36,28 @@ struct TaskSpecTests {
         #expect(spec.nonNegativeShift(prerollPTS: 12_000) == 0)
         spec.originPTS = -5_000
         #expect(spec.nonNegativeShift(prerollPTS: -2_000) == 5_000, "the earlier of the two decides")
+    }
+
+    /// Messages name a task by its chunk, and by its rungs too when the chunk is cut into several tasks; a spec stored
+    /// before rungs were grouped (no `chunkTaskCount`) still reads, as the only task of its chunk.
+    @Test func aTaskIsNamedByItsChunkAndByItsRungsWhenItsChunkHasSeveral() throws {
+        var spec = ProtocolSamples.spec
+        spec.chunkIndex = 16
+        spec.chunkCount = 120
+        spec.renditions = [
+            RenditionSpec(name: "240p", width: 426, height: 240, maxBitrate: 400_000),
+            RenditionSpec(name: "360p", width: 640, height: 360, maxBitrate: 800_000),
+        ]
+        #expect(spec.chunkLabel == "chunk 17/120")
+        spec.chunkTaskCount = 2
+        #expect(spec.chunkLabel == "chunk 17/120 240p+360p")
+
+        let encoded = try JSONEncoder().encode(spec)
+        #expect(try JSONDecoder().decode(TaskSpec.self, from: encoded) == spec)
+        var older = try #require(try JSONSerialization.jsonObject(with: encoded) as? [String: Any])
+        older["chunkTaskCount"] = nil
+        let decoded = try JSONDecoder().decode(TaskSpec.self, from: try JSONSerialization.data(withJSONObject: older))
+        #expect(decoded.chunkTaskCount == nil)
+        #expect(decoded.chunkLabel == "chunk 17/120")
     }
 }
