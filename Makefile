@@ -6,7 +6,7 @@ SWIFT_BUILD_FLAGS ?=
 SWIFT_TEST_FLAGS ?=
 FORMAT_PATHS := Package.swift Protocol Formats Media Verify Coordinator Agent AllInOne CLI Tests
 
-.PHONY: all deps build run test mutants format clean bench
+.PHONY: all deps build run test mutants format clean bench bench-scale
 
 all: build
 
@@ -54,3 +54,10 @@ clean:
 bench: deps
 	swift build -c release
 	swift run -c release --package-path benchmarks FarmBenchmarks
+
+# The coordinator at scale: simulated agents (10, 100, 800 slots) against the real coordinator and PostgreSQL, and
+# pgbench on the same statements; writes benchmarks/results/scale.{json,md}. SCALE_FLAGS=--quick for a short run.
+SCALE_FLAGS ?=
+bench-scale: deps
+	swift build -c release --product farm
+	swift run -c release --package-path benchmarks FarmScale $(SCALE_FLAGS)
