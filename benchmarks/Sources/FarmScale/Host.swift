@@ -12,24 +12,23 @@ func shell(_ arguments: [String]) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments
-    let out = Pipe()
-    process.standardOutput = out
-    // Standard error to a file, so neither pipe can fill and stall the command while the other is read.
-    let errorPath = NSTemporaryDirectory() + "farm-scale-\(UUID().uuidString).err"
-    _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
-    defer { try? FileManager.default.removeItem(atPath: errorPath) }
-    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
+    // Output to files, not pipes: a daemon the command starts (deploy/postgres.sh's server) inherits them and would
+    // hold a pipe open for ever; neither can a full pipe stall the command.
+    let base = NSTemporaryDirectory() + "farm-scale-\(UUID().uuidString)"
+    for suffix in [".out", ".err"] { _ = FileManager.default.createFile(atPath: base + suffix, contents: nil) }
+    defer { for suffix in [".out", ".err"] { try? FileManager.default.removeItem(atPath: base + suffix) } }
+    process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
+    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
     try process.run()
-    let output = out.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-        let error = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
+        let error = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
         throw CommandFailed(
             description: "\(arguments.joined(separator: " ")) exited with \(process.terminationStatus): "
                 + String(error.suffix(2000))
         )
     }
-    return String(decoding: output, as: UTF8.self)
+    return (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
 }
 
 /// Starts a long-running process with its output in a log file.

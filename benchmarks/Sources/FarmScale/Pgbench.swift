@@ -55,11 +55,14 @@ let pgbenchScript = """
 func runPgbench(database: Database, quick: Bool, work: URL) throws -> PgbenchResult {
     let clients = 10
     let perClient = quick ? 300 : 2000
-    let copy = Database(url: database.url.replacingOccurrences(of: "/postgres", with: "/farm_pgbench"))
+    let server = database.url[..<database.url.lastIndex(of: "/")!]
+    let copy = Database(url: server + "/farm_pgbench")
     // Not connected to the database being copied: a template must have no other sessions.
-    let admin = Database(url: database.url.replacingOccurrences(of: "/postgres", with: "/template1"))
+    let admin = Database(url: server + "/template1")
     _ = try admin.rows("DROP DATABASE IF EXISTS farm_pgbench")
-    _ = try admin.rows("CREATE DATABASE farm_pgbench TEMPLATE postgres")
+    _ = try admin.rows(
+        "CREATE DATABASE farm_pgbench TEMPLATE \(database.url[database.url.index(after: database.url.lastIndex(of: "/")!)...])"
+    )
     // Enough queued tasks that no client runs dry (a lease with no row ends a pgbench client), spread over jobs.
     _ = try copy.rows(
         """

@@ -56,7 +56,8 @@ struct Options {
 
 let options = Options(Array(CommandLine.arguments.dropFirst()))
 let commandLine =
-    "swift run -c release --package-path benchmarks FarmScale "
+    (ProcessInfo.processInfo.environment["FARM_BINARY"].map { "FARM_BINARY=\($0) " } ?? "")
+    + "swift run -c release --package-path benchmarks FarmScale "
     + CommandLine.arguments.dropFirst().joined(separator: " ")
 let benchmarks = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
