@@ -6,7 +6,7 @@ SWIFT_BUILD_FLAGS ?=
 SWIFT_TEST_FLAGS ?=
 FORMAT_PATHS := Package.swift Protocol Formats Media Verify Coordinator Agent AllInOne CLI Tests
 
-.PHONY: all deps build run test mutants format clean bench bench-charts
+.PHONY: all deps build run test mutants format clean bench bench-charts bench-scale
 
 all: build
 
@@ -54,11 +54,14 @@ clean:
 # `make test`). The farm is built in the benchmarks package's release build, so its libraries compile once.
 # BENCH_ARGS="--quick" for a short run while developing (see benchmarks/README.md).
 BENCH_ARGS ?=
+SCALE_FLAGS ?=
 BENCH_VENV := .build/bench-venv
 
 bench: deps
 	swift build -c release --package-path benchmarks --product farm
 	swift build -c release --package-path benchmarks --product FarmBenchmarks
+	swift build -c release --package-path benchmarks --product FarmScale
+	FARM_BINARY=benchmarks/.build/release/farm benchmarks/.build/release/FarmScale $(SCALE_FLAGS)
 	FARM_BINARY=benchmarks/.build/release/farm benchmarks/.build/release/FarmBenchmarks $(BENCH_ARGS)
 	$(MAKE) --no-print-directory bench-charts
 
@@ -70,3 +73,11 @@ bench-charts:
 		cp benchmarks/requirements.txt $(BENCH_VENV)/farm-requirements.txt; \
 	fi
 	$(BENCH_VENV)/bin/python benchmarks/charts.py
+
+# The coordinator at scale alone: simulated agents (10, 100, 800 slots) against the real coordinator and PostgreSQL,
+# and pgbench on the same statements; writes benchmarks/results/scale.{json,md}, which the report includes.
+# SCALE_FLAGS=--quick for a short run.
+bench-scale: deps
+	swift build -c release --package-path benchmarks --product farm
+	swift build -c release --package-path benchmarks --product FarmScale
+	FARM_BINARY=benchmarks/.build/release/farm benchmarks/.build/release/FarmScale $(SCALE_FLAGS)
