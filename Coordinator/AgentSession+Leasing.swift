@@ -33,8 +33,10 @@ extension AgentSession {
         let scratch = self.context.configuration.scratchDirectory
         let prepared: ChunkSourceCopy.Prepared
         do {
-            prepared = try await NIOThreadPool.singleton.runIfActive {
-                try ChunkSourceCopy.prepare(task, scratchDirectory: scratch)
+            prepared = try await self.keepingLeaseAlive(taskID: task.taskID, token: task.token) {
+                try await NIOThreadPool.singleton.runIfActive {
+                    try ChunkSourceCopy.prepare(task, scratchDirectory: scratch)
+                }
             }
         } catch {
             self.logger.error(
@@ -113,7 +115,9 @@ extension AgentSession {
             channel: self.channel.channel
         )
         do {
-            try await self.sendSource(found, outbound: outbound)
+            try await self.keepingLeaseAlive(taskID: found.lease.taskID, token: found.lease.token) {
+                try await self.sendSource(found, outbound: outbound)
+            }
         } catch {
             _ = try await self.execute(self.machine.sourceNotSent(), outbound: outbound)
             throw error
@@ -153,5 +157,26 @@ extension AgentSession {
             try await outbound.write(.sourceData(ByteBuffer(bytes: data)))
         }
         try await outbound.write(.sourceEnd(.init(taskID: found.lease.taskID, sha256: hasher.finalize())))
+    }
+
+    /// Runs `body` while renewing the lease every heartbeat interval, as the agent does once it has its source:
+    /// until then the coordinator is the one working on the task (extractions queue for the thread pool, and a burst
+    /// of leases streams many sources at once), and the lease must not expire under it.
+    private func keepingLeaseAlive<Result: Sendable>(
+        taskID: Int64,
+        token: Int64,
+        _ body: () async throws -> Result
+    ) async throws -> Result {
+        let interval = Duration.seconds(configured: self.context.configuration.heartbeatIntervalSeconds)
+        let heartbeats = self.context.heartbeats
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while try await heartbeats.renew(taskID: taskID, token: token) {
+                    try await Task.sleep(for: interval)
+                }
+            }
+            defer { group.cancelAll() }
+            return try await body()
+        }
     }
 }
