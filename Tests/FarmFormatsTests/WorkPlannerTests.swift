@@ -141,12 +141,13 @@ struct WorkPlannerTests {
         )
     }
 
-    @Test("priorities follow cost: the costliest task is leased first, the audio before all")
+    @Test("priorities follow cost: the opening's tasks first, then the costliest task first, the audio before all")
     func prioritiesInCostOrder() throws {
         // 33 s: the last chunk is shorter (3 s), so its tasks cost less than the full ones.
         let plan = try Self.plan(seconds: 33)
         for task in plan.tasks {
-            #expect(task.priority == Int(task.cost / 1_000_000))
+            let opening = task.chunk.firstSegmentIndex < WorkPlanner.openingSegments
+            #expect(task.priority == Int(task.cost / 1_000_000) + (opening ? WorkPlanner.openingPriority : 0))
             #expect(task.priority < WorkPlanner.audioPriority)
         }
         // Lease order: priority first, plan order among equals (`ORDER BY t.priority DESC, t.id`).
@@ -154,7 +155,15 @@ struct WorkPlannerTests {
             ($0.element.priority, $1.offset) > ($1.element.priority, $0.offset)
         }
         .map(\.element)
-        #expect(zip(leased, leased.dropFirst()).allSatisfy { $0.cost >= $1.cost })
+        // Every rung's first three segments (6 s chunks here: three chunks) before anything else, so a player can
+        // start early; then cost order.
+        let opening = leased.prefix { $0.chunk.firstSegmentIndex < WorkPlanner.openingSegments }
+        #expect(Set(opening.map(\.chunk.index)) == [0, 1, 2])
+        #expect(opening.count == 3 * plan.tasks.filter { $0.chunk.index == 0 }.count)
+        let rest = leased.dropFirst(opening.count)
+        #expect(rest.allSatisfy { $0.chunk.firstSegmentIndex >= WorkPlanner.openingSegments })
+        #expect(zip(opening, opening.dropFirst()).allSatisfy { $0.cost >= $1.cost })
+        #expect(zip(rest, rest.dropFirst()).allSatisfy { $0.cost >= $1.cost })
         #expect(leased.first?.renditions.map(\.name) == ["1080p"])
         #expect(leased.first?.chunk.index == 0)
         #expect(leased.last?.chunk.index == plan.chunks.chunks.count - 1, "the short last chunk's cheap group ends")
