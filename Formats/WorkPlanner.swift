@@ -10,7 +10,8 @@ public struct PlannedVideoTask: Sendable, Equatable {
     public var groupCount: Int
     /// Encode cost in pixel-frames (`WorkPlanner`, "Cost model").
     public var cost: Int64
-    /// Lease priority: the cost in mega-pixel-frames, so the costliest task is leased first.
+    /// Lease priority: the cost in mega-pixel-frames, so the costliest task is leased first; the tasks of the
+    /// job's opening (`openingSegments`) before all others.
     public var priority: Int
 }
 
@@ -42,6 +43,13 @@ public enum WorkPlanner {
     /// Priority of the audio task: above every video task. It is one long task over the whole job, leased first so
     /// it never ends up last in line.
     public static let audioPriority = Int(Int32.max)
+    /// The chunks holding the job's first segments are leased before the rest (in cost order among themselves):
+    /// a player can start a running job once three target durations of every rung are there (RFC 8216 §6.3.3,
+    /// `ProgressivePlaylists`), and cost order alone would leave the cheaper rungs' first segments for after every
+    /// top-rung task. The tail is unchanged: the rest of the job still runs costliest first.
+    public static let openingSegments = 3
+    /// Added to the priority of the opening's tasks: above any cost (2^30 mega-pixel-frames), below the audio.
+    public static let openingPriority = 1 << 30
 
     /// The rungs grouped into tasks of one chunk (each group in ladder order; the group of the costliest rung first).
     public static func groups(renditions: [RenditionSpec], sourceWidth: Int, sourceHeight: Int) -> [[RenditionSpec]] {
@@ -108,6 +116,7 @@ public enum WorkPlanner {
                     groupCount: groups.count,
                     cost: cost,
                     priority: Self.priority(cost: cost)
+                        + (chunk.firstSegmentIndex < Self.openingSegments ? Self.openingPriority : 0)
                 )
             }
         }
@@ -115,7 +124,7 @@ public enum WorkPlanner {
 
     /// The lease priority of a task of this cost: mega-pixel-frames, below the audio's and within a 32-bit column.
     public static func priority(cost: Int64) -> Int {
-        Int(min(max(cost / 1_000_000, 0), Int64(Self.audioPriority) - 1))
+        Int(min(max(cost / 1_000_000, 0), Int64(Self.openingPriority) - 1))
     }
 
     static func cost(of rungs: [RenditionSpec], width: Int, height: Int, decodedFrames: Int, frames: Int) -> Int64 {
