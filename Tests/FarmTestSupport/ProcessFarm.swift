@@ -73,6 +73,8 @@ package final class ProcessFarm: @unchecked Sendable {
         )
     }
 
+    /// Starts `farm agent NAME`, with one slot unless `extra` says otherwise: the scenarios count what one agent
+    /// does at a time (an agent that dies on a chunk takes no other task down with it).
     @discardableResult
     package func startAgent(
         _ name: String,
@@ -88,7 +90,7 @@ package final class ProcessFarm: @unchecked Sendable {
             [
                 "agent", "--coordinator", "127.0.0.1:\(port)", "--secret", secret ?? self.secret, "--name", name,
                 "--work-dir", self.directory.path,
-            ] + extra,
+            ] + (extra.contains("--slots") ? [] : ["--slots", "1"]) + extra,
             logPath: self.directory.file("\(name)-\(self.started).log")
         )
         self.agents[name] = agent
