@@ -115,7 +115,13 @@ final class StagedResult: @unchecked Sendable {
         }
     }
 
+    /// Removes the staged files, and `.staging` itself once no other upload uses it: a result that arrives after
+    /// its job ended (the janitor may have cleaned the folder already) leaves nothing behind.
     func discard() {
         try? FileManager.default.removeItem(at: self.folder)
+        // rmdir(2) removes only an empty folder, so an upload that starts meanwhile keeps its own.
+        _ = self.folder.deletingLastPathComponent().withUnsafeFileSystemRepresentation { path in
+            path.map { rmdir($0) }
+        }
     }
 }
