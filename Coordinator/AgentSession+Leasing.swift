@@ -171,9 +171,10 @@ extension AgentSession {
         let heartbeats = self.context.heartbeats
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                while try await heartbeats.renew(taskID: taskID, token: token) {
+                // The lease was just granted or renewed: the first renewal is due one interval from now.
+                repeat {
                     try await Task.sleep(for: interval)
-                }
+                } while try await heartbeats.renew(taskID: taskID, token: token)
             }
             defer { group.cancelAll() }
             return try await body()

@@ -177,10 +177,12 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     /// The task in messages: `chunk 17/120`, and its rungs when its chunk has several tasks
     /// (`chunk 17/120 1080p`).
     package var chunkLabel: String {
-        let chunk = "chunk \(self.chunkIndex + 1)/\(self.chunkCount)"
-        guard (self.chunkTaskCount ?? 1) > 1 else { return chunk }
-        return chunk + " " + self.renditions.map(\.name).joined(separator: "+")
+        guard (self.chunkTaskCount ?? 1) > 1 else { return self.chunkName }
+        return self.chunkName + " " + self.renditions.map(\.name).joined(separator: "+")
     }
+
+    /// `chunk 17/120`.
+    package var chunkName: String { "chunk \(self.chunkIndex + 1)/\(self.chunkCount)" }
 
     /// This task with every source timestamp moved by `offset`, for a source copy whose timestamps were moved the
     /// same way. The output is unchanged: it is timed from `originPTS`, which moves too.

@@ -132,7 +132,7 @@ private struct VideoChunkEncode {
         ) throws {
             self.rendition = rendition
             let settings = spec.settings
-            let label = "chunk \(spec.chunkIndex + 1)/\(spec.chunkCount) \(rendition.name)"
+            let label = "\(spec.chunkName) \(rendition.name)"
             self.encoder = try CodecEncoder(name: settings.codec, label: label)
             self.encoder.configure { context in
                 context.width = Int32(rendition.width)
