@@ -113,7 +113,7 @@ let package = Package(
         ),
         // Depends on FarmFormats alone, so it builds and runs without libav (deploy/formats-alone.sh proves it).
         .farmTests("FarmFormatsTests", ["FarmFormats", "FarmProtocol"]),
-        .farmTests("FarmMediaTests", ["FarmMedia", "FarmFormats", "FarmVerify", "FarmTestSupport"]),
+        .farmTests("FarmMediaTests", ["CFFmpeg", "FarmMedia", "FarmFormats", "FarmVerify", "FarmTestSupport"]),
         .farmTests("FarmVerifyTests", ["FarmVerify", "FarmFormats", "FarmMedia", "FarmTestSupport"]),
         .farmTests(
             "FarmCoordinatorTests",

@@ -52,6 +52,7 @@ extension Frame {
                 }
             }
         }
+        output.fillRowPadding()
         output.pts = self.pts
         return output
     }

@@ -127,6 +127,34 @@ package final class Frame {
         set { self.pointer.pointee.format = newValue.rawValue }
     }
 
+    /// The bytes of one row of a video frame's plane, its padding included (the whole `linesize`).
+    package func rowBytes(plane: Int, row: Int) -> [UInt8] {
+        guard let data = farm_frame_data(self.pointer, Int32(plane)) else { return [] }
+        let stride = Int(farm_frame_linesize(self.pointer, Int32(plane)))
+        return Array(UnsafeBufferPointer(start: data + row * stride, count: stride))
+    }
+
+    /// Repeats each row's last byte up to the row's end (its `linesize`), in every plane. `av_frame_get_buffer`
+    /// aligns rows, and the bytes past the picture's width are whatever the allocator's memory held; libx264 reads
+    /// some of them (a 426-pixel-wide 240p rung, 213-pixel chroma rows, came out differently from the same pictures
+    /// now and then, depending on what the agent process had done before). Filled, the pictures an encoder is given
+    /// are the same bytes wherever they were allocated, which same task, same bytes depends on.
+    package func fillRowPadding() {
+        guard let descriptor = av_pix_fmt_desc_get(self.pixelFormat) else { return }
+        let chromaShift = Int(descriptor.pointee.log2_chroma_h)
+        for plane in 0..<4 {
+            guard let data = farm_frame_data(self.pointer, Int32(plane)) else { continue }
+            let stride = Int(farm_frame_linesize(self.pointer, Int32(plane)))
+            let used = Int(av_image_get_linesize(self.pixelFormat, Int32(self.width), Int32(plane)))
+            guard used > 0, stride > used else { continue }
+            let rows = plane == 1 || plane == 2 ? (self.height + (1 << chromaShift) - 1) >> chromaShift : self.height
+            for row in 0..<rows {
+                let line = data + row * stride
+                memset(line + used, Int32(line[used - 1]), stride - used)
+            }
+        }
+    }
+
     /// The format of an audio frame.
     package var sampleFormat: AVSampleFormat { AVSampleFormat(rawValue: self.pointer.pointee.format) }
 
@@ -526,6 +554,7 @@ package final class Scaler {
         output.pointer.pointee.format = self.format.rawValue
         try check(av_frame_get_buffer(output.pointer, 0), "av_frame_get_buffer", file: "scaler")
         try check(sws_scale_frame(self.pointer, output.pointer, source.pointer), "sws_scale_frame", file: "scaler")
+        output.fillRowPadding()
         output.pointer.pointee.pts = source.pointer.pointee.pts
         let full = Self.fullRangeFormats.contains(self.format)
         output.pointer.pointee.color_range = full ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG
