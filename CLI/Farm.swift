@@ -73,6 +73,9 @@ struct JobOptions: ParsableArguments {
     @Option(help: "Constant rate factor (quality; lower is better).")
     var crf: Int = EncoderSettings.default.crf
 
+    @Option(help: "B-frames between reference frames, fmp4 only (default: 0, none; 3 is x264's presets' own).")
+    var bFrames: Int?
+
     @Option(help: "Minimum number of chunks the video is cut into.")
     var minimumChunks: Int = 4
 
@@ -89,6 +92,12 @@ struct JobOptions: ParsableArguments {
         var encoder = EncoderSettings.default
         encoder.preset = self.preset
         encoder.crf = self.crf
+        if self.container == .ts, let bFrames = self.bFrames, bFrames > 0 {
+            throw ValidationError(
+                "MPEG-TS segments are encoded without B-frames; use --container fmp4 for B-frames, or --b-frames 0"
+            )
+        }
+        encoder.bFrames = self.container == .ts ? 0 : self.bFrames ?? EncoderSettings.default.bFrames
         let settings = JobSettings(
             segmentDuration: self.segmentDuration,
             rungs: self.rungs.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } },

@@ -41,6 +41,9 @@ public struct JobSettings: Codable, Sendable {
         self.segmentDuration = segmentDuration
         self.rungs = rungs
         self.encoder = encoder
+        // MPEG-TS segments are remuxed from fMP4 ones whose B-frames would present before they decode (negative
+        // composition offsets), which MPEG-TS cannot carry without shifting every decode time: no B-frames there.
+        if container == .ts { self.encoder.bFrames = 0 }
         self.minimumChunks = minimumChunks
         self.maxAttempts = maxAttempts
         self.maxInFlight = maxInFlight
@@ -79,6 +82,9 @@ public struct JobSettings: Codable, Sendable {
         }
         guard (0...51).contains(self.encoder.crf) else {
             throw ConfigurationError("CRF \(self.encoder.crf) is out of range: use 0 to 51")
+        }
+        guard (0...16).contains(self.encoder.bFrames) else {
+            throw ConfigurationError("B-frames \(self.encoder.bFrames) is out of range: use 0 (none) to 16")
         }
         guard (1...64).contains(self.encoder.threads) else {
             throw ConfigurationError("encoder threads \(self.encoder.threads) is out of range: use 1 to 64")

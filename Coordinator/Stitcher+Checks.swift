@@ -66,6 +66,15 @@ extension Stitcher {
                         + "ends at \(expectedStart): a gap or overlap at a seam"
                 )
             }
+            // Without an edit list, a segment's first picture must be shown when it decodes: with B-frames the
+            // encoder muxes pictures late and takes it back in the composition offsets (MP4Boxes).
+            if isVideo, timing.leadingCompositionOffset != 0 {
+                throw ContinuityError(
+                    description:
+                        "\(segment.path) shows its first picture \(timing.leadingCompositionOffset) units after "
+                        + "it decodes: its timeline is shifted (an agent that does not undo its presentation delay?)"
+                )
+            }
             // Wrapping, not trapping, on a damaged tfdt: the next file's start then fails the comparison.
             expectedStart = timing.baseDecodeTime &+ timing.duration
             measurement.samples += timing.sampleCount

@@ -131,6 +131,9 @@ package enum MP4Boxes {
         package var sampleCount: Int
         /// Their durations summed (per-sample durations, else `tfhd`'s default), in the track's timescale.
         package var duration: Int64
+        /// The first sample's composition offset (signed in a version 1 `trun`): a player shows it at
+        /// `baseDecodeTime` plus this. 0 when the boxes carry no offsets.
+        package var leadingCompositionOffset: Int64 = 0
     }
 
     package static func timing(ofFragment bytes: [UInt8]) throws -> FragmentTiming {
@@ -153,20 +156,18 @@ package enum MP4Boxes {
         let defaultDuration = tfhdFlags & 0x08 != 0 ? Int64(try field(cursor)) : nil
         var sampleCount = 0
         var duration: Int64 = 0
+        var leadingCompositionOffset: Int64?
         // §8.8.8: each trun's optional fields, then one record per sample.
         for trun in track.boxes where trun.type == "trun" {
-            cursor = track.contentStart(of: trun)
-            let flags = try field(cursor) & 0xFF_FFFF
-            let count = Int(try field(cursor + 4))
-            cursor += 8
-            if flags & 0x01 != 0 { cursor += 4 }
-            if flags & 0x04 != 0 { cursor += 4 }
-            let recordSize = [0x100, 0x200, 0x400, 0x800].filter { flags & UInt32($0) != 0 }.count * 4
-            guard count >= 0, cursor + count * recordSize <= track.moof.upperBound else {
-                throw MediaError(.invalidInput, "the trun box lists more samples than the moof box holds")
+            let records = try TrunRecords(track, trun)
+            let count = records.count
+            if leadingCompositionOffset == nil, count > 0, let at = records.compositionOffset(0) {
+                let signed = try field(track.contentStart(of: trun)) >> 24 == 1
+                let bits = try field(at)
+                leadingCompositionOffset = signed ? Int64(Int32(bitPattern: bits)) : Int64(bits)
             }
-            if flags & 0x100 != 0 {
-                for sample in 0..<count { duration &+= Int64(try field(cursor + sample * recordSize)) }
+            if records.flags & 0x100 != 0 {
+                for sample in 0..<count { duration &+= Int64(try field(records.duration(sample)!)) }
             } else if let defaultDuration {
                 // No per-sample durations: no loop over a count a damaged box may make huge, nor an overflow.
                 let (total, overflow) = defaultDuration.multipliedReportingOverflow(by: Int64(count))
@@ -177,7 +178,79 @@ package enum MP4Boxes {
             }
             sampleCount += count
         }
-        return FragmentTiming(baseDecodeTime: baseDecodeTime, sampleCount: sampleCount, duration: duration)
+        return FragmentTiming(
+            baseDecodeTime: baseDecodeTime,
+            sampleCount: sampleCount,
+            duration: duration,
+            leadingCompositionOffset: leadingCompositionOffset ?? 0
+        )
+    }
+
+    /// Moves every sample of a fragment `offset` (track timescale) earlier in presentation, leaving decode times
+    /// as they are: each `trun`'s composition offsets lose `offset` and the box becomes version 1, whose offsets
+    /// are signed (ISO/IEC 14496-12 §8.8.8).
+    ///
+    /// This is how B-frames get exact timing with no edit list. A sample's decode time is the presentation time of
+    /// the sample that many places along in presentation order, so a fragment's `tfdt` is its first picture's
+    /// presentation time and B-frames present before they decode. libavformat refuses a packet that presents
+    /// before it decodes, so the chunk encoder muxes every presentation time `offset` late and this takes it back.
+    package static func shiftCompositionOffsets(inFragment bytes: inout [UInt8], by offset: Int64) throws {
+        guard offset != 0 else { return }
+        let track = try TrackFragment(bytes)
+        var shifted = 0
+        for trun in track.boxes where trun.type == "trun" {
+            let records = try TrunRecords(track, trun)
+            guard records.flags & 0x800 != 0 else {
+                throw MediaError(.encodingFailed, "a trun box has no composition offsets to shift by \(offset)")
+            }
+            // Version 0 offsets are unsigned, version 1 signed: the same bits below 2^31, which muxed ones are.
+            for sample in 0..<records.count {
+                let at = records.compositionOffset(sample)!
+                let value = Int64(Int32(bitPattern: try track.field(at))) - offset
+                guard let moved = Int32(exactly: value) else {
+                    throw MediaError(.encodingFailed, "a composition offset of \(value) does not fit a trun box")
+                }
+                let bits = UInt32(bitPattern: moved)
+                for byte in 0..<4 { bytes[at + byte] = UInt8((bits >> (24 - 8 * UInt32(byte))) & 0xFF) }
+            }
+            bytes[track.contentStart(of: trun)] = 1
+            shifted += 1
+        }
+        guard shifted > 0 else { throw MediaError(.encodingFailed, "the fragment has no trun box to shift") }
+    }
+
+    /// Where a `trun`'s per-sample records are (§8.8.8: the optional data offset and first sample flags come
+    /// first), checked to end inside the moof.
+    private struct TrunRecords {
+        var flags: UInt32
+        var count: Int
+        var first: Int
+        var size: Int
+
+        init(_ track: TrackFragment, _ trun: Box) throws {
+            let start = track.contentStart(of: trun)
+            self.flags = try track.field(start) & 0xFF_FFFF
+            self.count = Int(try track.field(start + 4))
+            var cursor = start + 8
+            if self.flags & 0x01 != 0 { cursor += 4 }
+            if self.flags & 0x04 != 0 { cursor += 4 }
+            self.first = cursor
+            let flags = self.flags
+            self.size = [0x100, 0x200, 0x400, 0x800].filter { flags & UInt32($0) != 0 }.count * 4
+            guard self.count >= 0, cursor + self.count * self.size <= track.moof.upperBound else {
+                throw MediaError(.invalidInput, "the trun box lists more samples than the moof box holds")
+            }
+        }
+
+        /// Where sample `index`'s composition offset is, if the box has them.
+        func compositionOffset(_ index: Int) -> Int? {
+            let flags = self.flags
+            guard flags & 0x800 != 0 else { return nil }
+            return self.first + index * self.size + [0x100, 0x200, 0x400].filter { flags & UInt32($0) != 0 }.count * 4
+        }
+
+        /// Where sample `index`'s duration is, if the box has them.
+        func duration(_ index: Int) -> Int? { self.flags & 0x100 != 0 ? self.first + index * self.size : nil }
     }
 
     /// The first `traf` of the `moof` that starts a fragment (optionally after `styp`/`sidx`/`prft`), and reads of

@@ -37,6 +37,11 @@ public struct EncoderSettings: Codable, Sendable, Hashable {
     public var threads: Int
     /// Longest distance between keyframes inside a segment, in seconds.
     public var maxKeyframeInterval: Double
+    /// B-frames between reference frames (x264's `bframes`; 3 is the presets' own), 0 for none, the default.
+    /// fMP4 segments carry them with negative composition offsets and no edit list
+    /// (`MP4Boxes.shiftCompositionOffsets`); MPEG-TS jobs never have them (`JobSettings`). See
+    /// `docs/PERFORMANCE.md` for what they save and why they are not yet the default.
+    public var bFrames: Int
     public var audioBitrate: Int
     public var audioSampleRate: Int
     public var audioChannels: Int
@@ -47,6 +52,7 @@ public struct EncoderSettings: Codable, Sendable, Hashable {
         crf: 23,
         threads: 1,
         maxKeyframeInterval: 2,
+        bFrames: 0,
         audioBitrate: 128_000,
         audioSampleRate: 48_000,
         audioChannels: 2
@@ -58,6 +64,7 @@ public struct EncoderSettings: Codable, Sendable, Hashable {
         crf: Int,
         threads: Int,
         maxKeyframeInterval: Double,
+        bFrames: Int,
         audioBitrate: Int,
         audioSampleRate: Int,
         audioChannels: Int
@@ -67,9 +74,24 @@ public struct EncoderSettings: Codable, Sendable, Hashable {
         self.crf = crf
         self.threads = threads
         self.maxKeyframeInterval = maxKeyframeInterval
+        self.bFrames = bFrames
         self.audioBitrate = audioBitrate
         self.audioSampleRate = audioSampleRate
         self.audioChannels = audioChannels
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.codec = try container.decode(String.self, forKey: .codec)
+        self.preset = try container.decode(String.self, forKey: .preset)
+        self.crf = try container.decode(Int.self, forKey: .crf)
+        self.threads = try container.decode(Int.self, forKey: .threads)
+        self.maxKeyframeInterval = try container.decode(Double.self, forKey: .maxKeyframeInterval)
+        // Jobs planned before the setting existed were encoded without B-frames, and their retries must be too.
+        self.bFrames = try container.decodeIfPresent(Int.self, forKey: .bFrames) ?? 0
+        self.audioBitrate = try container.decode(Int.self, forKey: .audioBitrate)
+        self.audioSampleRate = try container.decode(Int.self, forKey: .audioSampleRate)
+        self.audioChannels = try container.decode(Int.self, forKey: .audioChannels)
     }
 }
 

@@ -41,7 +41,8 @@ public struct ChunkEncoder: Sendable {
         rendition: String,
         segmentTimes: [(start: Int64, duration: Int64, frames: Int)],
         firstSegmentIndex: Int,
-        timeBase: Rational
+        timeBase: Rational,
+        compositionShift: Int64 = 0
     ) throws -> [EncodedFile] {
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: mp4Path)))
         let fragments = try MP4Boxes.fragments(bytes)
@@ -53,8 +54,10 @@ public struct ChunkEncoder: Sendable {
         }
         let folder = URL(fileURLWithPath: self.workDirectory).appendingPathComponent(rendition)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        func save(_ range: Range<Int>, name: String) throws -> (String, Int64, String) {
-            let data = Data(bytes[range])
+        func save(_ range: Range<Int>, name: String, compositionShift: Int64 = 0) throws -> (String, Int64, String) {
+            var fragment = Array(bytes[range])
+            try MP4Boxes.shiftCompositionOffsets(inFragment: &fragment, by: compositionShift)
+            let data = Data(fragment)
             let path = folder.appendingPathComponent(name).path
             try data.write(to: URL(fileURLWithPath: path))
             return (path, Int64(data.count), sha256Hex(data))
@@ -81,7 +84,7 @@ public struct ChunkEncoder: Sendable {
         for (offset, range) in fragments.segments.enumerated() {
             let index = firstSegmentIndex + offset
             let name = OutputNames.segmentFileName(index: index)
-            let (path, size, hash) = try save(range, name: name)
+            let (path, size, hash) = try save(range, name: name, compositionShift: compositionShift)
             let times = segmentTimes[offset]
             files.append(
                 EncodedFile(
@@ -121,6 +124,15 @@ private struct VideoChunkEncode {
         let mp4Path: String
         var durations: [Int64: Int64] = [:]
         var wroteAny = false
+        /// The presentation times sent to the encoder, in order: the n-th packet out decodes at the n-th of them,
+        /// so a segment's first picture decodes when it is shown and the decode times are the frames' own (exact
+        /// with any frame rate), whatever the encoder's reordering.
+        var presentationTimes: [Int64] = []
+        var packetsWritten = 0
+        /// How much later than shown every picture is muxed (stream units), taken back from the segments'
+        /// composition offsets (`MP4Boxes.shiftCompositionOffsets`): B-frames decode after they are shown. 0
+        /// without B-frames, whose pictures decode when shown.
+        var presentationDelay: Int64 = 0
 
         init(
             rendition: RenditionSpec,
@@ -148,7 +160,7 @@ private struct VideoChunkEncode {
                 // Square pixels in the output: the rung's width already carries the display aspect ratio.
                 context.sample_aspect_ratio = AVRational(num: 1, den: 1)
                 context.thread_count = Int32(settings.threads)
-                context.max_b_frames = 0
+                context.max_b_frames = Int32(settings.bFrames)
                 let frameRate = spec.frameRate.num > 0 ? spec.frameRate : Rational(25, 1)
                 context.framerate = frameRate.av
                 context.gop_size = Int32(
@@ -164,12 +176,17 @@ private struct VideoChunkEncode {
                 // Forced keyframes must be IDRs, GOPs closed and scene cuts off, so that every rung of every chunk
                 // has its keyframes at the same timestamps (ABR switching) and segments start independently.
                 try self.encoder.setOption("forced-idr", "1")
-                try self.encoder.setOption("x264-params", "scenecut=0:open-gop=0:bframes=0")
+                try self.encoder.setOption("x264-params", "scenecut=0:open-gop=0:bframes=\(settings.bFrames)")
             }
             try self.encoder.open()
             self.mp4Path = (workDirectory as NSString).appendingPathComponent("\(rendition.name).mp4")
             self.container = try OutputContainer(path: self.mp4Path, format: "mp4")
             self.stream = try self.container.addStream(encoder: self.encoder)
+            if settings.bFrames > 0 {
+                // A picture is reordered by a few frames; 2^24 units (at least three minutes in any timescale libav
+                // picks for video) is more than any reordering and still fits a composition offset.
+                self.presentationDelay = 1 << 24
+            }
             try self.container.writeHeader(
                 options: OutputContainer.fragmentedMP4Options(firstFragmentNumber: spec.firstSegmentIndex + 1)
             )
@@ -230,6 +247,7 @@ private struct VideoChunkEncode {
                 scaled.pts = pts - origin
                 scaled.pictureType = segmentStarts.contains(pts) ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
                 rung.durations[pts - origin] = duration
+                rung.presentationTimes.append(pts - origin)
                 try rung.encoder.send(scaled)
                 try self.drain(rung)
             }
@@ -332,7 +350,8 @@ private struct VideoChunkEncode {
                 rendition: rung.rendition.name,
                 segmentTimes: segmentTimes,
                 firstSegmentIndex: self.spec.firstSegmentIndex,
-                timeBase: self.spec.timeBase
+                timeBase: self.spec.timeBase,
+                compositionShift: rung.presentationDelay
             )
         }
         return files
@@ -350,7 +369,20 @@ private struct VideoChunkEncode {
             if rung.wroteAny, segmentStarts.contains(pts) {
                 try rung.container.flushFragment()
             }
-            try rung.container.write(packet, stream: rung.stream, from: self.spec.timeBase.av)
+            guard rung.packetsWritten < rung.presentationTimes.count else {
+                throw MediaError(.encodingFailed, "\(self.label): the encoder returned more pictures than it was sent")
+            }
+            packet.dts = rung.presentationTimes[rung.packetsWritten]
+            rung.packetsWritten += 1
+            guard packet.dts <= pts || rung.presentationDelay > 0 else {
+                throw MediaError(.encodingFailed, "\(self.label): a picture decodes after it is shown without B-frames")
+            }
+            try rung.container.write(
+                packet,
+                stream: rung.stream,
+                from: self.spec.timeBase.av,
+                presentationDelay: rung.presentationDelay
+            )
             rung.wroteAny = true
         }
     }

@@ -100,10 +100,12 @@ final class OutputContainer {
         self.headerWritten = true
     }
 
-    /// Writes a packet whose timestamps are in `timeBase`, rescaled to the stream's own.
-    func write(_ packet: Packet, stream: Int, from timeBase: AVRational) throws {
+    /// Writes a packet whose timestamps are in `timeBase`, rescaled to the stream's own; its presentation time
+    /// then `presentationDelay` of the stream's units later (see `MP4Boxes.shiftCompositionOffsets`).
+    func write(_ packet: Packet, stream: Int, from timeBase: AVRational, presentationDelay: Int64 = 0) throws {
         packet.streamIndex = stream
         av_packet_rescale_ts(packet.pointer, timeBase, self.timeBase(ofStream: stream))
+        packet.pts += presentationDelay
         try check(av_write_frame(self.pointer, packet.pointer), "av_write_frame", file: self.path)
     }
 

@@ -298,6 +298,45 @@ struct MP4BoxesTests {
             + box("mdat", [UInt8](repeating: 0, count: 100 * samples))
     }
 
+    /// A fragment whose one trun gives each sample a duration of 512, a size of 100 and `offsets` as composition
+    /// offsets, the trun of `version`.
+    static func offsetFragment(_ offsets: [Int32], version: UInt8 = 0) -> [UInt8] {
+        let tfhd = box("tfhd", bigEndian(0x02_0000) + bigEndian(1))
+        let tfdt = box("tfdt", [1, 0, 0, 0] + bigEndian(0) + bigEndian(25_600))
+        let records = offsets.flatMap { bigEndian(512) + bigEndian(100) + bigEndian(UInt32(bitPattern: $0)) }
+        let trun = box(
+            "trun",
+            [version] + Array(bigEndian(0xB00).suffix(3)) + bigEndian(UInt32(offsets.count)) + records
+        )
+        return box("moof", fullBox("mfhd", bigEndian(1)) + box("traf", tfhd + tfdt + trun))
+            + box("mdat", [UInt8](repeating: 0, count: 100 * offsets.count))
+    }
+
+    @Test("composition offsets shifted: a version 1 trun whose B-frames present before they decode, sizes unchanged")
+    func compositionOffsetsShifted() throws {
+        let delay: Int32 = 1 << 24
+        // I P B B as muxed `delay` late: I shows when it decodes, P two frames later, the Bs one frame earlier.
+        var fragment = Self.offsetFragment([delay, delay + 1024, delay - 512, delay - 512])
+        let before = fragment
+        #expect(try MP4Boxes.timing(ofFragment: fragment).leadingCompositionOffset == Int64(delay))
+        try MP4Boxes.shiftCompositionOffsets(inFragment: &fragment, by: Int64(delay))
+        #expect(fragment.count == before.count)
+        #expect(fragment == Self.offsetFragment([0, 1024, -512, -512], version: 1))
+        let timing = try MP4Boxes.timing(ofFragment: fragment)
+        #expect(timing.leadingCompositionOffset == 0 && timing.baseDecodeTime == 25_600 && timing.duration == 2048)
+        // Nothing to shift: unchanged, even without offsets in the box.
+        var plain = Self.timedFragment(decodeTime: 0, durations: [512, 512], samples: 2)
+        let original = plain
+        try MP4Boxes.shiftCompositionOffsets(inFragment: &plain, by: 0)
+        #expect(plain == original)
+        #expect(throws: MediaError.self) { try MP4Boxes.shiftCompositionOffsets(inFragment: &plain, by: 512) }
+        // An offset that leaves 32 bits is refused, not wrapped.
+        var far = Self.offsetFragment([0, 1])
+        #expect(throws: MediaError.self) {
+            try MP4Boxes.shiftCompositionOffsets(inFragment: &far, by: Int64(Int32.max) + 2)
+        }
+    }
+
     @Test("fragment timing: tfdt (64-bit), every trun's samples, per-sample or default durations")
     func fragmentTiming() throws {
         let decodeTime: UInt64 = (1 << 33) + 7
