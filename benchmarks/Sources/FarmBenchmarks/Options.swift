@@ -7,6 +7,7 @@ struct Options: Sendable {
         case ladder
         case firstSegment = "first-segment"
         case extraction
+        case bFrames = "b-frames"
     }
 
     var quick = false
@@ -21,11 +22,14 @@ struct Options: Sendable {
     var extractionMinutes = 60
     var extractionHeight = 360
     var extractionRuns = 5
+    /// The B-frames figure's sources: seconds of 1080p30 each.
+    var bFramesSeconds = 10
     var figures = Set(Figure.allCases)
 
     static let usage = """
         usage: FarmBenchmarks [--quick] [--runs N] [--ladder-seconds 30,120] [--first-segment-minutes 10]
-                              [--extraction-minutes 60] [--extraction-runs 5] [--only ladder,first-segment,extraction]
+                              [--extraction-minutes 60] [--extraction-runs 5] [--b-frames-seconds 10]
+                              [--only ladder,first-segment,extraction,b-frames]
         """
 
     init(_ arguments: [String]) throws {
@@ -52,6 +56,7 @@ struct Options: Sendable {
                 self.extractionMinutes = 10
                 self.extractionHeight = 240
                 self.extractionRuns = 3
+                self.bFramesSeconds = 3
             case "--runs": self.runs = try number(argument)
             case "--ladder-seconds":
                 let list = try value(argument).split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
@@ -60,6 +65,7 @@ struct Options: Sendable {
             case "--first-segment-minutes": self.firstSegmentMinutes = try number(argument)
             case "--extraction-minutes": self.extractionMinutes = try number(argument)
             case "--extraction-runs": self.extractionRuns = try number(argument)
+            case "--b-frames-seconds": self.bFramesSeconds = try number(argument)
             case "--only":
                 let names = try value(argument).split(separator: ",").map(String.init)
                 self.figures = Set(

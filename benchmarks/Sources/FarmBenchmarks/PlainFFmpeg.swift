@@ -37,9 +37,9 @@ enum PlainFFmpeg {
         arguments += ["-map", "0:a:0"]
         arguments += [
             "-c:v", settings.codec, "-preset", settings.preset, "-crf", "\(settings.crf)", "-pix_fmt", "yuv420p",
-            "-bf", "0", "-g", "\(Int((settings.maxKeyframeInterval * frameRate).rounded(.down)))",
+            "-bf", "\(settings.bFrames)", "-g", "\(Int((settings.maxKeyframeInterval * frameRate).rounded(.down)))",
             "-force_key_frames", "expr:gte(t,n_forced*\(Int(settings.maxKeyframeInterval)))", "-forced-idr", "1",
-            "-x264-params", "scenecut=0:open-gop=0:bframes=0",
+            "-x264-params", "scenecut=0:open-gop=0:bframes=\(settings.bFrames)",
             "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
         ]
         for (index, rendition) in renditions.enumerated() {
@@ -67,8 +67,14 @@ enum PlainFFmpeg {
     /// PSNR-Y of each rung in `output` against the source scaled to the rung's size by the same scaler, in one
     /// process (the source decoded once). Both sides start at zero so that frames pair by position in time.
     static func psnrCommand(source: String, output: String, renditions: [RenditionSpec]) -> [String] {
+        self.psnrCommand(source: source, inputs: renditions.map { ($0, "\(output)/\($0.name)/playlist.m3u8") })
+    }
+
+    /// PSNR-Y of each rendition's file (a playlist or a single file) against the scaled source, in one process.
+    static func psnrCommand(source: String, inputs: [(rendition: RenditionSpec, path: String)]) -> [String] {
+        let renditions = inputs.map(\.rendition)
         var arguments = ["ffmpeg", "-hide_banner", "-nostats", "-i", source]
-        for rendition in renditions { arguments += ["-i", "\(output)/\(rendition.name)/playlist.m3u8"] }
+        for input in inputs { arguments += ["-i", input.path] }
         var graph = "[0:v]split=\(renditions.count)" + renditions.indices.map { "[s\($0)]" }.joined()
         for (index, rendition) in renditions.enumerated() {
             graph += ";[s\(index)]setpts=PTS-STARTPTS,scale=\(rendition.width):\(rendition.height)[r\(index)]"

@@ -12,6 +12,8 @@ enum Report {
         static let sizeFraction = 0.03
         static let firstSegmentFraction = 0.10
         static let extractionRatio = 2.0
+        /// B-frames are turned on by default when they save at least this much rate at equal PSNR-Y.
+        static let bFramesSaving = 5.0
     }
 
     static func markdown(_ results: Results, scale: String?) -> String {
@@ -44,6 +46,7 @@ enum Report {
         for ladder in results.ladders { lines += self.ladder(ladder) }
         if let first = results.firstSegment { lines += self.firstSegment(first) }
         if let extraction = results.extraction { lines += self.extraction(extraction) }
+        if !results.bFrames.isEmpty { lines += self.bFrames(results.bFrames) }
         lines.append("## The coordinator at scale")
         lines.append("")
         lines.append("<!-- BEGIN scale: the contents of benchmarks/results/scale.md, when that file exists -->")
@@ -243,6 +246,60 @@ enum Report {
         lines.append("```sh")
         lines += result.sourceCommands
         lines.append("```")
+        lines.append("")
+        return lines
+    }
+
+    static func bFrames(_ sources: [BFramesSource]) -> [String] {
+        var lines = ["## 4. B-frames, measured", ""]
+        lines.append(
+            "Each rung encoded as one continuous stream with the farm's options at CRF "
+                + BFramesBenchmark.crfs.map(String.init).joined(separator: ", ")
+                + ", B-frames off (the farm's `bframes=0`) and as the preset has them; PSNR-Y against the source scaled"
+                + " by the same scaler; BD-rate of on against off (negative: B-frames need that much less rate at equal"
+                + " PSNR-Y). The decision rule is issue 11's: on by default if the ladder saves at least "
+                + String(format: "%.0f", Target.bFramesSaving) + "%."
+        )
+        lines.append("")
+        for source in sources {
+            lines.append(
+                String(format: "**%@** (%.0f s): %@.", source.name, source.seconds, source.about)
+            )
+            lines.append("")
+            lines.append("| rung | BD-rate | off: kb/s @ PSNR-Y, CRF 19…31 | on: kb/s @ PSNR-Y |")
+            lines.append("| --- | --- | --- | --- |")
+            func curve(_ points: [RatePoint]) -> String {
+                points.map { String(format: "%.0f @ %.2f", $0.kilobitsPerSecond, $0.psnr) }.joined(separator: ", ")
+            }
+            for rung in source.rungs {
+                let rate = rung.bdRate.map { String(format: "%+.1f%%", $0) } ?? "no overlap"
+                lines.append("| \(rung.name) | \(rate) | \(curve(rung.off)) | \(curve(rung.on)) |")
+            }
+            let mean = source.meanBDRate.map { String(format: "%+.1f%%", $0) } ?? "n/a"
+            lines.append("| **ladder (mean)** | **\(mean)** | | |")
+            lines.append("")
+            lines.append("```sh")
+            lines += source.sourceCommands
+            lines.append("# off, CRF 23 (the other CRFs change -crf only):")
+            lines.append(source.offCommand)
+            lines.append("# on, CRF 23:")
+            lines.append(source.onCommand)
+            lines.append("# PSNR-Y of one encode's rungs:")
+            lines.append(source.psnrCommand)
+            lines.append("```")
+            lines.append("")
+        }
+        let means = sources.compactMap(\.meanBDRate)
+        let saving = means.isEmpty ? 0 : -means.reduce(0, +) / Double(means.count)
+        lines.append(
+            String(
+                format: "Across the sources B-frames save **%.1f%%** of rate at equal PSNR-Y (threshold %.0f%%): %@.",
+                saving,
+                Target.bFramesSaving,
+                saving >= Target.bFramesSaving
+                    ? "above it, so issue 11 asks for them on by default" : "below it, so they stay off"
+            )
+        )
         lines.append("")
         return lines
     }

@@ -10,6 +10,7 @@ struct Results: Codable, Sendable {
     var ladders: [LadderResult] = []
     var firstSegment: FirstSegmentResult?
     var extraction: ExtractionResult?
+    var bFrames: [BFramesSource] = []
 }
 
 struct Machine: Codable, Sendable {
@@ -102,4 +103,36 @@ struct ExtractionResult: Codable, Sendable {
     var lastBytes: Int
 
     var ratio: Double { median(self.lastRuns) / max(median(self.firstRuns), 1e-9) }
+}
+
+/// One encode's rate and quality.
+struct RatePoint: Codable, Sendable {
+    var crf: Int
+    var kilobitsPerSecond: Double
+    var psnr: Double
+}
+
+struct BFramesRung: Codable, Sendable {
+    var name: String
+    var off: [RatePoint]
+    var on: [RatePoint]
+    /// Percent rate of "on" against "off" at equal PSNR-Y; negative saves. Nil when the curves do not overlap.
+    var bdRate: Double?
+}
+
+struct BFramesSource: Codable, Sendable {
+    var name: String
+    var about: String
+    var seconds: Double
+    var sourceCommands: [String]
+    var offCommand = ""
+    var onCommand = ""
+    var psnrCommand = ""
+    var rungs: [BFramesRung] = []
+
+    /// The ladder's BD-rate: the rungs' mean.
+    var meanBDRate: Double? {
+        let rates = self.rungs.compactMap(\.bdRate)
+        return rates.isEmpty ? nil : rates.reduce(0, +) / Double(rates.count)
+    }
 }

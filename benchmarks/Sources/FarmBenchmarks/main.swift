@@ -75,6 +75,30 @@ do {
         }
     }
 
+    if options.figures.contains(.bFrames) {
+        let seconds = options.bFramesSeconds
+        let pattern = try BenchSources.ladder(
+            seconds: seconds,
+            longest: options.ladderSeconds.max() ?? 30,
+            in: workspace
+        )
+        let texture = try BenchSources.texturePan(seconds: seconds, in: workspace)
+        let benchmark = BFramesBenchmark(workspace: workspace)
+        results.bFrames = [
+            try benchmark.run(
+                source: pattern,
+                name: "pattern",
+                about: "the ladder figure's source (testsrc2 with light noise), its first \(seconds) s"
+            ),
+            try benchmark.run(
+                source: texture,
+                name: "texture",
+                about: "a camera-like pan over a texture with detail at several scales, light grain (synthetic, "
+                    + "standing in for camera footage)"
+            ),
+        ]
+    }
+
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     try encoder.encode(results).write(to: workspace.results.appendingPathComponent("results.json"))

@@ -12,14 +12,16 @@ struct Report: Codable {
     var date: String
     var simulation: String
     var runs: [RunResult]
-    var pgbench: PgbenchResult
+    var failures: [String]
+    var pgbench: PgbenchResult?
 }
 
 func verdict(_ pass: Bool) -> String { pass ? "PASS" : "MISS" }
 
 func writeReport(
     runs: [RunResult],
-    pgbench: PgbenchResult,
+    failures: [String],
+    pgbench: PgbenchResult?,
     options: Options,
     commandLine: String,
     results: URL
@@ -36,6 +38,7 @@ func writeReport(
         date: ISO8601DateFormatter().string(from: Date()),
         simulation: simulation,
         runs: runs,
+        failures: failures,
         pgbench: pgbench
     )
     let encoder = JSONEncoder()
@@ -61,15 +64,22 @@ func writeReport(
     md += "List-sched.: what a zero-overhead coordinator would take handing out the same tasks in lease order "
     md += "(the last round does not fill every slot). Coordinator CPU from `/proc/PID/stat` over the wall; "
     md += "PostgreSQL's (postmaster and backends) separately. Stitch drain: last result to every job ready.\n\n"
-    md += "pgbench, the same lease and complete statements (`\(pgbench.command)`): "
-    md += "\(f(pgbench.transactionsPerSecond)) lease+complete per second, \(f(pgbench.latencyAverageMs, 2)) ms average "
-    md += "with \(pgbench.clients) clients.\n\n"
+    for failure in failures { md += "**FAILED** \(failure)\n\n" }
+    if let pgbench {
+        md += "pgbench, the same lease and complete statements (`\(pgbench.command)`): "
+        md += "\(f(pgbench.transactionsPerSecond)) lease+complete per second, "
+        md += "\(f(pgbench.latencyAverageMs, 2)) ms average with \(pgbench.clients) clients.\n\n"
+    } else {
+        md += "pgbench: not run yet (it runs after the scenarios; this report was written part-way).\n\n"
+    }
     let largest = runs.filter { !$0.name.hasPrefix("hd") }.max { $0.slots < $1.slots }
     if let largest {
-        let ratio = largest.acceptedPerSecond / max(pgbench.transactionsPerSecond, 1e-9)
         md += "| target | measured (\(largest.slots) slots) | verdict |\n| --- | --- | --- |\n"
-        md +=
-            "| coordinator rate / pgbench rate ≥ 80% | \(f(ratio * 100))% | \(verdict(ratio >= Target.rateOfPgbench)) |\n"
+        if let pgbench {
+            let ratio = largest.acceptedPerSecond / max(pgbench.transactionsPerSecond, 1e-9)
+            md +=
+                "| coordinator rate / pgbench rate ≥ 80% | \(f(ratio * 100))% | \(verdict(ratio >= Target.rateOfPgbench)) |\n"
+        }
         md +=
             "| p99 lease latency < 25 ms | \(f(largest.leaseP99Ms)) ms | \(verdict(largest.leaseP99Ms < Target.p99LeaseMs)) |\n"
         md +=
@@ -85,11 +95,9 @@ func writeReport(
     }
     if let profiled = runs.first(where: { $0.profile != nil }), let profile = profiled.profile {
         md += "Coordinator profile under load (\(profiled.name), `perf record -g -p PID`, then `perf report --stdio "
-        md +=
-            "--no-children -g none --sort dso[,symbol]`). The extraction still re-reads the source from its start and the "
-        md += "stitch still decodes thumbnails: both are being changed in parallel, so this profile shows them.\n\n"
+        md += "--no-children -g none --sort dso[,symbol]`).\n\n"
         md += "```\n" + profile.joined(separator: "\n") + "\n```\n"
     }
     try md.write(to: results.appendingPathComponent("scale.md"), atomically: true, encoding: .utf8)
-    print(md)
+    FileHandle.standardError.write(Data("[scale] wrote \(results.appendingPathComponent("scale.md").path)\n".utf8))
 }

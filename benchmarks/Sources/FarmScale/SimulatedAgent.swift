@@ -48,11 +48,23 @@ final class RunState: Sendable {
         var lastAccepted: ContinuousClock.Instant?
         var simulatedSeconds = 0.0
         var channels: [any Channel] = []
+        var abandoned = false
     }
     let counts = Mutex(Counts())
     let expected: Int
 
     init(expected: Int) { self.expected = expected }
+
+    var isOver: Bool { self.counts.withLock { $0.accepted >= self.expected || $0.abandoned } }
+
+    /// Ends a run that cannot finish: closes every connection, which ends each agent's loop.
+    func abandon() {
+        let channels = self.counts.withLock {
+            $0.abandoned = true
+            return $0.channels
+        }
+        for channel in channels { channel.close(promise: nil) }
+    }
 
     /// Closes every connection once the last result is in, which ends each agent's loop.
     func accepted() {
@@ -85,9 +97,7 @@ struct SimulatedAgent {
                 }
             }
         self.state.counts.withLock { $0.channels.append(channel.channel) }
-        if self.state.counts.withLock({ $0.accepted >= self.state.expected }) {
-            channel.channel.close(promise: nil)
-        }
+        if self.state.isOver { channel.channel.close(promise: nil) }
         let allocator = channel.channel.allocator
         do {
             try await channel.executeThenClose { inbound, outbound in
@@ -185,8 +195,8 @@ struct SimulatedAgent {
                     }
                 }
             }
-        } catch  where self.state.counts.withLock({ $0.accepted >= self.state.expected }) {
-            // The run is over and its connections were closed under the agents: not a failure.
+        } catch  where self.state.isOver {
+            // The run is over (or abandoned) and its connections were closed under the agents: not their failure.
             return
         }
     }

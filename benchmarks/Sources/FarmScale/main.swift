@@ -299,10 +299,12 @@ func scenario(
     var perf: Process?
     let perfData = work.appendingPathComponent("perf-\(name).data").path
     if profile {
+        // `timeout` stops the recording with SIGINT, which perf takes as "write the data and exit"; `-- sleep`
+        // would profile a sleep process too and outlive a failed run.
         perf = try spawn(
             [
-                "perf", "record", "-g", "-o", perfData, "-p", "\(coordinator.processIdentifier)", "--", "sleep",
-                "\(Int(max(5, targetSeconds * 0.6)))",
+                "timeout", "--signal=INT", "\(Int(max(5, targetSeconds * 0.6)))",
+                "perf", "record", "-g", "-o", perfData, "-p", "\(coordinator.processIdentifier)",
             ],
             log: work.appendingPathComponent("perf-\(name).log").path
         )
@@ -318,9 +320,28 @@ func scenario(
             state: state
         )
     }
+    let deadline = max(600, targetSeconds * 10)
     try await withThrowingTaskGroup(of: Void.self) { group in
         for agent in agents {
             group.addTask { try await agent.run() }
+        }
+        // A failed job leaves its tasks unleasable, and the agents would wait for them for ever: a watcher ends the
+        // run with the job's error instead, or after `deadline`.
+        group.addTask {
+            let watched = ContinuousClock.now
+            while !state.isOver {
+                try await Task.sleep(for: .seconds(1))
+                let rows = try database.rows("SELECT id, state, coalesce(error, '') FROM jobs WHERE id IN (\(list))")
+                let failure =
+                    rows.first { $0[1] == "failed" || $0[1] == "cancelled" }
+                    .map { "job \($0[0]) \($0[1]): \($0[2])" }
+                    ?? ((ContinuousClock.now - watched).seconds > deadline
+                        ? "not every result was in after \(Int(deadline)) s" : nil)
+                if let failure {
+                    state.abandon()
+                    throw CommandFailed(description: "\(name): \(failure)")
+                }
+            }
         }
         try await group.waitForAll()
     }
@@ -379,36 +400,67 @@ func scenario(
 }
 
 var runs: [RunResult] = []
+var failures: [String] = []
+/// The report so far: written after every scenario, so a run that stops (or a scenario that fails) keeps what it
+/// measured. pgbench runs last, on a quiet database.
+@MainActor
+func report(pgbench: PgbenchResult?) throws {
+    try writeReport(
+        runs: runs,
+        failures: failures,
+        pgbench: pgbench,
+        options: options,
+        commandLine: commandLine,
+        results: benchmarks.appendingPathComponent("results")
+    )
+}
+/// Runs one scenario; a failure is recorded in the report and the next scenario still runs.
+@MainActor
+func measure(_ name: String, _ body: () async throws -> RunResult) async throws {
+    do {
+        let result = try await body()
+        log(
+            String(
+                format: "%@: %.1f results/s, lease p50 %.1f ms p99 %.1f ms, efficiency %.1f%%",
+                name,
+                result.acceptedPerSecond,
+                result.leaseP50Ms,
+                result.leaseP99Ms,
+                result.efficiency * 100
+            )
+        )
+        runs.append(result)
+    } catch {
+        log("\(name) FAILED: \(error)")
+        failures.append("\(name): \(error)")
+        // Its jobs would hold the next scenario's slots: cancelled, so only that scenario's tasks are queued.
+        let open = (try? database.rows("SELECT id FROM jobs WHERE state NOT IN ('ready', 'failed', 'cancelled')")) ?? []
+        for row in open { _ = try? shell([farm, "cancel", row[0], "--database-url", databaseURL]) }
+    }
+    try report(pgbench: nil)
+}
+
 let source = try loopedSource(width: 426, height: 240, seconds: options.sourceSeconds)
 let cache = try prime(source, rungs: nil, name: "240p")
 for slots in options.slots {
-    let result = try await scenario(
-        name: "n\(slots)",
-        source: source,
-        rungs: nil,
-        jobs: options.jobs,
-        slots: slots,
-        cache: cache,
-        targetSeconds: options.targetSeconds,
-        profile: options.profile && slots == options.slots.last
-    )
-    log(
-        String(
-            format: "n%d: %.1f results/s, lease p50 %.1f ms p99 %.1f ms, efficiency %.1f%%",
-            slots,
-            result.acceptedPerSecond,
-            result.leaseP50Ms,
-            result.leaseP99Ms,
-            result.efficiency * 100
+    try await measure("n\(slots)") {
+        try await scenario(
+            name: "n\(slots)",
+            source: source,
+            rungs: nil,
+            jobs: options.jobs,
+            slots: slots,
+            cache: cache,
+            targetSeconds: options.targetSeconds,
+            profile: options.profile && slots == options.slots.last
         )
-    )
-    runs.append(result)
+    }
 }
 if options.hd {
     let hdSource = try loopedSource(width: 1920, height: 1080, seconds: options.hdSeconds)
     let hdCache = try prime(hdSource, rungs: options.hdRungs, name: "1080p")
     let slots = options.slots.max() ?? 800
-    runs.append(
+    try await measure("hd\(slots)") {
         try await scenario(
             name: "hd\(slots)",
             source: hdSource,
@@ -419,19 +471,10 @@ if options.hd {
             targetSeconds: options.targetSeconds,
             profile: false
         )
-    )
+    }
 }
 
 coordinator.terminate()
 coordinator.waitUntilExit()
-let pgbench = try runPgbench(database: database, quick: options.quick, work: work)
-try writeReport(
-    runs: runs,
-    pgbench: pgbench,
-    options: options,
-    commandLine: commandLine,
-    results:
-        benchmarks
-        .appendingPathComponent("results")
-)
+try report(pgbench: try runPgbench(database: database, quick: options.quick, work: work))
 _ = try? shell(["bash", root.appendingPathComponent("deploy/postgres.sh").path, "stop", pgDirectory])
