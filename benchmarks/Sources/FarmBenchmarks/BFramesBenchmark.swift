@@ -115,8 +115,16 @@ struct BFramesBenchmark {
 /// The Bjøntegaard delta rate (VCEG-M33): log-rate fitted as a cubic in PSNR through each curve's four points, the
 /// fits' mean difference over the PSNR range both curves cover, as a percentage of rate.
 enum BjontegaardDelta {
+    /// Nil when a curve's PSNR does not rise with its rate (a rung held at its rate cap, or a picture so flat that
+    /// every CRF gives the same quality): a cubic through such points says nothing.
     static func rate(_ reference: [RatePoint], _ test: [RatePoint]) -> Double? {
-        guard reference.count == 4, test.count == 4,
+        func rises(_ points: [RatePoint]) -> Bool {
+            let sorted = points.sorted { $0.kilobitsPerSecond < $1.kilobitsPerSecond }
+            return zip(sorted, sorted.dropFirst()).allSatisfy {
+                $1.kilobitsPerSecond > $0.kilobitsPerSecond * 1.02 && $1.psnr > $0.psnr + 0.05
+            }
+        }
+        guard reference.count == 4, test.count == 4, rises(reference), rises(test),
             let a = self.cubic(reference.map { ($0.psnr, log10($0.kilobitsPerSecond)) }),
             let b = self.cubic(test.map { ($0.psnr, log10($0.kilobitsPerSecond)) })
         else { return nil }

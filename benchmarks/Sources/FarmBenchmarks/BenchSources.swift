@@ -39,25 +39,18 @@ enum BenchSources {
         return GeneratedSource(path: long, commands: commands)
     }
 
-    /// A camera-like pan over a texture with detail at several scales (random noise blurred at three radii and
-    /// mixed, tinted), with light film grain, 1080p30, nearly lossless: every pixel moves every frame, and there
-    /// are no flat areas, unlike the pattern. Synthetic (this machine reaches no video library), so it stands in for
-    /// camera footage; the report says so.
-    static func texturePan(seconds: Int, in workspace: Workspace) throws -> GeneratedSource {
-        let still = workspace.sources.appendingPathComponent("texture-2400x1400.png").path
-        let path = workspace.sources.appendingPathComponent("texture-pan-1080p30-\(seconds)s.mp4").path
-        let texture =
-            "nullsrc=s=2400x1400,format=gray,geq=lum='random(1)*255',split=3[a][b][c];"
-            + "[a]gblur=sigma=2,normalize[a1];[b]gblur=sigma=12,normalize[b1];[c]gblur=sigma=60,normalize[c1];"
-            + "[b1][c1]blend=all_expr='A*0.35+B*0.65'[bc];[a1][bc]blend=all_expr='A*0.2+B*0.8',normalize,"
-            + "eq=contrast=2.5,format=rgb24,colorchannelmixer=rr=1.0:rg=0.1:gg=0.8:bb=0.55"
+    /// A slow zoom into the Mandelbrot set (libavfilter's default view) with light film grain, 1080p30, nearly
+    /// lossless: smooth gradients, fine detail along every edge, and motion everywhere, unlike the pattern's flat
+    /// areas and translations. Synthetic (this machine reaches no video library), so it stands in for camera
+    /// footage; the report says so.
+    static func fractal(seconds: Int, in workspace: Workspace) throws -> GeneratedSource {
+        let path = workspace.sources.appendingPathComponent("fractal-zoom-1080p30-\(seconds)s.mp4").path
         let commands = [
-            ["ffmpeg", "-hide_banner", "-y", "-f", "lavfi", "-i", texture, "-frames:v", "1", still],
             [
-                "ffmpeg", "-hide_banner", "-y", "-loop", "1", "-framerate", "30", "-i", still, "-t", "\(seconds)",
-                "-vf", "crop=1920:1080:x='t*40':y='t*25',noise=alls=3:allf=t,format=yuv420p",
-                "-c:v", "libx264", "-preset", "veryfast", "-crf", "10", "-g", "60", path,
-            ],
+                "ffmpeg", "-hide_banner", "-y", "-f", "lavfi", "-i", "mandelbrot=size=1920x1080:rate=30",
+                "-t", "\(seconds)", "-vf", "noise=alls=2:allf=t", "-c:v", "libx264", "-preset", "veryfast",
+                "-crf", "10", "-g", "60", "-pix_fmt", "yuv420p", path,
+            ]
         ]
         try self.make(path, commands, workspace)
         return GeneratedSource(path: path, commands: commands)

@@ -272,12 +272,19 @@ enum Report {
                 points.map { String(format: "%.0f @ %.2f", $0.kilobitsPerSecond, $0.psnr) }.joined(separator: ", ")
             }
             for rung in source.rungs {
-                let rate = rung.bdRate.map { String(format: "%+.1f%%", $0) } ?? "no overlap"
+                let rate = rung.bdRate.map { String(format: "%+.1f%%", $0) } ?? "not measurable"
                 lines.append("| \(rung.name) | \(rate) | \(curve(rung.off)) | \(curve(rung.on)) |")
             }
             let mean = source.meanBDRate.map { String(format: "%+.1f%%", $0) } ?? "n/a"
-            lines.append("| **ladder (mean)** | **\(mean)** | | |")
+            lines.append("| **ladder (mean of the measurable rungs)** | **\(mean)** | | |")
             lines.append("")
+            if source.rungs.contains(where: { $0.bdRate == nil }) {
+                lines.append(
+                    "Not measurable: a curve whose PSNR-Y does not rise with its rate (the rung held at its rate cap,"
+                        + " or the picture so flat that every CRF gives the same quality); the mean leaves it out."
+                )
+                lines.append("")
+            }
             lines.append("```sh")
             lines += source.sourceCommands
             lines.append("# off, CRF 23 (the other CRFs change -crf only):")

@@ -82,7 +82,7 @@ do {
             longest: options.ladderSeconds.max() ?? 30,
             in: workspace
         )
-        let texture = try BenchSources.texturePan(seconds: seconds, in: workspace)
+        let fractal = try BenchSources.fractal(seconds: seconds, in: workspace)
         let benchmark = BFramesBenchmark(workspace: workspace)
         results.bFrames = [
             try benchmark.run(
@@ -91,10 +91,10 @@ do {
                 about: "the ladder figure's source (testsrc2 with light noise), its first \(seconds) s"
             ),
             try benchmark.run(
-                source: texture,
-                name: "texture",
-                about: "a camera-like pan over a texture with detail at several scales, light grain (synthetic, "
-                    + "standing in for camera footage)"
+                source: fractal,
+                name: "fractal",
+                about: "a slow zoom into the Mandelbrot set with light grain: smooth gradients and fine detail "
+                    + "(synthetic, standing in for camera footage)"
             ),
         ]
     }
