@@ -2,6 +2,7 @@
 #define FARM_CFFMPEG_SHIM_H
 
 #include <errno.h>
+#include <malloc.h>
 #include <libavformat/avformat.h>
 #include <libavcodec/avcodec.h>
 #include <libavutil/avutil.h>
@@ -27,6 +28,10 @@ static inline int64_t farm_nopts_value(void) { return AV_NOPTS_VALUE; }
 static inline AVRational farm_time_base_q(void) { return AV_TIME_BASE_Q; }
 static inline void farm_av_log_quiet(void) { av_log_set_level(AV_LOG_ERROR); }
 static inline void farm_av_log_set_level(int level) { av_log_set_level(level); }
+
+/// glibc fills every block it hands out with `byte ^ 0xFF` and every block it takes back with `byte`: memory a
+/// library reads before writing then holds the same bytes whatever the process did before (M_PERTURB).
+static inline int farm_fill_allocations(int byte) { return mallopt(M_PERTURB, byte); }
 
 /// Plane pointers of a frame, without exposing the 8-tuples to Swift.
 static inline uint8_t *farm_frame_data(const AVFrame *frame, int plane) { return frame->data[plane]; }

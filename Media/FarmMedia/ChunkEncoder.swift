@@ -28,6 +28,7 @@ public struct ChunkEncoder: Sendable {
     /// (the lease was lost) with a `CancellationError`.
     package func run(progress: (Double) -> Bool) throws -> [EncodedFile] {
         MediaLogging.quiet()
+        DeterministicMemory.enable()
         switch self.spec.kind {
         case .video: return try VideoChunkEncode(task: self).run(progress: progress)
         case .audio: return try AudioTrackEncode(task: self).run(progress: progress)

@@ -26,6 +26,20 @@ package func check(
     return result
 }
 
+/// Every block of memory the process allocates from here on starts with the same bytes, whatever the process did
+/// before. libx264 reads some bytes it never wrote when a rung's width is not a multiple of 16 (a 426-pixel 240p
+/// rung): the same chunk, with the same pictures down to the row padding (`Frame.fillRowPadding`), came out
+/// differently now and then from one agent process to the next (FaultTests compares a faulty run's segments with a
+/// clean run's, byte for byte). Filling allocations costs a `memset` per block, about 1 % of an encode. Blocks of
+/// up to 1032 bytes come from glibc's per-thread cache, which hands them back unfilled.
+package enum DeterministicMemory {
+    private static let enabled: Bool = farm_fill_allocations(0xA5) == 1
+
+    /// Turns the fill on (once, for the whole process); true when the C library took it.
+    @discardableResult
+    package static func enable() -> Bool { self.enabled }
+}
+
 /// Silences libav's own logging below errors; farm reports failures through `MediaError` instead.
 package enum MediaLogging {
     package static func quiet() { farm_av_log_set_level(AV_LOG_FATAL) }
