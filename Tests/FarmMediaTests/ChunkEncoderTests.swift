@@ -7,6 +7,32 @@ import Testing
 
 @Suite("Chunk encoding, real libav")
 struct ChunkEncoderTests {
+    /// The video task of one planned chunk, as the coordinator would send it.
+    static func videoTask(
+        _ chunk: PlannedChunk,
+        of plan: ChunkPlan,
+        source info: SourceInfo,
+        renditions: [RenditionSpec],
+        settings: EncoderSettings = .default
+    ) -> TaskSpec {
+        TaskSpec(
+            kind: .video,
+            jobID: 1,
+            chunkIndex: chunk.index,
+            chunkCount: plan.chunks.count,
+            timeBase: info.video.timeBase,
+            frameRate: info.video.frameRate,
+            originPTS: plan.originPTS,
+            startPTS: chunk.startPTS,
+            endPTS: chunk.endPTS,
+            segmentStarts: chunk.segmentStarts,
+            firstSegmentIndex: chunk.firstSegmentIndex,
+            frameCount: chunk.frameCount,
+            renditions: renditions,
+            settings: settings
+        )
+    }
+
     /// Splits a clip into chunks, encodes each separately, and checks the joined rungs have every source frame once
     /// with keyframes at every segment start, with B-frames and without.
     ///
@@ -45,22 +71,7 @@ struct ChunkEncoderTests {
             )
             let work = directory.file("work\(chunk.index)")
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-            let spec = TaskSpec(
-                kind: .video,
-                jobID: 1,
-                chunkIndex: chunk.index,
-                chunkCount: plan.chunks.count,
-                timeBase: info.video.timeBase,
-                frameRate: info.video.frameRate,
-                originPTS: plan.originPTS,
-                startPTS: chunk.startPTS,
-                endPTS: chunk.endPTS,
-                segmentStarts: chunk.segmentStarts,
-                firstSegmentIndex: chunk.firstSegmentIndex,
-                frameCount: chunk.frameCount,
-                renditions: renditions,
-                settings: settings
-            )
+            let spec = Self.videoTask(chunk, of: plan, source: info, renditions: renditions, settings: settings)
             let outputs = try ChunkEncoder(spec: spec, sourcePath: chunkPath, workDirectory: work).run { _ in true }
             for output in outputs {
                 files[output.description.path] = try Data(contentsOf: URL(fileURLWithPath: output.localPath))

@@ -22,22 +22,8 @@ struct DeterministicMemoryTests {
             options: .init(segmentDuration: 1, minimumChunks: 1)
         )
         let chunk = try #require(plan.chunks.first)
-        let spec = TaskSpec(
-            kind: .video,
-            jobID: 1,
-            chunkIndex: chunk.index,
-            chunkCount: plan.chunks.count,
-            timeBase: info.video.timeBase,
-            frameRate: info.video.frameRate,
-            originPTS: plan.originPTS,
-            startPTS: chunk.startPTS,
-            endPTS: chunk.endPTS,
-            segmentStarts: chunk.segmentStarts,
-            firstSegmentIndex: chunk.firstSegmentIndex,
-            frameCount: chunk.frameCount,
-            renditions: Ladder.renditions(displayWidth: info.displayWidth, displayHeight: info.video.height),
-            settings: .default
-        )
+        let renditions = Ladder.renditions(displayWidth: info.displayWidth, displayHeight: info.video.height)
+        let spec = ChunkEncoderTests.videoTask(chunk, of: plan, source: info, renditions: renditions)
         let work = directory.file("work")
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         // The encode turns the fill on; nothing else in this process does.
