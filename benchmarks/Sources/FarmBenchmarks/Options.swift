@@ -11,8 +11,10 @@ struct Options: Sendable {
     }
 
     var quick = false
-    /// Runs of each side in the ladder figure, alternating farm and ffmpeg.
+    /// Runs of each side in the ladder figure's shortest source, alternating farm and ffmpeg.
     var runs = 3
+    /// Runs of each side for the longer ladder sources (a 120 s ladder run takes over two minutes a side here).
+    var longRuns = 1
     /// The ladder figure's source lengths, seconds of 1080p30.
     var ladderSeconds = [30, 120]
     /// The first-segment figure's source: minutes and height.
@@ -27,7 +29,7 @@ struct Options: Sendable {
     var figures = Set(Figure.allCases)
 
     static let usage = """
-        usage: FarmBenchmarks [--quick] [--runs N] [--ladder-seconds 30,120] [--first-segment-minutes 10]
+        usage: FarmBenchmarks [--quick] [--runs N] [--long-runs N] [--ladder-seconds 30,120] [--first-segment-minutes 10]
                               [--extraction-minutes 60] [--extraction-runs 5] [--b-frames-seconds 10]
                               [--only ladder,first-segment,extraction,b-frames]
         """
@@ -50,6 +52,7 @@ struct Options: Sendable {
             case "--quick":
                 self.quick = true
                 self.runs = 1
+                self.longRuns = 1
                 self.ladderSeconds = [6, 12]
                 self.firstSegmentMinutes = 1
                 self.firstSegmentHeight = 360
@@ -58,6 +61,7 @@ struct Options: Sendable {
                 self.extractionRuns = 3
                 self.bFramesSeconds = 3
             case "--runs": self.runs = try number(argument)
+            case "--long-runs": self.longRuns = try number(argument)
             case "--ladder-seconds":
                 let list = try value(argument).split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
                 guard !list.isEmpty else { throw BenchError("--ladder-seconds takes a list such as 30,120") }

@@ -78,7 +78,9 @@ enum Report {
         lines.append("![ladder \(result.seconds) s](ladder-\(result.seconds)s.png)")
         lines.append("")
         lines.append(
-            "Medians of \(result.farm.runs.count) runs each, alternating farm and ffmpeg. Rungs: "
+            (result.farm.runs.count > 1
+                ? "Medians of \(result.farm.runs.count) runs each, alternating farm and ffmpeg. Rungs: "
+                : "One run each (`--long-runs 3` for medians; `make bench` keeps under 30 minutes), farm first. Rungs: ")
                 + result.rungs.map(\.name).joined(separator: ", ") + ", and AAC audio."
         )
         lines.append("")
