@@ -4,9 +4,10 @@ import FarmProtocol
 import Foundation
 
 /// Figure 4: what B-frames would save. Each rung of the default ladder is encoded as one continuous stream at CRF
-/// 19, 23, 27 and 31 with the farm's encoder options (`Media/FarmMedia/ChunkEncoder.swift`: preset, caps, an IDR
-/// every 2 s, closed GOPs, no scene cuts), once with B-frames off (the farm today: `bframes=0`) and once with the
-/// preset's own B-frames; then PSNR-Y against the source scaled by the same scaler, and the Bjøntegaard delta rate
+/// 19, 23, 27 and 31 with the farm's encoder options (`Media/FarmMedia/ChunkEncoder.swift`: preset, an IDR every
+/// 2 s, closed GOPs, no scene cuts) but without the rungs' rate caps (a capped point's rate is the cap's, whatever
+/// the coding, which makes a curve flat and its delta meaningless), once with B-frames off (`bframes=0`) and once
+/// with the preset's own; then PSNR-Y against the source scaled by the same scaler, and the Bjøntegaard delta rate
 /// of "on" against "off" (negative: B-frames need that much less rate at equal PSNR).
 struct BFramesBenchmark {
     let workspace: Workspace
@@ -92,13 +93,12 @@ struct BFramesBenchmark {
             graph += ";[s\(index)]scale=\(rendition.width):\(rendition.height)[v\(index)]"
         }
         var arguments = ["ffmpeg", "-hide_banner", "-y", "-i", source.path, "-filter_complex", graph]
-        for (index, rendition) in renditions.enumerated() {
+        for index in renditions.indices {
             arguments += ["-map", "[v\(index)]", "-an"]
             arguments += [
                 "-c:v", settings.codec, "-preset", settings.preset, "-crf", "\(crf)", "-pix_fmt", "yuv420p",
                 "-g", "\(Int((settings.maxKeyframeInterval * frameRate).rounded(.down)))",
                 "-force_key_frames", "expr:gte(t,n_forced*\(Int(settings.maxKeyframeInterval)))", "-forced-idr", "1",
-                "-maxrate", "\(rendition.maxBitrate)", "-bufsize", "\(rendition.maxBitrate * 2)",
             ]
             arguments +=
                 bFrames

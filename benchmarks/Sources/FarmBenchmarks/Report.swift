@@ -255,7 +255,8 @@ enum Report {
     static func bFrames(_ sources: [BFramesSource]) -> [String] {
         var lines = ["## 4. B-frames, measured", ""]
         lines.append(
-            "Each rung encoded as one continuous stream with the farm's options at CRF "
+            "Each rung encoded as one continuous stream with the farm's options, without the rungs' rate caps (a"
+                + " capped point's rate is the cap's whatever the coding), at CRF "
                 + BFramesBenchmark.crfs.map(String.init).joined(separator: ", ")
                 + ", B-frames off (the farm's `bframes=0`) and as the preset has them; PSNR-Y against the source scaled"
                 + " by the same scaler; BD-rate of on against off (negative: B-frames need that much less rate at equal"
@@ -282,8 +283,8 @@ enum Report {
             lines.append("")
             if source.rungs.contains(where: { $0.bdRate == nil }) {
                 lines.append(
-                    "Not measurable: a curve whose PSNR-Y does not rise with its rate (the rung held at its rate cap,"
-                        + " or the picture so flat that every CRF gives the same quality); the mean leaves it out."
+                    "Not measurable: a curve whose PSNR-Y does not rise with its rate (a picture so flat that every"
+                        + " CRF gives the same quality); the mean leaves it out."
                 )
                 lines.append("")
             }
