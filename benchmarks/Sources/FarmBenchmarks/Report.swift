@@ -43,6 +43,10 @@ enum Report {
         lines.append("`wait4`'s resource usage of the whole tree; peak memory is its `ru_maxrss` (the largest single")
         lines.append("process: the farm's coordinator and agents are one process). \(results.postgres)")
         lines.append("")
+        for failure in results.failures {
+            lines.append("**FAILED** \(failure)")
+            lines.append("")
+        }
         for ladder in results.ladders { lines += self.ladder(ladder) }
         if let first = results.firstSegment { lines += self.firstSegment(first) }
         if let extraction = results.extraction { lines += self.extraction(extraction) }

@@ -11,6 +11,8 @@ struct Results: Codable, Sendable {
     var firstSegment: FirstSegmentResult?
     var extraction: ExtractionResult?
     var bFrames: [BFramesSource] = []
+    /// Figures that failed, with their errors: the report still has every other one.
+    var failures: [String] = []
 }
 
 struct Machine: Codable, Sendable {

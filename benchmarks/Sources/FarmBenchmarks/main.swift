@@ -17,6 +17,16 @@ do {
         postgres: ""
     )
 
+    /// Runs one figure; a failure is recorded in the report (and makes the run exit 1) and the next figure runs.
+    func figure(_ name: String, _ body: () throws -> Void) {
+        do {
+            try body()
+        } catch {
+            say("\(name) FAILED: \(error)")
+            results.failures.append("\(name): \(error)")
+        }
+    }
+
     if options.figures.contains(.extraction) {
         let source = try BenchSources.looped(
             minutes: options.extractionMinutes,
@@ -24,8 +34,10 @@ do {
             bitrate: "600k",
             in: workspace
         )
-        results.extraction = try ExtractionBenchmark(workspace: workspace, runs: options.extractionRuns)
-            .run(source: source, minutes: options.extractionMinutes, height: options.extractionHeight)
+        figure("extraction") {
+            results.extraction = try ExtractionBenchmark(workspace: workspace, runs: options.extractionRuns)
+                .run(source: source, minutes: options.extractionMinutes, height: options.extractionHeight)
+        }
     }
 
     if options.figures.contains(.ladder) || options.figures.contains(.firstSegment) {
@@ -60,9 +72,11 @@ do {
                 // The longer ladders run fewer times (`--long-runs`), so that `make bench` stays under 30 minutes.
                 let runs = seconds == shortest ? options.runs : options.longRuns
                 let benchmark = LadderBenchmark(workspace: workspace, farm: farm, runs: runs)
-                results.ladders.append(
-                    try benchmark.run(source: source, seconds: seconds, measureQuality: seconds == shortest)
-                )
+                figure("ladder \(seconds) s") {
+                    results.ladders.append(
+                        try benchmark.run(source: source, seconds: seconds, measureQuality: seconds == shortest)
+                    )
+                }
             }
         }
         if options.figures.contains(.firstSegment) {
@@ -72,8 +86,10 @@ do {
                 bitrate: "1500k",
                 in: workspace
             )
-            results.firstSegment = try FirstSegmentBenchmark(workspace: workspace, farm: farm)
-                .run(source: source, minutes: options.firstSegmentMinutes, height: options.firstSegmentHeight)
+            figure("first segment") {
+                results.firstSegment = try FirstSegmentBenchmark(workspace: workspace, farm: farm)
+                    .run(source: source, minutes: options.firstSegmentMinutes, height: options.firstSegmentHeight)
+            }
         }
     }
 
@@ -86,19 +102,21 @@ do {
         )
         let fractal = try BenchSources.fractal(seconds: seconds, in: workspace)
         let benchmark = BFramesBenchmark(workspace: workspace)
-        results.bFrames = [
-            try benchmark.run(
-                source: pattern,
-                name: "pattern",
-                about: "the ladder figure's source (testsrc2 with light noise), its first \(seconds) s"
-            ),
-            try benchmark.run(
-                source: fractal,
-                name: "fractal",
-                about: "a slow zoom into the Mandelbrot set with light grain: smooth gradients and fine detail "
-                    + "(synthetic, standing in for camera footage)"
-            ),
-        ]
+        figure("B-frames") {
+            results.bFrames = [
+                try benchmark.run(
+                    source: pattern,
+                    name: "pattern",
+                    about: "the ladder figure's source (testsrc2 with light noise), its first \(seconds) s"
+                ),
+                try benchmark.run(
+                    source: fractal,
+                    name: "fractal",
+                    about: "a slow zoom into the Mandelbrot set with light grain: smooth gradients and fine detail "
+                        + "(synthetic, standing in for camera footage)"
+                ),
+            ]
+        }
     }
 
     let encoder = JSONEncoder()
@@ -108,6 +126,10 @@ do {
     let report = workspace.results.appendingPathComponent("REPORT.md")
     try Report.markdown(results, scale: scale).write(to: report, atomically: true, encoding: .utf8)
     say(String(format: "wrote %@ in %.0f s", workspace.relative(report.path), (ContinuousClock.now - started).seconds))
+    if !results.failures.isEmpty {
+        FileHandle.standardError.write(Data("bench: \(results.failures.count) figure(s) failed; see the report\n".utf8))
+        exit(1)
+    }
 } catch {
     FileHandle.standardError.write(Data("bench: \(error)\n".utf8))
     exit(1)
