@@ -20,15 +20,31 @@ func shell(_ arguments: [String]) throws -> String {
     process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
     process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
     try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
+    let status = exitStatus(of: process)
+    guard status == 0 else {
         let error = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
         throw CommandFailed(
-            description: "\(arguments.joined(separator: " ")) exited with \(process.terminationStatus): "
+            description: "\(arguments.joined(separator: " ")) exited with \(status): "
                 + String(error.suffix(2000))
         )
     }
     return (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
+}
+
+/// Waits for `process` with `waitpid`. Foundation's `waitUntilExit` can wait for ever in this async top-level
+/// program: a child that had exited stayed `<defunct>`, never reaped, and FarmScale hung before its first scenario.
+/// When Foundation reaped the child first (`ECHILD`), its own record of the status is used.
+func exitStatus(of process: Process) -> Int32 {
+    var status: Int32 = 0
+    while true {
+        let result = waitpid(process.processIdentifier, &status, 0)
+        if result == process.processIdentifier { break }
+        if result == -1, errno == EINTR { continue }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+    // WIFEXITED / WEXITSTATUS, WIFSIGNALED / WTERMSIG, which Swift does not import.
+    return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
 }
 
 /// Starts a long-running process with its output in a log file.

@@ -174,7 +174,7 @@ func prime(_ source: String, rungs: String?, name: String) throws -> ReplayCache
     )
     defer {
         agent.terminate()
-        agent.waitUntilExit()
+        _ = exitStatus(of: agent)
     }
     try waitForJobs([job], states: ["ready"])
     log("primed \(name) with a real encode in \(String(format: "%.1f", (ContinuousClock.now - started).seconds)) s")
@@ -355,7 +355,7 @@ func scenario(
     let withStitch = cpuSeconds(pid: coordinator.processIdentifier) - coordinatorBefore
     var top: [String]?
     if let perf {
-        perf.waitUntilExit()
+        _ = exitStatus(of: perf)
         func report(_ sort: String, _ limit: Int) -> [String] {
             let text =
                 (try? shell([
@@ -475,6 +475,6 @@ if options.hd {
 }
 
 coordinator.terminate()
-coordinator.waitUntilExit()
+_ = exitStatus(of: coordinator)
 try report(pgbench: try runPgbench(database: database, quick: options.quick, work: work))
 _ = try? shell(["bash", root.appendingPathComponent("deploy/postgres.sh").path, "stop", pgDirectory])
