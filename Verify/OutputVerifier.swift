@@ -103,7 +103,7 @@ package enum OutputVerifier {
         let audioGroup = master.variants.lazy.compactMap(\.audioGroup).first
         var sourceAudio: VerificationChecks.AudioMeasurement?
         do {
-            sourceAudio = try self.measureAudio(path: source)?.measurement
+            sourceAudio = try self.measureAudio(path: source, followingTimestamps: true)?.measurement
         } catch {
             report.failures.append("source: cannot decode the audio of \(source): \(error)")
         }
@@ -531,21 +531,34 @@ package enum OutputVerifier {
         return state
     }
 
-    /// Decodes a file's audio: the first sample's time, the total decoded duration and the stream's format.
+    /// Decodes a file's audio: the first sample's time, its length and the stream's format. A source's length is
+    /// the timeline its timestamps draw, which is what plays in step with its video: in a source joined by stream
+    /// copy, each seam decodes more samples than its timestamps give it, and the farm follows the timestamps
+    /// (`AudioTimeline`). The output's length is its samples counted: it must have no gap to hide.
     private static func measureAudio(
-        path: String
+        path: String,
+        followingTimestamps: Bool = false
     ) throws -> (
         measurement: VerificationChecks.AudioMeasurement, packets: [StreamReader.PacketRecord], timeBase: Rational,
         format: VerificationChecks.AudioFormat
     )? {
         guard let reader = try StreamReader(path: path, type: AVMEDIA_TYPE_AUDIO) else { return nil }
         var start: Double?
-        var duration = 0.0
+        var counted = 0.0
+        var end: Double?
         while try reader.next() {
             let frame = reader.frame
-            if start == nil, let timestamp = reader.frameTimestamp { start = reader.seconds(timestamp) }
-            if frame.sampleRate > 0 { duration += Double(frame.sampleCount) / Double(frame.sampleRate) }
+            let length = frame.sampleRate > 0 ? Double(frame.sampleCount) / Double(frame.sampleRate) : 0
+            counted += length
+            guard let timestamp = reader.frameTimestamp else {
+                end = (end ?? 0) + length
+                continue
+            }
+            let seconds = reader.seconds(timestamp)
+            if start == nil { start = seconds }
+            end = max(end ?? seconds, seconds + length)
         }
+        let duration = followingTimestamps ? (end ?? 0) - (start ?? 0) : counted
         return (.init(start: start ?? 0, duration: duration), reader.packets, reader.timeBase, reader.audioFormat)
     }
 }

@@ -57,9 +57,12 @@ struct AudioTrackEncode {
         var segmentTimes: [(start: Int64, duration: Int64, frames: Int)] = []
         var nextBoundary = 0
         var samplesQueued: Int64 = 0
-        var startOffsetApplied = false
+        // Where each decoded frame goes, by its timestamp: audio before the first video frame is trimmed, a late
+        // start or a gap is filled with silence, samples that overlap (a seam of clips joined by stream copy) are
+        // dropped. Unlike the video's rule (`Frame.presentationTimestamp`), no fallback to `pts`: a frame without a
+        // best-effort timestamp follows the one before.
+        var timeline = AudioTimeline(tolerance: Int64(sampleRate) / 100)
         let originSeconds = videoTimeBase.seconds(self.spec.originPTS)
-
         func writePackets() throws {
             let packet = Packet()
             while try encoder.receive(into: packet) {
@@ -92,23 +95,28 @@ struct AudioTrackEncode {
         let packet = Packet()
         let decoded = Frame()
         var lastProgress = 0.0
+        func place(_ converted: Frame, start: Int64?) throws {
+            let placement = timeline.place(start: start, count: Int64(converted.sampleCount))
+            // In frame-sized pieces, encoded as they go: a long gap never sits in memory at once.
+            var silence = placement.silence
+            while silence > 0 {
+                let piece = min(silence, Int64(frameSize))
+                try fifo.writeSilence(samples: Int(piece))
+                silence -= piece
+                try encodeFromFifo(flushing: false)
+            }
+            try fifo.write(converted, skipping: Int(placement.skip))
+            try encodeFromFifo(flushing: false)
+        }
+
         func consume() throws {
             while try decoder.receive(into: decoded) {
                 defer { decoded.unref() }
-                if !startOffsetApplied {
-                    startOffsetApplied = true
-                    // Keep sync with the video: audio that starts after the first video frame is preceded by
-                    // silence, audio that starts before it is trimmed.
-                    // Unlike the video's rule (`Frame.presentationTimestamp`), no fallback to `pts`: audio without a
-                    // best-effort timestamp starts at 0.
-                    let pts = decoded.bestEffortTimestamp ?? 0
-                    let offsetSeconds = Rational(inputTimeBase).seconds(pts) - originSeconds
-                    let offsetSamples = Int((offsetSeconds * Double(sampleRate)).rounded())
-                    if offsetSamples > 0 { try fifo.writeSilence(samples: offsetSamples) }
-                    if offsetSamples < 0 { fifo.discardNext(-offsetSamples) }
+                let start = decoded.bestEffortTimestamp.map { pts in
+                    let seconds = Rational(inputTimeBase).seconds(pts) - originSeconds
+                    return Int64((seconds * Double(sampleRate)).rounded())
                 }
-                try fifo.write(resampler.convert(decoded))
-                try encodeFromFifo(flushing: false)
+                try place(resampler.convert(decoded), start: start)
             }
             let done = Double(samplesQueued) / Double(max(boundaries.last ?? 1, 1))
             if done - lastProgress > 0.02 {
@@ -124,7 +132,7 @@ struct AudioTrackEncode {
         }
         try decoder.send(nil)
         try consume()
-        try fifo.write(resampler.flush())
+        try place(resampler.flush(), start: nil)
         try encodeFromFifo(flushing: true)
         try encoder.send(nil)
         try writePackets()
@@ -208,7 +216,6 @@ final class Resampler {
 final class AudioFifo {
     let pointer: OpaquePointer
     let encoder: CodecEncoder
-    private var toDiscard = 0
 
     init(encoder: CodecEncoder) {
         self.encoder = encoder
@@ -223,24 +230,21 @@ final class AudioFifo {
 
     var count: Int { Int(av_audio_fifo_size(self.pointer)) }
 
-    func discardNext(_ samples: Int) { self.toDiscard += samples }
-
-    func write(_ frame: Frame) throws {
-        var samples = Int(frame.sampleCount)
+    /// Queues `frame`'s samples after its first `skipping`.
+    func write(_ frame: Frame, skipping: Int = 0) throws {
+        let samples = Int(frame.sampleCount) - skipping
         guard samples > 0 else { return }
-        _ = try frame.extendedData.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) {
-            data in
-            try check(
-                av_audio_fifo_write(self.pointer, data, Int32(samples)),
-                "av_audio_fifo_write",
-                file: "audio fifo"
-            )
+        let format = frame.sampleFormat
+        let planes = av_sample_fmt_is_planar(format) != 0 ? Int(frame.channelCount) : 1
+        let stride = Int(av_get_bytes_per_sample(format)) * (planes == 1 ? Int(frame.channelCount) : 1)
+        var data = (0..<planes).map { plane -> UnsafeMutableRawPointer? in
+            frame.extendedData[plane].map { UnsafeMutableRawPointer($0 + skipping * stride) }
         }
-        if self.toDiscard > 0 {
-            samples = min(self.toDiscard, self.count)
-            av_audio_fifo_drain(self.pointer, Int32(samples))
-            self.toDiscard -= samples
-        }
+        try check(
+            av_audio_fifo_write(self.pointer, &data, Int32(samples)),
+            "av_audio_fifo_write",
+            file: "audio fifo"
+        )
     }
 
     func writeSilence(samples: Int) throws {

@@ -146,6 +146,19 @@ struct HardSourcesTests {
             remux: ["-map", "0:v", "-map", "1:a", "-c", "copy"],
             remuxSecondInput: ["-ss", "1.5"]
         ),
+        // Six plays of a 2 s clip joined by stream copy (`-stream_loop`), as long test files and ad breaks are made:
+        // each seam keeps the clip's AAC priming and padded last frame, and (the clip's B-frames start its video
+        // before zero) ffmpeg squeezes the overlapping packet to one tick, so the audio decodes 0.11 s more than its
+        // timestamps hold. The audio follows the timestamps, staying in step with the video.
+        Source(
+            name: "looped-by-stream-copy.mp4",
+            arguments: ["-c:v", "libx264", "-preset", "veryfast", "-g", "25"] + aac,
+            audioInput: ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2"],
+            videoInput: ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2"],
+            remux: ["-c", "copy"],
+            remuxInput: ["-stream_loop", "5"],
+            audioSeconds: 12.03
+        ),
         Source(
             name: "ntsc-29.97.mp4",
             arguments: h264 + aac,
