@@ -73,7 +73,7 @@ struct JobOptions: ParsableArguments {
     @Option(help: "Constant rate factor (quality; lower is better).")
     var crf: Int = EncoderSettings.default.crf
 
-    @Option(help: "B-frames between reference frames, fmp4 only (default: 0, none; 3 is x264's presets' own).")
+    @Option(help: "B-frames between reference frames, fmp4 only (default: 3, x264's presets' own; 0 for none).")
     var bFrames: Int?
 
     @Option(help: "Minimum number of chunks the video is cut into.")

@@ -67,9 +67,16 @@ package enum OutputVerifier {
                     segment in
                     guard let segmentPath = files.segmentPaths[segment] else { return nil }
                     // An MPEG-TS segment is read alone, as a player reads it.
-                    guard let initData = files.initData else { return segmentPath }
-                    try Self.write([initData, try Data(contentsOf: URL(fileURLWithPath: segmentPath))], to: temporary)
-                    return temporary
+                    guard let initData = files.initData else { return .init(path: segmentPath) }
+                    let data = try Data(contentsOf: URL(fileURLWithPath: segmentPath))
+                    try Self.write([initData, data], to: temporary)
+                    // Times as the fragment's boxes state them (`StreamReader.Input`); a fragment they cannot be
+                    // read from is read as libavformat reads it, and its other checks name what is wrong.
+                    let timing = try? MP4Boxes.timing(ofFragment: [UInt8](data))
+                    return .init(
+                        path: temporary,
+                        presentationStart: timing.map { $0.baseDecodeTime + $0.leadingCompositionOffset }
+                    )
                 }
                 state.reader = opened.reader
                 if opened.reader == nil {

@@ -42,15 +42,31 @@ final class StreamReader {
     private let packet = Packet()
     private let nal: (codec: NALUnits.Codec, lengthSize: Int)?
     private let inputCount: Int
-    private let openInput: (Int) throws -> String?
-    private var current: (input: InputFile, streamIndex: Int, index: Int)?
+    private let openInput: (Int) throws -> Input?
+    private var current: (input: InputFile, streamIndex: Int, index: Int, presentationStart: Int64?)?
+    /// What the current input's packets lose from libavformat's presentation timestamps (see `Input`).
+    private var presentationShift: Int64?
     private var nextInput: Int
     private var drained = false
+
+    /// One input of a sequence.
+    struct Input {
+        var path: String
+        /// When the input's first packet is shown, as its container's own boxes say (an fMP4 fragment's `tfdt`
+        /// plus the first sample's composition offset); nil to take libavformat's timestamps as they are.
+        ///
+        /// libavformat reads a fragment whose B-frames have negative composition offsets (version 1 `trun`, as
+        /// CMAF writes them, with no edit list) with every presentation time later by the largest of those offsets
+        /// (its mov demuxer's `dts_shift`): two frames for x264's B-pyramid, more where frames are longer. A player
+        /// that follows the boxes (a browser's) shows the first picture at `tfdt`. The reader takes the boxes' word:
+        /// every packet of the input is moved by what its first packet is off by.
+        var presentationStart: Int64?
+    }
 
     /// One file; nil when it has no stream of `type`. Throws when it cannot be opened.
     convenience init?(path: String, type: AVMediaType) throws {
         let input = try InputFile(path: path)
-        try self.init(first: input, index: 0, count: 1, type: type) { _ in nil }
+        try self.init(first: input, index: 0, count: 1, presentationStart: nil, type: type) { _ in nil }
     }
 
     /// `count` inputs made on demand by `open` (nil: the input is missing, skip it). Nil when no input has a stream
@@ -58,14 +74,22 @@ final class StreamReader {
     static func sequence(
         count: Int,
         type: AVMediaType,
-        open: @escaping (Int) throws -> String?
+        open: @escaping (Int) throws -> Input?
     ) -> (reader: StreamReader?, errors: [(input: Int, message: String)]) {
         var errors: [(input: Int, message: String)] = []
         for index in 0..<count {
             do {
-                guard let path = try open(index) else { continue }
-                let input = try InputFile(path: path)
-                guard let reader = try StreamReader(first: input, index: index, count: count, type: type, open: open)
+                guard let opened = try open(index) else { continue }
+                let input = try InputFile(path: opened.path)
+                guard
+                    let reader = try StreamReader(
+                        first: input,
+                        index: index,
+                        count: count,
+                        presentationStart: opened.presentationStart,
+                        type: type,
+                        open: open
+                    )
                 else {
                     errors.append((index, "no \(Self.name(type)) stream"))
                     continue
@@ -83,8 +107,9 @@ final class StreamReader {
         first input: InputFile,
         index: Int,
         count: Int,
+        presentationStart: Int64?,
         type: AVMediaType,
-        open: @escaping (Int) throws -> String?
+        open: @escaping (Int) throws -> Input?
     ) throws {
         guard let streamIndex = input.bestStream(type) else { return nil }
         let stream = input.stream(streamIndex)
@@ -99,7 +124,7 @@ final class StreamReader {
         self.inputCount = count
         self.openInput = open
         self.nextInput = index + 1
-        self.select(input, streamIndex: streamIndex, index: index)
+        self.select(input, streamIndex: streamIndex, index: index, presentationStart: presentationStart)
     }
 
     /// Decodes the next frame into `frame`; false at the end of the last input.
@@ -121,6 +146,7 @@ final class StreamReader {
                 }
                 defer { self.packet.unref() }
                 guard self.packet.streamIndex == current.streamIndex else { continue }
+                self.correctPresentation(of: self.packet, start: current.presentationStart)
                 self.record(self.packet, input: current.index)
                 try self.decoder.send(self.packet)
             } catch {
@@ -153,8 +179,8 @@ final class StreamReader {
             let index = self.nextInput
             self.nextInput += 1
             do {
-                guard let path = try self.openInput(index) else { continue }
-                let input = try InputFile(path: path)
+                guard let opened = try self.openInput(index) else { continue }
+                let input = try InputFile(path: opened.path)
                 guard let streamIndex = input.bestStream(self.type) else {
                     self.inputErrors.append((index, "no \(Self.name(self.type)) stream"))
                     continue
@@ -164,7 +190,7 @@ final class StreamReader {
                     self.inputErrors.append((index, "another codec or time base than the first segment"))
                     continue
                 }
-                self.select(input, streamIndex: streamIndex, index: index)
+                self.select(input, streamIndex: streamIndex, index: index, presentationStart: opened.presentationStart)
                 return true
             } catch {
                 self.inputErrors.append((index, "\(error)"))
@@ -173,11 +199,22 @@ final class StreamReader {
         return false
     }
 
-    private func select(_ input: InputFile, streamIndex: Int, index: Int) {
+    private func select(_ input: InputFile, streamIndex: Int, index: Int, presentationStart: Int64?) {
         for other in 0..<input.streamCount where other != streamIndex {
             input.stream(other).discard = AVDISCARD_ALL
         }
-        self.current = (input, streamIndex, index)
+        self.current = (input, streamIndex, index, presentationStart)
+        self.presentationShift = nil
+    }
+
+    /// Moves the packet's presentation time by what the input's first packet is off from `start` (`Input`).
+    private func correctPresentation(of packet: Packet, start: Int64?) {
+        guard let start else { return }
+        let noTimestamp = farm_nopts_value()
+        guard packet.pts != noTimestamp else { return }
+        let shift = self.presentationShift ?? (packet.pts - start)
+        self.presentationShift = shift
+        packet.pts -= shift
     }
 
     private static func nalFormat(_ stream: MediaStream) -> (codec: NALUnits.Codec, lengthSize: Int)? {

@@ -262,8 +262,8 @@ enum Report {
             "Each rung encoded as one continuous stream with the farm's options, without the rungs' rate caps (a"
                 + " capped point's rate is the cap's whatever the coding), at CRF "
                 + BFramesBenchmark.crfs.map(String.init).joined(separator: ", ")
-                + ", B-frames off (the farm's `bframes=0`) and as the preset has them; PSNR-Y against the source scaled"
-                + " by the same scaler; BD-rate of on against off (negative: B-frames need that much less rate at equal"
+                + ", B-frames off (`bframes=0`) and as the preset has them (3, the farm's default); PSNR-Y against"
+                + " the source scaled by the same scaler; BD-rate of on against off (negative: B-frames need that much less rate at equal"
                 + " PSNR-Y). The decision rule is issue 11's: on by default if the ladder saves at least "
                 + String(format: "%.0f", Target.bFramesSaving) + "%."
         )
