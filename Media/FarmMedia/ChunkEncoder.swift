@@ -123,6 +123,7 @@ private struct VideoChunkEncode {
         let container: OutputContainer
         let stream: Int
         let mp4Path: String
+        /// How long each picture sent is shown, by its presentation time.
         var durations: [Int64: Int64] = [:]
         var wroteAny = false
         /// The presentation times sent to the encoder, in order: the n-th packet out decodes at the n-th of them,
@@ -366,7 +367,6 @@ private struct VideoChunkEncode {
         while try rung.encoder.receive(into: packet) {
             defer { packet.unref() }
             let pts = packet.pts
-            packet.duration = rung.durations.removeValue(forKey: pts) ?? 0
             if rung.wroteAny, segmentStarts.contains(pts) {
                 try rung.container.flushFragment()
             }
@@ -375,6 +375,10 @@ private struct VideoChunkEncode {
             }
             packet.dts = rung.presentationTimes[rung.packetsWritten]
             rung.packetsWritten += 1
+            // A sample lasts until the next one decodes: the length of the picture shown at this decode time, not of
+            // this picture. They differ with B-frames, and a fragment's last sample must reach the next segment's
+            // first picture even when frames are of unequal length.
+            packet.duration = rung.durations.removeValue(forKey: packet.dts) ?? 0
             guard packet.dts <= pts || rung.presentationDelay > 0 else {
                 throw MediaError(.encodingFailed, "\(self.label): a picture decodes after it is shown without B-frames")
             }

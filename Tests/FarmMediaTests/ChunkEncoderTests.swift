@@ -33,6 +33,38 @@ struct ChunkEncoderTests {
         )
     }
 
+    /// Extracts and encodes every chunk of `plan` as agents would, each in a folder of its own: every output file's
+    /// bytes by its path in the output folder.
+    static func encodeChunks(
+        of plan: ChunkPlan,
+        info: SourceInfo,
+        renditions: [RenditionSpec],
+        bFrames: Int,
+        in directory: TemporaryDirectory
+    ) throws -> [String: Data] {
+        var settings = EncoderSettings.default
+        settings.bFrames = bFrames
+        var files: [String: Data] = [:]
+        for chunk in plan.chunks {
+            let chunkPath = directory.file("chunk\(chunk.index).nut")
+            try ChunkExtractor.extractVideo(
+                source: info.path,
+                streamIndex: info.video.index,
+                firstPacket: chunk.firstPacket,
+                lastPacket: chunk.lastPacket,
+                output: chunkPath
+            )
+            let work = directory.file("work\(chunk.index)")
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            let spec = Self.videoTask(chunk, of: plan, source: info, renditions: renditions, settings: settings)
+            let outputs = try ChunkEncoder(spec: spec, sourcePath: chunkPath, workDirectory: work).run { _ in true }
+            for output in outputs {
+                files[output.description.path] = try Data(contentsOf: URL(fileURLWithPath: output.localPath))
+            }
+        }
+        return files
+    }
+
     /// Splits a clip into chunks, encodes each separately, and checks the joined rungs have every source frame once
     /// with keyframes at every segment start, with B-frames and without.
     ///
@@ -57,26 +89,7 @@ struct ChunkEncoderTests {
         let renditions = Ladder.renditions(displayWidth: info.displayWidth, displayHeight: info.video.height)
         #expect(renditions.map(\.name) == ["240p", "360p"])
 
-        var settings = EncoderSettings.default
-        settings.bFrames = bFrames
-        var files: [String: Data] = [:]
-        for chunk in plan.chunks {
-            let chunkPath = directory.file("chunk\(chunk.index).nut")
-            try ChunkExtractor.extractVideo(
-                source: source,
-                streamIndex: info.video.index,
-                firstPacket: chunk.firstPacket,
-                lastPacket: chunk.lastPacket,
-                output: chunkPath
-            )
-            let work = directory.file("work\(chunk.index)")
-            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-            let spec = Self.videoTask(chunk, of: plan, source: info, renditions: renditions, settings: settings)
-            let outputs = try ChunkEncoder(spec: spec, sourcePath: chunkPath, workDirectory: work).run { _ in true }
-            for output in outputs {
-                files[output.description.path] = try Data(contentsOf: URL(fileURLWithPath: output.localPath))
-            }
-        }
+        let files = try Self.encodeChunks(of: plan, info: info, renditions: renditions, bFrames: bFrames, in: directory)
         for rendition in renditions {
             var joined = files["\(rendition.name)/init.mp4"]!
             for index in 0..<plan.segmentStarts.count {
@@ -106,5 +119,50 @@ struct ChunkEncoderTests {
                 #expect(timing.baseDecodeTime == expected && timing.leadingCompositionOffset == 0, "\(name): \(timing)")
             }
         }
+    }
+
+    /// With B-frames a segment's last picture in decode order is often not its last in presentation order, and a
+    /// fragment's last sample lasts until the next segment's first picture: with frames of unequal length (a
+    /// variable frame rate, or the seam of clips joined by stream copy), taking the wrong frame's length leaves a gap
+    /// or an overlap at the seam, which the stitch refuses. Every segment must end where the next one starts, in its
+    /// boxes, as the stitch reads them.
+    @Test(arguments: [0, 3])
+    func segmentsOfUnevenFramesJoinExactly(bFrames: Int) throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let source = directory.file("uneven.mp4")
+        // Every third frame lasts 30 ms longer: 25 fps with a limp.
+        try run(
+            "ffmpeg",
+            [
+                "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                "testsrc2=size=426x240:rate=25:duration=6", "-vf",
+                "setpts='(N*0.04+floor(N/3)*0.03)/TB'", "-fps_mode", "vfr", "-c:v", "libx264", "-preset",
+                "ultrafast", "-g", "25", "-video_track_timescale", "1000", source,
+            ]
+        )
+        let info = try SourceProbe.probe(path: source)
+        let plan = try ChunkPlanner.plan(
+            packets: info.packets,
+            timeBase: info.video.timeBase,
+            options: .init(segmentDuration: 1, minimumChunks: 2)
+        )
+        #expect(plan.segmentStarts.count >= 6)
+        let renditions = [try #require(Ladder.renditions(displayWidth: 426, displayHeight: 240).first)]
+        let files = try Self.encodeChunks(of: plan, info: info, renditions: renditions, bFrames: bFrames, in: directory)
+        let timescale = try #require(files["240p/init.mp4"].flatMap { MP4Boxes.timescale(initSegment: [UInt8]($0)) })
+        var expectedStart: Int64?
+        for index in 0..<plan.segmentStarts.count {
+            let name = String(format: "240p/segment_%05d.m4s", index)
+            let timing = try MP4Boxes.timing(ofFragment: [UInt8](try #require(files[name])))
+            let start = info.video.timeBase.seconds(plan.segmentStarts[index] - plan.originPTS)
+            #expect(timing.baseDecodeTime == Int64((start * Double(timescale)).rounded()), "\(name) starts on time")
+            if let expectedStart {
+                #expect(timing.baseDecodeTime == expectedStart, "the segment before \(name) ends where it starts")
+            }
+            expectedStart = timing.baseDecodeTime + timing.duration
+        }
+        let end = Double(expectedStart ?? 0) / Double(timescale)
+        #expect(abs(end - info.durationSeconds) < 0.001, "the last segment ends with the video, not at \(end) s")
     }
 }
