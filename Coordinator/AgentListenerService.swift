@@ -13,12 +13,19 @@ struct AgentListenerService: Service {
     var server: Listener
     var context: CoordinatorContext
 
+    /// Connections the kernel holds for the listener before it accepts them.
+    static let backlog: Int32 = 4096
+
     /// Binds the agent port; the listener accepts nothing until `run`.
     static func bind(
         _ configuration: CoordinatorConfiguration
     ) async throws -> Listener {
         try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // A farm's agents all reconnect at once when a coordinator restarts: with NIO's default backlog (256),
+            // 800 slots connecting together had connections reset before they were accepted. The kernel caps it
+            // (`net.core.somaxconn`, 4096 on Debian 12).
+            .serverChannelOption(.backlog, value: Self.backlog)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {

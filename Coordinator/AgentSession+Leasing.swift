@@ -13,14 +13,14 @@ extension AgentSession {
     func findWork(agentID: Int64, agentName: String, waitingSince: UInt64?) async throws -> Action {
         if let waitingSince {
             // LISTEN/NOTIFY wakes the wait.
-            await self.context.signal.wait(
+            await self.context.signals.agents.wait(
                 since: waitingSince,
                 timeout: .milliseconds(Int64(self.context.configuration.pollIntervalSeconds * 1000))
             )
         }
         try Task.checkCancellation()
         guard self.channel.channel.isActive else { throw ChannelError.ioOnClosedChannel }
-        let seen = self.context.signal.generation
+        let seen = self.context.signals.agents.generation
         guard
             let task = try await self.context.store.lease(
                 agentID: agentID,

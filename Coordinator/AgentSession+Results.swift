@@ -63,7 +63,8 @@ extension AgentSession {
             self.logger.info("accepted result", metadata: ["task": "\(complete.taskID)", "remaining": "\(remaining)"])
             try await outbound.write(.resultAccepted(.init(taskID: complete.taskID, token: complete.token)))
             if remaining == 0 {
-                self.context.signal.notifyAll()
+                // The job is ready to stitch: the stitcher's news, not the waiting sessions'.
+                self.context.signals.notify(.services)
             } else {
                 await self.publishProgress(jobID: staged.spec.jobID)
             }
@@ -119,7 +120,7 @@ extension AgentSession {
             ]
         )
         if let jobError { self.logger.error("job failed", metadata: ["error": "\(jobError)"]) }
-        self.context.signal.notifyAll()
+        self.context.signals.notify(.everyone)
     }
 
     /// Rewrites the job's progressive playlists with what it has now. A failure costs a player the newest

@@ -6,7 +6,7 @@ import NIOCore
 /// What every agent session of one coordinator shares.
 package struct CoordinatorContext: Sendable {
     package var store: JobStore
-    package var signal: WorkSignal
+    package var signals: WorkSignals
     package var heartbeats: HeartbeatBatcher
     package var leases: ActiveLeases
     package var configuration: CoordinatorConfiguration
@@ -112,7 +112,7 @@ final class AgentSession {
                 message: "the agent disconnected mid-task",
                 retryable: true
             )
-            self.context.signal.notifyAll()
+            self.context.signals.notify(.agents)
         }
     }
 
@@ -145,7 +145,6 @@ final class AgentSession {
             return .perform(self.machine.registered(agentID: agentID))
 
         case .sendWelcome(let agentID):
-            self.context.signal.notifyAll()
             self.logger.info("agent joined", metadata: ["agentID": "\(agentID)"])
             try await outbound.write(
                 .welcome(

@@ -38,10 +38,10 @@ public final class CoordinatorService: Service, Sendable {
 
     public func run() async throws {
         try await Migrations.migrate(self.client, logger: self.logger)
-        let signal = WorkSignal()
+        let signals = WorkSignals()
         let context = CoordinatorContext(
             store: self.store,
-            signal: signal,
+            signals: signals,
             heartbeats: HeartbeatBatcher(),
             leases: ActiveLeases(),
             configuration: self.configuration,
@@ -59,13 +59,13 @@ public final class CoordinatorService: Service, Sendable {
             RecurringRounds(
                 name: name,
                 interval: .seconds(configured: self.configuration.pollIntervalSeconds),
-                signal: signal,
+                signals: signals,
                 logger: self.logger
             )
         }
         let services: [any Service] = [
             AgentListenerService(server: server, context: context),
-            WorkListenerService(client: self.client, signal: signal, leases: context.leases, logger: self.logger),
+            WorkListenerService(client: self.client, signals: signals, leases: context.leases, logger: self.logger),
             HeartbeatRenewalService(
                 batcher: context.heartbeats,
                 store: self.store,
@@ -78,7 +78,7 @@ public final class CoordinatorService: Service, Sendable {
                     name: "reaper",
                     interval: .seconds(configured: self.configuration.reapIntervalSeconds),
                     waitsForSignal: false,
-                    signal: signal,
+                    signals: signals,
                     logger: self.logger
                 )
             ),
@@ -86,7 +86,7 @@ public final class CoordinatorService: Service, Sendable {
             StitcherService(store: self.store, rounds: polled("stitcher")),
             JanitorService(
                 store: self.store,
-                rounds: RecurringRounds(name: "janitor", interval: .seconds(60), signal: signal, logger: self.logger),
+                rounds: RecurringRounds(name: "janitor", interval: .seconds(60), signals: signals, logger: self.logger),
                 scratchDirectory: self.configuration.scratchDirectory
             ),
         ]

@@ -16,7 +16,7 @@ struct JobPlannerService: Service {
                     )
                 } else {
                     self.rounds.logger.info("job planned", metadata: ["job": "\(jobID)"])
-                    self.rounds.signal.notifyAll()
+                    self.rounds.signals.notify(.everyone)
                 }
             }
         }

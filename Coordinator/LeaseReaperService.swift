@@ -16,7 +16,7 @@ struct LeaseReaperService: Service {
                     metadata: ["task": "\(lease.taskID)", "agent": "\(lease.agent)", "requeued": "\(lease.requeued)"]
                 )
             }
-            if !reaped.isEmpty { self.rounds.signal.notifyAll() }
+            if !reaped.isEmpty { self.rounds.signals.notify(.everyone) }
         }
     }
 }

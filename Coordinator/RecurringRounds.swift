@@ -1,20 +1,21 @@
 import Logging
 import ServiceLifecycle
 
-/// The loop every periodic coordinator service runs: a round of work, then a wait for the work signal (new work
-/// anywhere in the farm) or the interval, until cancelled or shut down gracefully. A failed round is logged and the
-/// next one tried, so a PostgreSQL restart is ridden out.
+/// The loop every periodic coordinator service runs: a round of work, then a wait for the services' work signal
+/// (news for them from anywhere in the farm) or the interval, until cancelled or shut down gracefully. A failed round
+/// is logged and the next one tried, so a PostgreSQL restart is ridden out.
 struct RecurringRounds: Sendable {
     var name: String
     var interval: Duration
     /// False for work due on the clock only (the reaper): notifications of new work do not make it due sooner.
     var waitsForSignal: Bool = true
-    var signal: WorkSignal
+    /// The rounds wait on `services`; a round tells `agents` of tasks it made leasable.
+    var signals: WorkSignals
     var logger: Logger
 
     func run(_ round: @Sendable () async throws -> Void) async {
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            let seen = self.signal.generation
+            let seen = self.signals.services.generation
             do {
                 try await round()
             } catch is CancellationError {
@@ -26,7 +27,7 @@ struct RecurringRounds: Sendable {
                 )
             }
             if self.waitsForSignal {
-                await self.signal.wait(since: seen, timeout: self.interval)
+                await self.signals.services.wait(since: seen, timeout: self.interval)
             } else {
                 try? await Task.sleep(for: self.interval)
             }

@@ -2,11 +2,11 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 
-/// Holds one connection in LISTEN on the work channel: every notification wakes the waiting loops and sessions, and a
+/// Holds one connection in LISTEN on the work channel: each notification wakes those it concerns (`WorkSignals`), and a
 /// `revoke:<job>` one also revokes that job's leases held through this coordinator.
 struct WorkListenerService: Service {
     var client: PostgresClient
-    var signal: WorkSignal
+    var signals: WorkSignals
     var leases: ActiveLeases
     var logger: Logger
 
@@ -17,7 +17,7 @@ struct WorkListenerService: Service {
                     try await connection.listen(on: JobStore.workChannel) { notifications in
                         for try await notification in notifications {
                             self.revokeIfAsked(notification.payload)
-                            self.signal.notifyAll()
+                            self.signals.notify(WorkSignals.audience(ofNotification: notification.payload))
                         }
                     }
                 }

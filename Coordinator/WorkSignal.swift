@@ -74,3 +74,45 @@ package final class WorkSignal: Sendable {
         }
     }
 }
+
+/// The coordinator's two work signals, so news wakes only those it concerns: with hundreds of agent sessions waiting,
+/// every wake-up of all of them is hundreds of lease queries that find nothing (at 800 slots that queue of futile
+/// queries put lease latency at seconds). Agent sessions wait on `agents`; the planner, thumbnail, stitcher and
+/// janitor rounds on `services`.
+package struct WorkSignals: Sendable {
+    package let agents = WorkSignal()
+    package let services = WorkSignal()
+
+    package init() {}
+
+    /// Who a piece of news concerns.
+    package struct Audience: OptionSet, Sendable {
+        package let rawValue: Int
+        package init(rawValue: Int) { self.rawValue = rawValue }
+
+        /// Sessions waiting for a task to lease.
+        package static let agents = Audience(rawValue: 1)
+        /// The coordinator's own rounds (plan, thumbnails, stitch, clean up).
+        package static let services = Audience(rawValue: 2)
+        package static let everyone: Audience = [.agents, .services]
+    }
+
+    /// Who a NOTIFY on the work channel concerns, by its payload (`JobStore.notifyWork`); news of a kind not
+    /// listed here wakes everyone.
+    package static func audience(ofNotification payload: String) -> Audience {
+        if payload.hasPrefix(JobStore.revokePrefix) { return .services }
+        switch payload {
+        // Tasks became leasable: a job was planned, a lease was given back or ran out.
+        case "tasks": return .everyone
+        case "released", "reaped": return .agents
+        // A job to plan, a job to stitch, thumbnails to make: the coordinator's own work.
+        case "job", "stitch", "thumbnails": return .services
+        default: return .everyone
+        }
+    }
+
+    package func notify(_ audience: Audience) {
+        if audience.contains(.agents) { self.agents.notifyAll() }
+        if audience.contains(.services) { self.services.notifyAll() }
+    }
+}

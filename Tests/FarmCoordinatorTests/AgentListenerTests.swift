@@ -32,7 +32,7 @@ struct AgentListenerTests {
         )
         let context = CoordinatorContext(
             store: JobStore(client: client, logger: testLogger),
-            signal: WorkSignal(),
+            signals: WorkSignals(),
             heartbeats: HeartbeatBatcher(),
             leases: ActiveLeases(),
             configuration: configuration,

@@ -39,4 +39,25 @@ struct WorkSignalTests {
         waiting.cancel()
         #expect(await waiting.value == .cancelled)
     }
+
+    /// News wakes only those it concerns: a job ready to stitch wakes no agent session (at 800 waiting sessions each
+    /// futile wake-up of them all is 800 lease queries), and tasks becoming leasable wake them.
+    @Test func notificationsWakeOnlyThoseTheyConcern() async {
+        #expect(WorkSignals.audience(ofNotification: "tasks") == .everyone)
+        #expect(WorkSignals.audience(ofNotification: "released") == .agents)
+        #expect(WorkSignals.audience(ofNotification: "reaped") == .agents)
+        for payload in ["job", "stitch", "thumbnails", JobStore.revokePrefix + "12"] {
+            #expect(WorkSignals.audience(ofNotification: payload) == .services, "\(payload)")
+        }
+        #expect(WorkSignals.audience(ofNotification: "something new") == .everyone)
+
+        let signals = WorkSignals()
+        let agentsSeen = signals.agents.generation
+        let servicesSeen = signals.services.generation
+        signals.notify(.services)
+        #expect(signals.agents.generation == agentsSeen, "a stitch wakes no session")
+        #expect(signals.services.generation != servicesSeen)
+        signals.notify(.agents)
+        #expect(await signals.agents.wait(since: agentsSeen, timeout: .seconds(20)) == .notified)
+    }
 }

@@ -59,10 +59,21 @@ func runPgbench(database: Database, quick: Bool, work: URL) throws -> PgbenchRes
     let copy = Database(url: server + "/farm_pgbench")
     // Not connected to the database being copied: a template must have no other sessions.
     let admin = Database(url: server + "/template1")
+    let name = database.url[database.url.index(after: database.url.lastIndex(of: "/")!)...]
     _ = try admin.rows("DROP DATABASE IF EXISTS farm_pgbench")
-    _ = try admin.rows(
-        "CREATE DATABASE farm_pgbench TEMPLATE \(database.url[database.url.index(after: database.url.lastIndex(of: "/")!)...])"
-    )
+    // A backend of the stopped coordinator can outlive it by a moment (it ends when it reads the closed socket),
+    // and a template with a session cannot be copied: those still there are ended, and the copy retried briefly.
+    for attempt in 1...20 {
+        _ = try admin.rows(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(name)' AND pid <> pg_backend_pid()"
+        )
+        do {
+            _ = try admin.rows("CREATE DATABASE farm_pgbench TEMPLATE \(name)")
+            break
+        } catch  where attempt < 20 {
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+    }
     // Enough queued tasks that no client runs dry (a lease with no row ends a pgbench client), spread over jobs.
     _ = try copy.rows(
         """

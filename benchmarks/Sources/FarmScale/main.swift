@@ -440,41 +440,53 @@ func measure(_ name: String, _ body: () async throws -> RunResult) async throws 
     try report(pgbench: nil)
 }
 
-let source = try loopedSource(width: 426, height: 240, seconds: options.sourceSeconds)
-let cache = try prime(source, rungs: nil, name: "240p")
-for slots in options.slots {
-    try await measure("n\(slots)") {
-        try await scenario(
-            name: "n\(slots)",
-            source: source,
-            rungs: nil,
-            jobs: options.jobs,
-            slots: slots,
-            cache: cache,
-            targetSeconds: options.targetSeconds,
-            profile: options.profile && slots == options.slots.last
-        )
+// A failure past this point ends the coordinator and the PostgreSQL server before the run exits: left running, a
+// coordinator of a failed run went on planning and making thumbnails against the next run's database.
+do {
+    let source = try loopedSource(width: 426, height: 240, seconds: options.sourceSeconds)
+    let cache = try prime(source, rungs: nil, name: "240p")
+    for slots in options.slots {
+        try await measure("n\(slots)") {
+            try await scenario(
+                name: "n\(slots)",
+                source: source,
+                rungs: nil,
+                jobs: options.jobs,
+                slots: slots,
+                cache: cache,
+                targetSeconds: options.targetSeconds,
+                profile: options.profile && slots == options.slots.last
+            )
+        }
     }
-}
-if options.hd {
-    let hdSource = try loopedSource(width: 1920, height: 1080, seconds: options.hdSeconds)
-    let hdCache = try prime(hdSource, rungs: options.hdRungs, name: "1080p")
-    let slots = options.slots.max() ?? 800
-    try await measure("hd\(slots)") {
-        try await scenario(
-            name: "hd\(slots)",
-            source: hdSource,
-            rungs: options.hdRungs,
-            jobs: 1,
-            slots: slots,
-            cache: hdCache,
-            targetSeconds: options.targetSeconds,
-            profile: false
-        )
+    if options.hd {
+        let hdSource = try loopedSource(width: 1920, height: 1080, seconds: options.hdSeconds)
+        let hdCache = try prime(hdSource, rungs: options.hdRungs, name: "1080p")
+        let slots = options.slots.max() ?? 800
+        try await measure("hd\(slots)") {
+            try await scenario(
+                name: "hd\(slots)",
+                source: hdSource,
+                rungs: options.hdRungs,
+                jobs: 1,
+                slots: slots,
+                cache: hdCache,
+                targetSeconds: options.targetSeconds,
+                profile: false
+            )
+        }
     }
-}
 
-coordinator.terminate()
-_ = exitStatus(of: coordinator)
-try report(pgbench: try runPgbench(database: database, quick: options.quick, work: work))
+    coordinator.terminate()
+    _ = exitStatus(of: coordinator)
+    try report(pgbench: try runPgbench(database: database, quick: options.quick, work: work))
+} catch {
+    log("FAILED: \(error)")
+    if coordinator.isRunning {
+        coordinator.terminate()
+        _ = exitStatus(of: coordinator)
+    }
+    _ = try? shell(["bash", root.appendingPathComponent("deploy/postgres.sh").path, "stop", pgDirectory])
+    exit(1)
+}
 _ = try? shell(["bash", root.appendingPathComponent("deploy/postgres.sh").path, "stop", pgDirectory])
