@@ -16,7 +16,8 @@ struct ReplayCache: Sendable {
         var output: Output
         var bytes: ByteBuffer
     }
-    /// `video-<chunkIndex>` or `audio`: the same source with the same settings gives the same task, whatever the job.
+    /// `video-<chunkIndex>` (every rung of the chunk, whichever task made it) or `audio`: the same source with the same
+    /// settings gives the same tasks, whatever the job.
     var files: [String: [File]]
 
     static func key(_ spec: TaskSpec) -> String {
@@ -142,8 +143,15 @@ struct SimulatedAgent {
                     }
                     _ = hasher.finalize()
                     guard sourceBytes == lease.sourceBytes else { throw WireError("source of \(sourceBytes) bytes") }
-                    guard let files = self.cache.files[ReplayCache.key(lease.spec)] else {
-                        throw WireError("no cached outputs for \(ReplayCache.key(lease.spec))")
+                    // A chunk's rungs are split over tasks (`WorkPlanner`): only this task's rungs' files are its.
+                    let rungs = Set(lease.spec.renditions.map(\.name))
+                    guard
+                        let files = self.cache.files[ReplayCache.key(lease.spec)]?.filter({
+                            lease.spec.kind == .audio || rungs.contains($0.output.rendition)
+                        }),
+                        !files.isEmpty
+                    else {
+                        throw WireError("no cached outputs for \(ReplayCache.key(lease.spec)) \(rungs.sorted())")
                     }
                     let seconds = simulatedCost(lease.spec, cache: self.cache) * self.secondsPerCost
                     self.state.counts.withLock {

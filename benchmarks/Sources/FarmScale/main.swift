@@ -299,12 +299,13 @@ func scenario(
     var perf: Process?
     let perfData = work.appendingPathComponent("perf-\(name).data").path
     if profile {
-        // `timeout` stops the recording with SIGINT, which perf takes as "write the data and exit"; `-- sleep`
-        // would profile a sleep process too and outlive a failed run.
+        // perf records the coordinator for as long as its workload, a `sleep`, runs. A child spawned from here
+        // inherits the spawning thread's blocked signals (SIGINT and SIGTERM among them), so a `timeout` that
+        // signals perf is never heard (the n800 run waited for it for 7 minutes); the sleep's SIGCHLD is.
         perf = try spawn(
             [
-                "timeout", "--signal=INT", "\(Int(max(5, targetSeconds * 0.6)))",
-                "perf", "record", "-g", "-o", perfData, "-p", "\(coordinator.processIdentifier)",
+                "perf", "record", "-g", "-o", perfData, "-p", "\(coordinator.processIdentifier)", "--",
+                "sleep", "\(Int(max(5, targetSeconds * 0.6)))",
             ],
             log: work.appendingPathComponent("perf-\(name).log").path
         )
