@@ -117,12 +117,17 @@ public enum SourceProbe {
         let packet = Packet()
         let noTimestamp = farm_nopts_value()
         var audioEnd: Int64?
+        var audioClock = AudioTimestampCheck()
         while try input.read(into: packet) {
             defer { packet.unref() }
             if let audio, packet.streamIndex == audio.index {
                 let start = packet.pts != noTimestamp ? packet.pts : packet.dts
                 if start != noTimestamp {
                     audioEnd = max(audioEnd ?? .min, start &+ max(packet.duration, 0))
+                    audioClock.add(
+                        start: audio.timeBase.seconds(start),
+                        duration: audio.timeBase.seconds(max(packet.duration, 0))
+                    )
                 }
                 continue
             }
@@ -163,6 +168,15 @@ public enum SourceProbe {
         }
         guard packets.contains(where: \.isKeyframe) else {
             throw MediaError(.invalidInput, "\(path): the video stream has no keyframe; the file is damaged")
+        }
+        let videoEnd = packets.map { $0.pts + max($0.duration, 0) }.max()!
+        if audio != nil, let problem = audioClock.problem(videoEnd: video.timeBase.seconds(videoEnd)) {
+            throw MediaError(
+                .invalidInput,
+                "\(path): \(problem); the audio's clock is damaged and its sound cannot be placed in step with the "
+                    + "video. Export the file again from its original, or submit it without audio "
+                    + "(`ffmpeg -i SOURCE -c copy -an FIXED.mp4`)"
+            )
         }
         return SourceInfo(
             path: path,

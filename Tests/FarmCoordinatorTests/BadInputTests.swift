@@ -106,6 +106,23 @@ struct BadInputTests {
             },
             cause: "no video stream"
         ),
+        // One audio packet stamped an hour late (a damaged capture): followed, it would publish an hour of silence
+        // and drop the sound after it.
+        BadUpload(
+            name: "audio-clock-jumps.mkv",
+            make: { path in
+                let clean = path + ".clean.mp4"
+                try Fixtures.makeClip(at: clean, seconds: 3, width: 320, height: 240)
+                try run(
+                    "ffmpeg",
+                    [
+                        "-nostdin", "-v", "error", "-y", "-i", clean, "-c", "copy",
+                        "-bsf:a", "setts=pts=if(eq(N\\,50)\\,PTS+3600/TB\\,PTS)", path,
+                    ]
+                )
+            },
+            cause: "the audio's timestamps jump back from"
+        ),
     ]
 
     @Test(arguments: Self.badUploads)
