@@ -95,6 +95,13 @@ struct AudioTrackEncode {
         let packet = Packet()
         let decoded = Frame()
         var lastProgress = 0.0
+        func reportProgress() throws {
+            let done = Double(samplesQueued) / Double(max(boundaries.last ?? 1, 1))
+            if done - lastProgress > 0.02 {
+                lastProgress = done
+                guard progress(min(done, 1)) else { throw CancellationError() }
+            }
+        }
         func place(_ converted: Frame, start: Int64?) throws {
             let placement = timeline.place(start: start, count: Int64(converted.sampleCount))
             // In frame-sized pieces, encoded as they go: a long gap never sits in memory at once.
@@ -104,6 +111,8 @@ struct AudioTrackEncode {
                 try fifo.writeSilence(samples: Int(piece))
                 silence -= piece
                 try encodeFromFifo(flushing: false)
+                // A long gap is the task's progress too, and a lost lease stops it.
+                try reportProgress()
             }
             try fifo.write(converted, skipping: Int(placement.skip))
             try encodeFromFifo(flushing: false)
@@ -118,11 +127,7 @@ struct AudioTrackEncode {
                 }
                 try place(resampler.convert(decoded), start: start)
             }
-            let done = Double(samplesQueued) / Double(max(boundaries.last ?? 1, 1))
-            if done - lastProgress > 0.02 {
-                lastProgress = done
-                guard progress(min(done, 1)) else { throw CancellationError() }
-            }
+            try reportProgress()
         }
         while try input.read(into: packet) {
             defer { packet.unref() }

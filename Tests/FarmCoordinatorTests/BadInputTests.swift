@@ -106,24 +106,36 @@ struct BadInputTests {
             },
             cause: "no video stream"
         ),
-        // One audio packet stamped an hour late (a damaged capture): followed, it would publish an hour of silence
-        // and drop the sound after it.
-        BadUpload(
+        // One audio packet stamped an hour late (a damaged capture): the copy of the source for the audio task
+        // refused it, five times, with libav's "Invalid argument".
+        Self.audioClockDamaged(
             name: "audio-clock-jumps.mkv",
+            stamps: "if(eq(N\\,50)\\,PTS+3600/TB\\,PTS)",
+            cause: "the audio's timestamps jump back from"
+        ),
+        // The last audio packets stamped an hour late: followed, an hour of silence was published as ready.
+        Self.audioClockDamaged(
+            name: "audio-ends-an-hour-late.mkv",
+            stamps: "if(gt(N\\,120)\\,PTS+3600/TB\\,PTS)",
+            cause: "past the video's end"
+        ),
+    ]
+
+    /// A 3 s clip whose audio timestamps are rewritten by `stamps` (a `setts` expression), as a damaged capture has them.
+    static func audioClockDamaged(name: String, stamps: String, cause: String) -> BadUpload {
+        BadUpload(
+            name: name,
             make: { path in
                 let clean = path + ".clean.mp4"
                 try Fixtures.makeClip(at: clean, seconds: 3, width: 320, height: 240)
                 try run(
                     "ffmpeg",
-                    [
-                        "-nostdin", "-v", "error", "-y", "-i", clean, "-c", "copy",
-                        "-bsf:a", "setts=pts=if(eq(N\\,50)\\,PTS+3600/TB\\,PTS)", path,
-                    ]
+                    ["-nostdin", "-v", "error", "-y", "-i", clean, "-c", "copy", "-bsf:a", "setts=pts=" + stamps, path]
                 )
             },
-            cause: "the audio's timestamps jump back from"
-        ),
-    ]
+            cause: cause
+        )
+    }
 
     @Test(arguments: Self.badUploads)
     func aBadUploadFailsWithItsCauseNamed(_ upload: BadUpload) async throws {

@@ -9,7 +9,10 @@ struct AudioTimestampCheckTests {
         return (0..<count).map { (start + Double($0) * duration, duration) }
     }
 
-    static func problem(_ packets: [(start: Double, duration: Double)], videoEnd: Double) -> AudioTimestampCheck.Problem? {
+    static func problem(
+        _ packets: [(start: Double, duration: Double)],
+        videoEnd: Double
+    ) -> AudioTimestampCheck.Problem? {
         var check = AudioTimestampCheck()
         for packet in packets { check.add(start: packet.start, duration: packet.duration) }
         return check.problem(videoEnd: videoEnd)
