@@ -9,6 +9,9 @@ extension JobStore {
     /// Leases the best queued task to an agent, in one statement: the task is locked with SKIP LOCKED so concurrent
     /// coordinators never hand one task out twice, its attempt is counted now, and its fencing token is fresh from
     /// a sequence, so it is larger than every token issued before.
+    ///
+    /// The order (job priority, task priority, job, task) is the `tasks_queue` index's, so a lease reads the queue
+    /// from its head and stops at the first task it can take, however long the queue (migration 6).
     package func lease(agentID: Int64, agentName: String, leaseSeconds: Double) async throws -> LeasedTask? {
         let rows = try await self.client.query(
             """
@@ -17,7 +20,7 @@ extension JobStore {
                 WHERE t.state = \(TaskState.queued) AND t.run_after <= now() AND j.state = \(JobState.running)
                   AND (j.max_in_flight = 0
                        OR (SELECT count(*) FROM tasks l WHERE l.job_id = t.job_id AND l.state = \(TaskState.leased)) < j.max_in_flight)
-                ORDER BY j.priority DESC, t.priority DESC, t.job_id, t.id
+                ORDER BY t.job_priority DESC, t.priority DESC, t.job_id, t.id
                 FOR UPDATE OF t SKIP LOCKED
                 LIMIT 1
             )

@@ -117,9 +117,11 @@ extension JobStore {
                 let mediaSeconds = max(0, task.spec.timeBase.seconds(end - task.spec.startPTS))
                 _ = try await connection.query(
                     """
-                    INSERT INTO tasks (job_id, kind, chunk_index, spec, extract, priority, max_attempts, media_seconds)
-                    VALUES (\(job.id), \(task.spec.kind.rawValue), \(chunkIndex), \(task.spec),
-                            \(task.extract), \(task.priority), \(job.settings.maxAttempts), \(mediaSeconds))
+                    INSERT INTO tasks (job_id, kind, chunk_index, spec, extract, priority, job_priority, max_attempts,
+                                       media_seconds)
+                    SELECT \(job.id), \(task.spec.kind.rawValue), \(chunkIndex), \(task.spec), \(task.extract),
+                           \(task.priority), j.priority, \(job.settings.maxAttempts), \(mediaSeconds)
+                    FROM jobs j WHERE j.id = \(job.id)
                     """,
                     logger: self.logger
                 )

@@ -187,6 +187,19 @@ package enum Migrations {
                 "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS thumbnails_claimed_until timestamptz",
             ]
         ),
+        (
+            6, "the queue in lease order",
+            [
+                // A lease takes the queued task of the highest job priority, then task priority (`JobStore.lease`).
+                // With the job's priority only on the job, no index gave that order and every lease sorted the whole
+                // queue (72 leases a second on 2 cores with 20,000 queued tasks). A job's priority is set once, at
+                // submission, so its tasks carry a copy and the index holds the order itself.
+                "ALTER TABLE tasks ADD COLUMN IF NOT EXISTS job_priority integer NOT NULL DEFAULT 0",
+                "UPDATE tasks t SET job_priority = j.priority FROM jobs j WHERE j.id = t.job_id AND j.priority <> 0",
+                "DROP INDEX IF EXISTS tasks_queue",
+                "CREATE INDEX tasks_queue ON tasks (job_priority DESC, priority DESC, job_id, id) WHERE state = 'queued'",
+            ]
+        ),
     ]
 
     /// Applies every migration not applied yet (up to `version`, for tests of upgrades). Refuses a database whose

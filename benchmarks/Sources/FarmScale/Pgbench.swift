@@ -20,7 +20,7 @@ let pgbenchScript = """
         WHERE t.state = 'queued' AND t.run_after <= now() AND j.state = 'running'
           AND (j.max_in_flight = 0
                OR (SELECT count(*) FROM tasks l WHERE l.job_id = t.job_id AND l.state = 'leased') < j.max_in_flight)
-        ORDER BY j.priority DESC, t.priority DESC, t.job_id, t.id
+        ORDER BY t.job_priority DESC, t.priority DESC, t.job_id, t.id
         FOR UPDATE OF t SKIP LOCKED
         LIMIT 1
     )
