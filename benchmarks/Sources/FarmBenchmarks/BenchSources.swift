@@ -29,8 +29,8 @@ enum BenchSources {
     /// to make however long it is.
     static func looped(minutes: Int, height: Int, bitrate: String, in workspace: Workspace) throws -> GeneratedSource {
         let width = (height * 16 / 9 + 1) / 2 * 2
-        let short = workspace.sources.appendingPathComponent("pattern-\(height)p30-60s.mp4").path
-        let long = workspace.sources.appendingPathComponent("looped-\(height)p30-\(minutes)min.mp4").path
+        let short = workspace.sources.appendingPathComponent("pattern-\(height)p30-\(bitrate)-60s.mp4").path
+        let long = workspace.sources.appendingPathComponent("looped-\(height)p30-\(bitrate)-\(minutes)min.mp4").path
         let commands = [
             self.pattern(width: width, height: height, seconds: 60, bitrate: bitrate, output: short),
             ["ffmpeg", "-hide_banner", "-y", "-stream_loop", "\(minutes - 1)", "-i", short, "-c", "copy", long],
