@@ -54,10 +54,12 @@ clean:
 # `make test`). The farm is built in the benchmarks package's release build, so its libraries compile once.
 # BENCH_ARGS="--quick" for a short run while developing (see benchmarks/README.md).
 BENCH_ARGS ?=
-SCALE_FLAGS ?=
+# The busiest scale run is profiled (`perf record` of the coordinator), so the report shows where its time goes.
+SCALE_FLAGS ?= --profile
 BENCH_VENV := .build/bench-venv
 
-bench: deps
+bench:
+	bash deploy/install-deps.sh linux-perf
 	swift build -c release --package-path benchmarks --product farm
 	swift build -c release --package-path benchmarks --product FarmBenchmarks
 	swift build -c release --package-path benchmarks --product FarmScale
@@ -77,7 +79,8 @@ bench-charts:
 # The coordinator at scale alone: simulated agents (10, 100, 800 slots) against the real coordinator and PostgreSQL,
 # and pgbench on the same statements; writes benchmarks/results/scale.{json,md}, which the report includes.
 # SCALE_FLAGS=--quick for a short run.
-bench-scale: deps
+bench-scale:
+	bash deploy/install-deps.sh linux-perf
 	swift build -c release --package-path benchmarks --product farm
 	swift build -c release --package-path benchmarks --product FarmScale
 	FARM_BINARY=benchmarks/.build/release/farm benchmarks/.build/release/FarmScale $(SCALE_FLAGS)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages farm needs (libav* headers, ffmpeg/ffprobe, PostgreSQL server), and those its tests
 # drive as real clients (Chromium plays the HLS output; python3-venv holds the m3u8 parser, see deploy/python-env.sh).
-# Idempotent and quiet when everything is already there.
+# Idempotent and quiet when everything is already there. Arguments are more packages for one use: `make bench`
+# adds linux-perf, which profiles the coordinator in the scale figure.
 set -euo pipefail
 
 packages=(
@@ -11,6 +12,7 @@ packages=(
     postgresql
     chromium
     python3 python3-venv
+    "$@"
 )
 
 missing=()

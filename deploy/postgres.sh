@@ -6,7 +6,8 @@
 #
 # The cluster lives in DIR/data, the unix socket in DIR, the server log in DIR/server.log. `start` prints exactly
 # one line on stdout, the connection URL; everything else goes to stderr. Durability is switched off for speed:
-# never keep data you care about in such a server.
+# never keep data you care about in such a server. FARM_POSTGRES_OPTIONS adds server options (`-c name=value ...`)
+# when the server is started.
 set -euo pipefail
 
 usage() {
@@ -147,6 +148,8 @@ fi
 
 options="-p $port -k '$dir' -c listen_addresses=127.0.0.1"
 options+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+# More server options for one use (the scale benchmark loads pg_stat_statements with them).
+options+=" ${FARM_POSTGRES_OPTIONS:-}"
 if ! as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 -o "$options" start >&2; then
     tail -n 20 "$dir/server.log" >&2 || true
     die "the server did not start (is port $port already in use? pick another: $0 start $dir PORT)"

@@ -86,7 +86,8 @@ func writeReport(
             "| scaling efficiency ≥ 95% | \(f(largest.efficiency * 100))% | \(verdict(largest.efficiency >= Target.efficiency)) |\n\n"
     }
     if let hd = runs.first(where: { $0.name.hasPrefix("hd") }) {
-        md += "The \(options.hdSeconds) s 1080p job on \(hd.slots) simulated slots: \(f(hd.submitToReadySeconds)) s "
+        md +=
+            "The \(options.hdSeconds) s 1080p\(options.hdFrameRate) job on \(hd.slots) simulated slots: \(f(hd.submitToReadySeconds)) s "
         md += "from submit to ready, \(f(hd.wallSeconds)) s of leasing against an ideal of \(f(hd.idealWallSeconds)) s "
         md += "(\(f(hd.efficiency * 100))%), then \(f(hd.stitchDrainSeconds)) s of stitching.\n\n"
     }
@@ -97,6 +98,12 @@ func writeReport(
         md += "Coordinator profile under load (\(profiled.name), `perf record -g -p PID`, then `perf report --stdio "
         md += "--no-children -g none --sort dso[,symbol]`).\n\n"
         md += "```\n" + profile.joined(separator: "\n") + "\n```\n"
+    }
+    for run in runs {
+        guard let statements = run.postgresStatements, !statements.isEmpty else { continue }
+        md +=
+            "\nPostgreSQL's busiest statements in \(run.name) (`pg_stat_statements`, reset before the run; total ms | "
+        md += "calls | mean ms | statement):\n\n```\n" + statements.joined(separator: "\n") + "\n```\n"
     }
     try md.write(to: results.appendingPathComponent("scale.md"), atomically: true, encoding: .utf8)
     FileHandle.standardError.write(Data("[scale] wrote \(results.appendingPathComponent("scale.md").path)\n".utf8))

@@ -6,7 +6,8 @@ import NIOCore
 // coordinator's own lease and complete statements as the ceiling.
 //
 //   swift run -c release --package-path benchmarks FarmScale [--quick] [--slots 10,100,800] [--jobs 20]
-//       [--source-seconds 300] [--target-seconds 60] [--hd-seconds 600] [--hd-rungs 240p,...] [--no-hd]
+//       [--source-seconds 300] [--target-seconds 40] [--hd-seconds 600] [--hd-frame-rate 15] [--hd-rungs 240p,...]
+//       [--no-hd]
 //       [--profile] [--pg-port 55443] [--work /tmp/farm-scale]
 //
 // Needs ../.build/release/farm (`swift build -c release`), ffmpeg, psql, pgbench, deploy/postgres.sh; writes
@@ -17,8 +18,11 @@ struct Options {
     var slots = [10, 100, 800]
     var jobs = 20
     var sourceSeconds = 300
-    var targetSeconds = 60.0
+    var targetSeconds = 40.0
     var hdSeconds = 600
+    /// 15, not 30: the job's tasks (one per 6 s segment and group of rungs) are the same, and its priming encode, the
+    /// real work behind the replay, takes half as long (at 30 fps it took 7.4 of `make bench`'s 30 minutes).
+    var hdFrameRate = 15
     var hdRungs: String?
     var hd = true
     var profile = false
@@ -42,6 +46,7 @@ struct Options {
             case "--target-seconds": self.targetSeconds = Double(iterator.next() ?? "") ?? self.targetSeconds
             case "--hd-seconds": self.hdSeconds = Int(iterator.next() ?? "") ?? self.hdSeconds
             case "--hd-rungs": self.hdRungs = iterator.next()
+            case "--hd-frame-rate": self.hdFrameRate = Int(iterator.next() ?? "") ?? self.hdFrameRate
             case "--no-hd": self.hd = false
             case "--profile": self.profile = true
             case "--pg-port": self.pgPort = Int(iterator.next() ?? "") ?? self.pgPort
@@ -76,18 +81,18 @@ let secret = "farm-scale-benchmark"
 
 // Sources: a short clip looped with -c copy, so long sources cost seconds to make.
 @MainActor
-func loopedSource(width: Int, height: Int, seconds: Int) throws -> String {
+func loopedSource(width: Int, height: Int, rate: Int = 30, seconds: Int) throws -> String {
     let clipSeconds = min(seconds, 20)
-    let clip = work.appendingPathComponent("clip-\(height)p-\(clipSeconds)s.mp4").path
+    let clip = work.appendingPathComponent("clip-\(height)p\(rate)-\(clipSeconds)s.mp4").path
     if !FileManager.default.fileExists(atPath: clip) {
         try shell([
             "ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-            "testsrc2=size=\(width)x\(height):rate=30:duration=\(clipSeconds)", "-f", "lavfi", "-i",
+            "testsrc2=size=\(width)x\(height):rate=\(rate):duration=\(clipSeconds)", "-f", "lavfi", "-i",
             "sine=frequency=440:sample_rate=48000:duration=\(clipSeconds)", "-c:v", "libx264", "-preset", "ultrafast",
             "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", clip,
         ])
     }
-    let source = work.appendingPathComponent("source-\(height)p-\(seconds)s.mp4").path
+    let source = work.appendingPathComponent("source-\(height)p\(rate)-\(seconds)s.mp4").path
     if !FileManager.default.fileExists(atPath: source) {
         try shell([
             "ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-stream_loop", "\(seconds / clipSeconds)", "-i", clip,
@@ -99,13 +104,16 @@ func loopedSource(width: Int, height: Int, seconds: Int) throws -> String {
 
 // PostgreSQL and the real coordinator, as processes.
 let pgDirectory = work.appendingPathComponent("pg").path
+// pg_stat_statements says which statements PostgreSQL's CPU goes to in each scenario (a server left running by an
+// earlier run without it has none: the report then says so).
 let databaseURL = try shell([
-    "bash", root.appendingPathComponent("deploy/postgres.sh").path, "start", pgDirectory,
-    "\(options.pgPort)",
+    "FARM_POSTGRES_OPTIONS=-c shared_preload_libraries=pg_stat_statements",
+    "bash", root.appendingPathComponent("deploy/postgres.sh").path, "start", pgDirectory, "\(options.pgPort)",
 ]).trimmingCharacters(in: .whitespacesAndNewlines)
 let database = Database(url: databaseURL)
 // A clean database each run: the figures are for these jobs only.
 try database.rows("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+_ = try? database.rows("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 let postmaster = Int32(
     (try String(contentsOfFile: "\(pgDirectory)/data/postmaster.pid", encoding: .utf8)).split(separator: "\n")[0]
 )!
@@ -137,8 +145,10 @@ log("coordinator pid \(coordinator.processIdentifier) on port \(port); PostgreSQ
 @MainActor
 func submit(_ source: String, output: String, rungs: String?) throws -> Int64 {
     var arguments = [
+        // ultrafast without B-frames: the priming encode is the real work here, and the simulation needs its
+        // outputs, not their quality (the 1080p prime took 7.4 of `make bench`'s 30 minutes with the default 3).
         farm, "submit", source, "-o", output, "--database-url", databaseURL, "--preset", "ultrafast",
-        "--minimum-chunks", "10000",
+        "--b-frames", "0", "--minimum-chunks", "10000",
     ]
     if let rungs { arguments += ["--rungs", rungs] }
     return Int64(try shell(arguments).trimmingCharacters(in: .whitespacesAndNewlines))!
@@ -259,6 +269,8 @@ struct RunResult: Codable {
     var segmentBytesPerSecond: Double
     var submitToReadySeconds: Double
     var profile: [String]?
+    /// PostgreSQL's busiest statements over the run: total ms | calls | mean ms | statement.
+    var postgresStatements: [String]?
 }
 
 /// Submits `jobs` jobs, waits until they are planned, then lets `slots` simulated agents work them off.
@@ -295,6 +307,7 @@ func scenario(
 
     let coordinatorBefore = cpuSeconds(pid: coordinator.processIdentifier)
     let postgresBefore = postgresCPUSeconds(postmaster: postmaster)
+    _ = try? database.rows("SELECT pg_stat_statements_reset()")
     let started = ContinuousClock.now
     var perf: Process?
     let perfData = work.appendingPathComponent("perf-\(name).data").path
@@ -350,6 +363,13 @@ func scenario(
     let wall = ((counts.lastAccepted ?? .now) - started).seconds
     let coordinatorCPU = cpuSeconds(pid: coordinator.processIdentifier) - coordinatorBefore
     let postgresCPU = postgresCPUSeconds(postmaster: postmaster) - postgresBefore
+    let statements = try? database.rows(
+        """
+        SELECT round(total_exec_time)::bigint, calls, round(mean_exec_time::numeric, 2),
+               left(regexp_replace(query, '\\s+', ' ', 'g'), 150)
+        FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 8
+        """
+    ).map { $0.joined(separator: " | ") }
     let drainStarted = ContinuousClock.now
     try waitForJobs(ids, states: ["ready"])
     let drain = (ContinuousClock.now - drainStarted).seconds
@@ -396,7 +416,8 @@ func scenario(
         sourceBytesPerSecond: Double(counts.bytesOut) / wall,
         segmentBytesPerSecond: Double(counts.bytesIn) / wall,
         submitToReadySeconds: (ContinuousClock.now - submitted).seconds,
-        profile: top
+        profile: top,
+        postgresStatements: statements
     )
 }
 
@@ -461,7 +482,12 @@ do {
         }
     }
     if options.hd {
-        let hdSource = try loopedSource(width: 1920, height: 1080, seconds: options.hdSeconds)
+        let hdSource = try loopedSource(
+            width: 1920,
+            height: 1080,
+            rate: options.hdFrameRate,
+            seconds: options.hdSeconds
+        )
         let hdCache = try prime(hdSource, rungs: options.hdRungs, name: "1080p")
         let slots = options.slots.max() ?? 800
         try await measure("hd\(slots)") {
