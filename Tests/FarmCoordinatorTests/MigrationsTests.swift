@@ -39,6 +39,36 @@ struct MigrationsTests {
         }
     }
 
+    /// Migration 6 copies each job's priority to its tasks, where the lease's index reads it: the queued tasks of a
+    /// high-priority job, planned before the upgrade, keep coming first after it.
+    @Test func tasksPlannedBeforeTheQueueIndexKeepTheirJobsPriority() async throws {
+        try await TestDatabase.with { database in
+            try await withPostgresClient(database.url) { client in
+                try await Migrations.migrate(client, logger: testLogger, upTo: 5)
+                _ = try await client.query(
+                    """
+                    WITH job AS (
+                        INSERT INTO jobs (state, source, output_dir, settings, priority)
+                        VALUES ('running', '/a.mp4', '/out/a', '{}', 0), ('running', '/b.mp4', '/out/b', '{}', 7)
+                        RETURNING id
+                    )
+                    INSERT INTO tasks (job_id, kind, spec, priority) SELECT id, 'video', '{}', 1 FROM job
+                    """,
+                    logger: testLogger
+                )
+                try await Migrations.migrate(client, logger: testLogger)
+                var copied: [String: Int] = [:]
+                for try await (source, priority) in try await client.query(
+                    "SELECT j.source, t.job_priority FROM tasks t JOIN jobs j ON j.id = t.job_id",
+                    logger: testLogger
+                ).decode((String, Int).self) {
+                    copied[source] = priority
+                }
+                #expect(copied == ["/a.mp4": 0, "/b.mp4": 7])
+            }
+        }
+    }
+
     @Test func aDatabaseFromANewerFarmIsRefusedWithWhatToDo() async throws {
         try await TestDatabase.with { database in
             try await withPostgresClient(database.url) { client in

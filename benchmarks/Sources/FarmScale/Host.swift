@@ -51,7 +51,15 @@ func exitStatus(of process: Process) -> Int32 {
 func spawn(_ arguments: [String], log: String) throws -> Process {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
+    // A child inherits the spawning thread's signal mask, and this program's threads block SIGCHLD, SIGINT and
+    // SIGTERM: `perf record -- sleep N` then never heard its workload end and recorded for ever (a 6-minute stall
+    // of `make bench` at 800 slots). Python clears the mask before it becomes the program.
+    process.arguments =
+        [
+            "python3", "-c",
+            "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execvp(sys.argv[1], sys.argv[1:])",
+            "env",
+        ] + arguments
     _ = FileManager.default.createFile(atPath: log, contents: nil)
     let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
     process.standardOutput = handle

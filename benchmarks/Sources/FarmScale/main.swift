@@ -6,7 +6,7 @@ import NIOCore
 // coordinator's own lease and complete statements as the ceiling.
 //
 //   swift run -c release --package-path benchmarks FarmScale [--quick] [--slots 10,100,800] [--jobs 20]
-//       [--source-seconds 300] [--target-seconds 40] [--hd-seconds 600] [--hd-frame-rate 15] [--hd-rungs 240p,...]
+//       [--source-seconds 300] [--target-seconds 30] [--hd-seconds 600] [--hd-frame-rate 15] [--hd-rungs 240p,...]
 //       [--no-hd]
 //       [--profile] [--pg-port 55443] [--work /tmp/farm-scale]
 //
@@ -18,7 +18,7 @@ struct Options {
     var slots = [10, 100, 800]
     var jobs = 20
     var sourceSeconds = 300
-    var targetSeconds = 40.0
+    var targetSeconds = 30.0
     var hdSeconds = 600
     /// 15, not 30: the job's tasks (one per 6 s segment and group of rungs) are the same, and its priming encode, the
     /// real work behind the replay, takes half as long (at 30 fps it took 7.4 of `make bench`'s 30 minutes).
@@ -312,9 +312,8 @@ func scenario(
     var perf: Process?
     let perfData = work.appendingPathComponent("perf-\(name).data").path
     if profile {
-        // perf records the coordinator for as long as its workload, a `sleep`, runs. A child spawned from here
-        // inherits the spawning thread's blocked signals (SIGINT and SIGTERM among them), so a `timeout` that
-        // signals perf is never heard (the n800 run waited for it for 7 minutes); the sleep's SIGCHLD is.
+        // perf records the coordinator for as long as its workload, a `sleep`, runs (`spawn` clears the signal
+        // mask this program's threads would pass on, so perf hears the sleep end).
         perf = try spawn(
             [
                 "perf", "record", "-g", "-o", perfData, "-p", "\(coordinator.processIdentifier)", "--",
