@@ -66,7 +66,7 @@ extension AgentSession {
                 // The job is ready to stitch: the stitcher's news, not the waiting sessions'.
                 self.context.signals.notify(.services)
             } else {
-                await self.publishProgress(jobID: staged.spec.jobID)
+                self.context.progress.jobChanged(staged.spec.jobID)
             }
         case .alreadyAccepted:
             try await outbound.write(.resultAccepted(.init(taskID: complete.taskID, token: complete.token)))
@@ -121,20 +121,5 @@ extension AgentSession {
         )
         if let jobError { self.logger.error("job failed", metadata: ["error": "\(jobError)"]) }
         self.context.signals.notify(.everyone)
-    }
-
-    /// Rewrites the job's progressive playlists with what it has now. A failure costs a player the newest
-    /// segments until the next result or the stitch, never the job: it is logged, not thrown.
-    private func publishProgress(jobID: Int64) async {
-        do {
-            try await self.context.store.publishProgress(jobID: jobID) { progress in
-                try await NIOThreadPool.singleton.runIfActive { try ProgressivePlaylists.write(progress) }
-            }
-        } catch {
-            self.logger.warning(
-                "could not update the job's progressive playlists",
-                metadata: ["job": "\(jobID)", "error": "\(error)"]
-            )
-        }
     }
 }

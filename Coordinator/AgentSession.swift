@@ -9,6 +9,7 @@ package struct CoordinatorContext: Sendable {
     package var signals: WorkSignals
     package var heartbeats: HeartbeatBatcher
     package var leases: ActiveLeases
+    package var progress: ProgressPublisher
     package var configuration: CoordinatorConfiguration
     package var logger: Logger
 }

@@ -14,7 +14,8 @@ import Synchronization
 /// It holds no state a restart would lose; everything is in PostgreSQL. Run it in a `ServiceGroup` next to its
 /// `PostgresClient` (which must be running before the first query). Its parts are named services in a group of
 /// their own: `AgentListenerService`, `WorkListenerService`, `HeartbeatRenewalService`, `JobPlannerService`,
-/// `LeaseReaperService`, `ThumbnailService`, `StitcherService` and `JanitorService`, after the migrations as a prelude.
+/// `LeaseReaperService`, `ProgressPlaylistsService`, `ThumbnailService`, `StitcherService` and `JanitorService`,
+/// after the migrations as a prelude.
 public final class CoordinatorService: Service, Sendable {
     private let client: PostgresClient
     private let configuration: CoordinatorConfiguration
@@ -44,6 +45,7 @@ public final class CoordinatorService: Service, Sendable {
             signals: signals,
             heartbeats: HeartbeatBatcher(),
             leases: ActiveLeases(),
+            progress: ProgressPublisher(),
             configuration: self.configuration,
             logger: self.logger
         )
@@ -82,6 +84,7 @@ public final class CoordinatorService: Service, Sendable {
                     logger: self.logger
                 )
             ),
+            ProgressPlaylistsService(publisher: context.progress, store: self.store, logger: self.logger),
             ThumbnailService(store: self.store, rounds: polled("thumbnails")),
             StitcherService(store: self.store, rounds: polled("stitcher")),
             JanitorService(

@@ -35,6 +35,7 @@ struct AgentListenerTests {
             signals: WorkSignals(),
             heartbeats: HeartbeatBatcher(),
             leases: ActiveLeases(),
+            progress: ProgressPublisher(),
             configuration: configuration,
             logger: testLogger
         )
