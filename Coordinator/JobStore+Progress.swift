@@ -7,13 +7,16 @@ import PostgresNIO
 extension JobStore {
     /// Runs `write` with what a running fMP4 job has accepted so far, one writer per job at a time (the stitch
     /// included, `lockPlaylists`), so each version of a playlist holds every segment the one before did. Does
-    /// nothing once the job is stitching or has ended: the stitch writes the final playlists.
+    /// nothing once the job is stitching or has ended: the stitch writes the final playlists. Nor while another
+    /// writer holds the job's lock: a stitch holds it until the job is ready, and waiting for it would hold up
+    /// every other job's playlists (`ProgressPublisher` rewrites one job at a time); another coordinator's rewrite
+    /// is as new, or the next result's brings the newest segments.
     package func publishProgress(
         jobID: Int64,
         _ write: @Sendable (JobProgress) async throws -> Void
     ) async throws {
         try await self.client.withTransaction(logger: self.logger) { connection in
-            try await Self.lockPlaylists(of: jobID, on: connection, logger: self.logger)
+            guard try await Self.tryLockPlaylists(of: jobID, on: connection, logger: self.logger) else { return }
             let rows = try await connection.query(
                 "SELECT output_dir, source_info, settings FROM jobs WHERE id = \(jobID) AND state = \(JobState.running)",
                 logger: self.logger

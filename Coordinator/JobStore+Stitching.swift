@@ -135,4 +135,20 @@ extension JobStore {
             logger: logger
         )
     }
+
+    /// `lockPlaylists` if no other writer holds the lock now; false, at once, if one does.
+    static func tryLockPlaylists(
+        of jobID: Int64,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws
+        -> Bool
+    {
+        let rows = try await connection.query(
+            "SELECT pg_try_advisory_xact_lock(74002, \(Int32(truncatingIfNeeded: jobID)))",
+            logger: logger
+        )
+        for try await locked in rows.decode(Bool.self) { return locked }
+        return false
+    }
 }

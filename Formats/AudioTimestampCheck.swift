@@ -9,8 +9,8 @@
 ///
 /// - it goes back by more than `largestOverlap`: the packets after it would be thrown away (or the jump before it
 ///   was forward, and made silence where there was sound);
-/// - it jumps forward past the video's end: audio that continues past the video runs on contiguously, it does not
-///   jump there.
+/// - it jumps forward past the video's end, or starts there: audio that continues past the video runs on
+///   contiguously, it does not jump there.
 ///
 /// A forward gap inside the video is kept: it is what a capture that lost its audio for a while looks like, and
 /// silence is what a player following the timestamps would play. Pure: `SourceProbe` in FarmMedia feeds it each
@@ -28,6 +28,8 @@ package struct AudioTimestampCheck {
         case jumpsBack(from: Double, to: Double)
         /// The clock jumped from `from` seconds to `to`, past the video's end at `videoEnd`.
         case jumpsPastTheVideo(from: Double, to: Double, videoEnd: Double)
+        /// The audio's first packet is at `start` seconds, past the video's end at `videoEnd`.
+        case startsPastTheVideo(start: Double, videoEnd: Double)
 
         package var description: String {
             switch self {
@@ -36,6 +38,8 @@ package struct AudioTimestampCheck {
             case .jumpsPastTheVideo(let from, let to, let videoEnd):
                 "the audio's timestamps jump from \(Self.seconds(from)) to \(Self.seconds(to)), past the video's end at "
                     + Self.seconds(videoEnd)
+            case .startsPastTheVideo(let start, let videoEnd):
+                "the audio's timestamps start at \(Self.seconds(start)), past the video's end at \(Self.seconds(videoEnd))"
             }
         }
 
@@ -47,6 +51,8 @@ package struct AudioTimestampCheck {
 
     /// The latest end of a packet so far, in seconds of the source's clock.
     private var end: Double?
+    /// Where the first packet starts.
+    private var start: Double?
     /// The forward jump that lands latest: if any lands past the video, this one does.
     private var farthestJump: (from: Double, to: Double)?
     /// The first jump back, kept: the first is the cause, the rest follow from it.
@@ -57,7 +63,10 @@ package struct AudioTimestampCheck {
     /// Adds one audio packet: where it starts and how long it lasts, in seconds of the source's clock.
     package mutating func add(start: Double, duration: Double) {
         defer { self.end = max(self.end ?? start, start + max(duration, 0)) }
-        guard let end = self.end else { return }
+        guard let end = self.end else {
+            self.start = start
+            return
+        }
         if start < end - Self.largestOverlap {
             if self.jumpBack == nil { self.jumpBack = .jumpsBack(from: end, to: start) }
         } else if start > end + Self.smallestJump {
@@ -68,6 +77,9 @@ package struct AudioTimestampCheck {
     /// The first problem found, once every packet is added and the video's end (in the same clock) is known.
     package func problem(videoEnd: Double) -> Problem? {
         if let jumpBack = self.jumpBack { return jumpBack }
+        if let start = self.start, start > videoEnd + Self.smallestJump {
+            return .startsPastTheVideo(start: start, videoEnd: videoEnd)
+        }
         guard let jump = self.farthestJump, jump.to > videoEnd + Self.smallestJump else { return nil }
         return .jumpsPastTheVideo(from: jump.from, to: jump.to, videoEnd: videoEnd)
     }

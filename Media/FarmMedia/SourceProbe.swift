@@ -124,10 +124,13 @@ public enum SourceProbe {
                 let start = packet.pts != noTimestamp ? packet.pts : packet.dts
                 if start != noTimestamp {
                     audioEnd = max(audioEnd ?? .min, start &+ max(packet.duration, 0))
-                    audioClock.add(
-                        start: audio.timeBase.seconds(start),
-                        duration: audio.timeBase.seconds(max(packet.duration, 0))
-                    )
+                    // Packets an edit list drops are never played: they are not on the clock.
+                    if !packet.isDiscarded {
+                        audioClock.add(
+                            start: audio.timeBase.seconds(start),
+                            duration: audio.timeBase.seconds(max(packet.duration, 0))
+                        )
+                    }
                 }
                 continue
             }

@@ -55,6 +55,11 @@ struct AudioTimestampCheckTests {
         let packets = Self.frames(from: 0, count: 200) + Self.frames(from: 600, count: 2)
         let end = 200 * 1024.0 / 48_000
         #expect(Self.problem(packets, videoEnd: 4.3) == .jumpsPastTheVideo(from: end, to: 600, videoEnd: 4.3))
+        // The whole track an hour late (a damaged MPEG-TS): it starts past the video.
+        #expect(
+            Self.problem(Self.frames(from: 3600, count: 100), videoEnd: 5)
+                == .startsPastTheVideo(start: 3600, videoEnd: 5)
+        )
         // Landing within a second of the video's end is a gap inside it.
         #expect(Self.problem(Self.frames(from: 0, count: 100) + Self.frames(from: 5, count: 2), videoEnd: 4.5) == nil)
     }
