@@ -16,7 +16,9 @@ extension JobStore {
         _ write: @Sendable (JobProgress) async throws -> Void
     ) async throws {
         try await self.client.withTransaction(logger: self.logger) { connection in
-            guard try await Self.tryLockPlaylists(of: jobID, on: connection, logger: self.logger) else { return }
+            guard try await Self.lockPlaylists(of: jobID, on: connection, waiting: false, logger: self.logger) else {
+                return
+            }
             let rows = try await connection.query(
                 "SELECT output_dir, source_info, settings FROM jobs WHERE id = \(jobID) AND state = \(JobState.running)",
                 logger: self.logger

@@ -128,27 +128,21 @@ extension JobStore {
     }
 
     /// Serialises writers of one job's playlists across coordinators until the transaction ends (job ids share a
-    /// lock when equal in their low 32 bits: a rare wait, never a wrong result).
-    static func lockPlaylists(of jobID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
-        _ = try await connection.query(
-            "SELECT pg_advisory_xact_lock(74002, \(Int32(truncatingIfNeeded: jobID)))",
-            logger: logger
-        )
-    }
-
-    /// `lockPlaylists` if no other writer holds the lock now; false, at once, if one does.
-    static func tryLockPlaylists(
+    /// lock when equal in their low 32 bits: a rare wait, never a wrong result). With `waiting` false it does not
+    /// wait for another writer: it returns false at once if one holds the lock.
+    @discardableResult
+    static func lockPlaylists(
         of jobID: Int64,
         on connection: PostgresConnection,
+        waiting: Bool = true,
         logger: Logger
-    ) async throws
-        -> Bool
-    {
-        let rows = try await connection.query(
-            "SELECT pg_try_advisory_xact_lock(74002, \(Int32(truncatingIfNeeded: jobID)))",
-            logger: logger
-        )
-        for try await locked in rows.decode(Bool.self) { return locked }
+    ) async throws -> Bool {
+        let key = Int32(truncatingIfNeeded: jobID)
+        let query: PostgresQuery =
+            waiting
+            ? "SELECT true FROM pg_advisory_xact_lock(74002, \(key))"
+            : "SELECT pg_try_advisory_xact_lock(74002, \(key))"
+        for try await locked in try await connection.query(query, logger: logger).decode(Bool.self) { return locked }
         return false
     }
 }

@@ -62,15 +62,20 @@ extension JobStore {
         try await self.client.withTransaction(logger: self.logger) { connection -> (id: Int64, error: String?)? in
             let rows = try await connection.query(
                 """
-                SELECT id, source, output_dir, settings FROM jobs
+                SELECT id, source, output_dir, settings, priority FROM jobs
                 WHERE state = \(JobState.submitted) ORDER BY priority DESC, id
                 FOR UPDATE SKIP LOCKED LIMIT 1
                 """,
                 logger: self.logger
             )
             var claimed: JobToPlan?
-            for try await (id, source, output, settings) in rows.decode((Int64, String, String, JobSettings).self) {
+            // Its tasks carry it: the lease's index orders by it (migration 6).
+            var jobPriority = 0
+            for try await (id, source, output, settings, priority) in rows.decode(
+                (Int64, String, String, JobSettings, Int).self
+            ) {
                 claimed = JobToPlan(id: id, source: source, outputDirectory: output, settings: settings)
+                jobPriority = priority
             }
             guard let job = claimed else { return nil }
             let planned: PlannedJob
@@ -119,9 +124,8 @@ extension JobStore {
                     """
                     INSERT INTO tasks (job_id, kind, chunk_index, spec, extract, priority, job_priority, max_attempts,
                                        media_seconds)
-                    SELECT \(job.id), \(task.spec.kind.rawValue), \(chunkIndex), \(task.spec), \(task.extract),
-                           \(task.priority), j.priority, \(job.settings.maxAttempts), \(mediaSeconds)
-                    FROM jobs j WHERE j.id = \(job.id)
+                    VALUES (\(job.id), \(task.spec.kind.rawValue), \(chunkIndex), \(task.spec), \(task.extract),
+                            \(task.priority), \(jobPriority), \(job.settings.maxAttempts), \(mediaSeconds))
                     """,
                     logger: self.logger
                 )

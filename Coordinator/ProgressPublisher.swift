@@ -19,9 +19,6 @@ package final class ProgressPublisher: Sendable {
         self.signal.notifyAll()
     }
 
-    /// Jobs marked and not rewritten yet (for tests).
-    package var pending: Set<Int64> { self.marked.withLock { $0 } }
-
     /// Rewrites the marked jobs with `publish`, one at a time, until cancelled. `publish` reports its own failures:
     /// a playlist that could not be written costs a player the newest segments until the next rewrite or the stitch.
     package func run(publish: @Sendable (Int64) async -> Void) async {

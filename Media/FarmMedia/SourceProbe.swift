@@ -68,11 +68,22 @@ public struct SourceInfo: Sendable {
 
     /// Presentation duration of the video in seconds.
     public var durationSeconds: Double {
+        guard let (first, end) = self.shownRange else { return 0 }
+        return self.video.timeBase.seconds(end - first)
+    }
+
+    /// When the last shown video frame ends, in seconds on the source's clock.
+    public var videoEndSeconds: Double {
+        self.shownRange.map { self.video.timeBase.seconds($0.end) } ?? 0
+    }
+
+    /// The first shown frame's timestamp and where the last one ends, in the video's time base.
+    private var shownRange: (first: Int64, end: Int64)? {
         let shown = self.packets.filter { !$0.isDiscarded }
         guard let first = shown.map(\.pts).min(),
             let last = shown.max(by: { $0.pts < $1.pts })
-        else { return 0 }
-        return self.video.timeBase.seconds(last.pts + max(last.duration, 0) - first)
+        else { return nil }
+        return (first, last.pts + max(last.duration, 0))
     }
 
     /// Width of the picture as displayed, honouring non-square pixels and rotation.
@@ -172,16 +183,7 @@ public enum SourceProbe {
         guard packets.contains(where: \.isKeyframe) else {
             throw MediaError(.invalidInput, "\(path): the video stream has no keyframe; the file is damaged")
         }
-        let videoEnd = packets.map { $0.pts + max($0.duration, 0) }.max()!
-        if audio != nil, let problem = audioClock.problem(videoEnd: video.timeBase.seconds(videoEnd)) {
-            throw MediaError(
-                .invalidInput,
-                "\(path): \(problem); the audio's clock is damaged and its sound cannot be placed in step with the "
-                    + "video. Export the file again from its original, or submit it without audio "
-                    + "(`ffmpeg -i SOURCE -c copy -an FIXED.mp4`)"
-            )
-        }
-        return SourceInfo(
+        let info = SourceInfo(
             path: path,
             formatName: input.formatName,
             video: video,
@@ -189,6 +191,15 @@ public enum SourceProbe {
             packets: packets,
             audioEndSeconds: audio.flatMap { audio in audioEnd.map { audio.timeBase.seconds($0) } }
         )
+        if audio != nil, let problem = audioClock.problem(videoEnd: info.videoEndSeconds) {
+            throw MediaError(
+                .invalidInput,
+                "\(path): \(problem); the audio's clock is damaged and its sound cannot be placed in step with the "
+                    + "video. Export the file again from its original, or submit it without audio "
+                    + "(`ffmpeg -i SOURCE -c copy -an FIXED.mp4`)"
+            )
+        }
+        return info
     }
 }
 
