@@ -28,6 +28,9 @@ public struct JobSettings: Codable, Sendable {
     /// agent while other jobs wait.
     public var maxInFlight: Int
     public var container: SegmentContainer
+    /// The first this many segments are chunks of one segment each, leased before the rest, so a running job is
+    /// playable sooner (`WorkPlanner.openingSegments`); 0 cuts every chunk by cost alone.
+    public var openingChunks: Int
 
     public init(
         segmentDuration: Double = 6,
@@ -36,7 +39,8 @@ public struct JobSettings: Codable, Sendable {
         minimumChunks: Int = 4,
         maxAttempts: Int = 5,
         maxInFlight: Int = 0,
-        container: SegmentContainer = .fmp4
+        container: SegmentContainer = .fmp4,
+        openingChunks: Int = WorkPlanner.openingSegments
     ) {
         self.segmentDuration = segmentDuration
         self.rungs = rungs
@@ -48,10 +52,11 @@ public struct JobSettings: Codable, Sendable {
         self.maxAttempts = maxAttempts
         self.maxInFlight = maxInFlight
         self.container = container
+        self.openingChunks = openingChunks
     }
 
     private enum CodingKeys: String, CodingKey {
-        case segmentDuration, rungs, encoder, minimumChunks, maxAttempts, maxInFlight, container
+        case segmentDuration, rungs, encoder, minimumChunks, maxAttempts, maxInFlight, container, openingChunks
     }
 
     public init(from decoder: any Decoder) throws {
@@ -64,6 +69,8 @@ public struct JobSettings: Codable, Sendable {
         self.maxInFlight = try container.decodeIfPresent(Int.self, forKey: .maxInFlight) ?? 0
         // Jobs stored before the setting existed are fMP4.
         self.container = try container.decodeIfPresent(SegmentContainer.self, forKey: .container) ?? .fmp4
+        // Jobs stored before the setting existed are planned as they were then.
+        self.openingChunks = try container.decodeIfPresent(Int.self, forKey: .openingChunks) ?? 0
     }
 
     /// Checks values a user can get wrong, naming the bad one.
@@ -76,6 +83,9 @@ public struct JobSettings: Codable, Sendable {
         }
         guard self.maxAttempts >= 1, self.maxAttempts <= 100 else {
             throw ConfigurationError("max attempts \(self.maxAttempts) is out of range: use 1 to 100")
+        }
+        guard (0...1000).contains(self.openingChunks) else {
+            throw ConfigurationError("opening chunk count \(self.openingChunks) is out of range: use 0 to 1000")
         }
         guard self.maxInFlight >= 0 else {
             throw ConfigurationError("max in-flight tasks \(self.maxInFlight) is negative: use 0 for no cap")
@@ -109,6 +119,10 @@ package struct JobSourceInfo: Codable, Sendable {
     /// TARGETDURATION of the video's media playlists from the planned segment durations: the job's EVENT playlists
     /// carry it from their first version. Nil for jobs planned before it was recorded (they publish at the end only).
     package var plannedTargetDuration: Int? = nil
+    /// When the source's keyframes are shown, the first of each second (`ThumbnailPlan.keyframeTimes`): the
+    /// thumbnails decode a keyframe or two per tile instead of a GOP. Nil for jobs planned before it was recorded
+    /// (their tiles show the frames at their cues' starts).
+    package var keyframesMS: [Int]? = nil
 }
 
 /// Which source packets a task's agent receives. Stored as JSON in `tasks.extract`; never sent to agents.

@@ -34,7 +34,8 @@ package enum JobPlanning {
                     renditions: renditions,
                     sourceWidth: sourceWidth,
                     sourceHeight: sourceHeight
-                )
+                ),
+                openingChunks: settings.openingChunks
             )
         )
         let work = WorkPlanner.tasks(
@@ -96,7 +97,12 @@ package enum JobPlanning {
             hasAudio: info.audio != nil,
             videoCodec: info.video.codecName,
             audioDurationSeconds: info.audioEndSeconds.map { $0 - info.video.timeBase.seconds(plan.originPTS) },
-            plannedTargetDuration: Self.targetDuration(plan, packets: info.packets, timeBase: info.video.timeBase)
+            plannedTargetDuration: Self.targetDuration(plan, packets: info.packets, timeBase: info.video.timeBase),
+            keyframesMS: ThumbnailPlan.keyframeTimes(
+                of: info.packets,
+                originPTS: plan.originPTS,
+                timeBase: info.video.timeBase
+            )
         )
         return PlannedJob(
             sourceInfo: sourceInfo,

@@ -21,7 +21,8 @@ package enum JobThumbnails {
                 from: ThumbnailSource(
                     path: job.source,
                     originPTS: job.sourceInfo.originPTS,
-                    durationSeconds: job.sourceInfo.durationSeconds
+                    durationSeconds: job.sourceInfo.durationSeconds,
+                    keyframesMS: job.sourceInfo.keyframesMS ?? []
                 ),
                 to: job.outputDirectory,
                 options: options

@@ -40,17 +40,23 @@ public enum ChunkPlanner {
         /// A chunk holds no more segments than fit in this many frames (an average segment's frames), unless one
         /// segment is longer: the encode-cost bound `WorkPlanner.maximumChunkFrames` gives. Nil: no such bound.
         public var maximumChunkFrames: Int?
+        /// The first this many segments are chunks of one segment each, whatever the length of the others: a
+        /// running job is playable once its opening segments exist (`WorkPlanner.openingSegments`), and one chunk
+        /// holding them all would leave every slot but one idle until it ends.
+        public var openingChunks: Int
 
         public init(
             segmentDuration: Double = 6,
             minimumChunks: Int = 1,
             maximumChunkDuration: Double = 60,
-            maximumChunkFrames: Int? = nil
+            maximumChunkFrames: Int? = nil,
+            openingChunks: Int = 0
         ) {
             self.segmentDuration = segmentDuration
             self.minimumChunks = minimumChunks
             self.maximumChunkDuration = maximumChunkDuration
             self.maximumChunkFrames = maximumChunkFrames
+            self.openingChunks = openingChunks
         }
     }
 
@@ -117,7 +123,8 @@ public enum ChunkPlanner {
         var chunks: [PlannedChunk] = []
         var segment = 0
         while segment < segmentStarts.count {
-            let segmentsHere = Array(segmentStarts[segment..<min(segment + segmentsPerChunk, segmentStarts.count)])
+            let length = segment < options.openingChunks ? 1 : segmentsPerChunk
+            let segmentsHere = Array(segmentStarts[segment..<min(segment + length, segmentStarts.count)])
             let start = segmentsHere[0]
             let nextSegment = segment + segmentsHere.count
             let end: Int64? = nextSegment < segmentStarts.count ? segmentStarts[nextSegment] : trailingEnd

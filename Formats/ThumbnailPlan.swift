@@ -1,3 +1,4 @@
+import FarmProtocol
 import Foundation
 
 /// Which frames a job's poster and sprite sheet show, where each tile sits, and the WebVTT that points players at
@@ -11,6 +12,9 @@ package struct ThumbnailPlan: Sendable, Equatable {
         /// Top-left corner in the sheet.
         package var x: Int
         package var y: Int
+        /// The frame the tile shows: the first keyframe shown inside its cue when there is one (decoding it costs
+        /// a frame or two, where the frame at the cue's start costs up to a GOP), else the frame at `startMS`.
+        package var pictureMS: Int
     }
 
     package struct Options: Sendable, Equatable {
@@ -43,7 +47,15 @@ package struct ThumbnailPlan: Sendable, Equatable {
     /// - Parameters:
     ///   - durationSeconds: the video's presentation duration.
     ///   - displayWidth, displayHeight: the upright picture as displayed (non-square pixels and rotation applied).
-    package init(durationSeconds: Double, displayWidth: Int, displayHeight: Int, options: Options = Options()) {
+    ///   - keyframesMS: when the video's keyframes are shown (`keyframeTimes`), in increasing order; empty when not
+    ///     known, and every tile then shows the frame at its cue's start.
+    package init(
+        durationSeconds: Double,
+        displayWidth: Int,
+        displayHeight: Int,
+        keyframesMS: [Int] = [],
+        options: Options = Options()
+    ) {
         let duration = max(1, Int((durationSeconds * 1000).rounded()))
         let interval = max(
             options.minimumInterval,
@@ -61,13 +73,18 @@ package struct ThumbnailPlan: Sendable, Equatable {
         )
         self.columns = min(options.columns, count)
         self.rows = (count + self.columns - 1) / self.columns
+        var keyframes = keyframesMS[...]
         self.tiles = (0..<count).map {
             [tileWidth = self.tileWidth, tileHeight = self.tileHeight, columns = self.columns] index in
-            Tile(
-                startMS: index * intervalMS,
-                endMS: min((index + 1) * intervalMS, duration),
+            let start = index * intervalMS
+            let end = min((index + 1) * intervalMS, duration)
+            while let first = keyframes.first, first < start { keyframes.removeFirst() }
+            return Tile(
+                startMS: start,
+                endMS: end,
                 x: index % columns * tileWidth,
-                y: index / columns * tileHeight
+                y: index / columns * tileHeight,
+                pictureMS: keyframes.first.map { $0 < end ? $0 : start } ?? start
             )
         }
         // A tenth in: past fades from black and title cards. A clip under a second shows its first frame.
@@ -86,6 +103,25 @@ package struct ThumbnailPlan: Sendable, Equatable {
         guard displayWidth > 0 else { return 2 }
         let height = Double(width) * Double(displayHeight) / Double(displayWidth)
         return max(2, Int((height / 2).rounded()) * 2)
+    }
+
+    /// When the keyframes among `packets` are shown, in milliseconds from the frame at `originPTS`, rounded up (a
+    /// seek to the time then lands on the keyframe, never on the frame before it), in increasing order, and only the
+    /// first of each second: every cue starts on a whole second, so no tile would choose a later one. A 3-hour source
+    /// gives at most 10,800 times.
+    package static func keyframeTimes(of packets: [VideoPacket], originPTS: Int64, timeBase: Rational) -> [Int] {
+        let den = Int64(max(timeBase.den, 1))
+        let times = packets.lazy.filter { $0.isKeyframe && !$0.isDiscarded && $0.pts >= originPTS }
+            .map { packet -> Int in
+                let scaled = (packet.pts - originPTS) * Int64(timeBase.num) * 1000
+                return Int((scaled + den - 1) / den)
+            }
+            .sorted()
+        var firstOfEachSecond: [Int] = []
+        for time in times where firstOfEachSecond.last.map({ $0 / 1000 != time / 1000 }) ?? true {
+            firstOfEachSecond.append(time)
+        }
+        return firstOfEachSecond
     }
 
     /// The WebVTT file: one cue per tile, contiguous, the last ending at the video's duration.

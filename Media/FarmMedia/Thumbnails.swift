@@ -9,18 +9,27 @@ package struct ThumbnailSource: Sendable {
     /// Timestamp of the first presented frame, in the video stream's time base: time 0 of the thumbnails.
     package var originPTS: Int64
     package var durationSeconds: Double
+    /// When its keyframes are shown (`ThumbnailPlan.keyframeTimes`): tiles show one inside their cue where they can.
+    package var keyframesMS: [Int]
 
-    package init(path: String, originPTS: Int64, durationSeconds: Double) {
+    package init(path: String, originPTS: Int64, durationSeconds: Double, keyframesMS: [Int]) {
         self.path = path
         self.originPTS = originPTS
         self.durationSeconds = durationSeconds
+        self.keyframesMS = keyframesMS
     }
 
     package init(_ info: SourceInfo) {
+        let originPTS = info.packets.map(\.pts).min() ?? 0
         self.init(
             path: info.path,
-            originPTS: info.packets.map(\.pts).min() ?? 0,
-            durationSeconds: info.durationSeconds
+            originPTS: originPTS,
+            durationSeconds: info.durationSeconds,
+            keyframesMS: ThumbnailPlan.keyframeTimes(
+                of: info.packets,
+                originPTS: originPTS,
+                timeBase: info.video.timeBase
+            )
         )
     }
 }
@@ -41,7 +50,8 @@ package enum Thumbnails {
     /// What `write` did.
     package struct Written: Sendable {
         package var plan: ThumbnailPlan
-        /// Video packets decoded: about one GOP per picture, never the whole file once per picture.
+        /// Video packets decoded: a few per tile that shows a keyframe, up to a GOP for one that cannot, never the
+        /// whole file once per picture.
         package var packetsDecoded: Int
     }
 
@@ -60,6 +70,7 @@ package enum Thumbnails {
             durationSeconds: source.durationSeconds,
             displayWidth: display.width,
             displayHeight: display.height,
+            keyframesMS: source.keyframesMS,
             options: options
         )
         // Pictures in time order, the poster among the tiles, so that the seeker only ever moves forward.
@@ -83,11 +94,11 @@ package enum Thumbnails {
         var poster: Frame?
         let sheet = try Frame.black(width: plan.sheetWidth, height: plan.sheetHeight)
         for tile in plan.tiles {
-            if poster == nil, tile.startMS > plan.posterMS {
+            if poster == nil, tile.pictureMS > plan.posterMS {
                 poster = try picture(atMilliseconds: plan.posterMS, width: plan.posterWidth, height: plan.posterHeight)
             }
             sheet.paste(
-                try picture(atMilliseconds: tile.startMS, width: plan.tileWidth, height: plan.tileHeight),
+                try picture(atMilliseconds: tile.pictureMS, width: plan.tileWidth, height: plan.tileHeight),
                 x: tile.x,
                 y: tile.y
             )

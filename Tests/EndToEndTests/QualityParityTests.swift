@@ -16,11 +16,12 @@ struct QualityParityTests {
             let split = directory.file("split")
 
             let (whole, chunked) = try await InProcessFarm.run(agents: 2) { store, _ in
-                // The planner's longest chunk is 60 s: with a minimum of one chunk, the 32 s clip is encoded in one go.
+                // The planner's longest chunk is 60 s: with a minimum of one chunk and no opening chunks, the 32 s
+                // clip is encoded in one go.
                 let wholeJob = try await store.submit(
                     source: source,
                     outputDirectory: continuous,
-                    settings: JobSettings(segmentDuration: 2, minimumChunks: 1)
+                    settings: JobSettings(segmentDuration: 2, minimumChunks: 1, openingChunks: 0)
                 )
                 let splitJob = try await store.submit(
                     source: source,

@@ -122,6 +122,27 @@ struct ChunkPlannerTests {
         Self.checkInvariants(plan, packets: packets)
     }
 
+    @Test(
+        "the opening segments are chunks of one segment each, the rest as long as before",
+        arguments: [
+            (0, [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]]), (3, [[0], [1], [2], [3, 4, 5, 6, 7, 8, 9]]),
+            (12, [[0], [1], [2], [3], [4], [5], [6], [7], [8], [9]]),
+        ]
+    )
+    func openingChunks(opening: Int, expectedSegments: [[Int]]) throws {
+        let packets = Self.cfr(frames: 500, keyframeEvery: 50)
+        let plan = try ChunkPlanner.plan(
+            packets: packets,
+            timeBase: Rational(1, 25),
+            options: .init(segmentDuration: 2, openingChunks: opening)
+        )
+        let segmentsOfChunks = plan.chunks.map { chunk in
+            chunk.segmentStarts.map { start in plan.segmentStarts.firstIndex(of: start)! }
+        }
+        #expect(segmentsOfChunks == expectedSegments)
+        Self.checkInvariants(plan, packets: packets)
+    }
+
     @Test("maximumChunkDuration splits a long video even with one agent slot")
     func maximumChunkDuration() throws {
         // 20 s, 2 s segments, chunks of at most 5 s: no chunk may hold more than two segments.

@@ -6,7 +6,7 @@ import NIOCore
 // coordinator's own lease and complete statements as the ceiling.
 //
 //   swift run -c release --package-path benchmarks FarmScale [--quick] [--slots 10,100,800] [--jobs 20]
-//       [--source-seconds 300] [--target-seconds 30] [--hd-seconds 600] [--hd-frame-rate 15] [--hd-rungs 240p,...]
+//       [--source-seconds 300] [--target-seconds 30] [--hd-seconds 600] [--hd-frame-rate 10] [--hd-rungs 240p,...]
 //       [--no-hd]
 //       [--profile] [--pg-port 55443] [--work /tmp/farm-scale]
 //
@@ -20,9 +20,10 @@ struct Options {
     var sourceSeconds = 300
     var targetSeconds = 30.0
     var hdSeconds = 600
-    /// 15, not 30: the job's tasks (one per 6 s segment and group of rungs) are the same, and its priming encode, the
-    /// real work behind the replay, takes half as long (at 30 fps it took 7.4 of `make bench`'s 30 minutes).
-    var hdFrameRate = 15
+    /// 10, not 30: the job's tasks (one per 6 s segment and group of rungs) are the same, and its priming encode, the
+    /// real work behind the replay, takes a third as long (at 30 fps it took 7.4 of `make bench`'s 30 minutes, at 15
+    /// fps 3.6).
+    var hdFrameRate = 10
     var hdRungs: String?
     var hd = true
     var profile = false
