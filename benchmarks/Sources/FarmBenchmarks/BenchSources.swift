@@ -10,18 +10,20 @@ struct GeneratedSource: Sendable {
 enum BenchSources {
     /// 1080p30 testsrc2 with light temporal noise (so the encoder has real work, unlike a clean pattern), 7 Mb/s
     /// H.264 with keyframes every 2 s, AAC stereo. Shorter lengths are cut from the longest by stream copy. The
-    /// longest is encoded whole (2.6 of `make bench`'s minutes): 30 s looped to 120 s by stream copy moved the 120 s
-    /// figure's wall ratio from 1.15 to 1.25 and the lower rungs' sizes by 6-8 % in one run, unexplained yet.
+    /// longest is encoded whole: 30 s looped to 120 s by stream copy moved the 120 s figure's wall ratio from 1.15 to
+    /// 1.25 and the lower rungs' sizes by 6-8 % in one run, unexplained yet. With x264's `superfast`: `veryfast` took
+    /// 3.2 of `make bench`'s minutes for the 120 s source, `superfast` 2.5 times less, and the same decoder work but
+    /// for 12 % (one thread, 10 s of it: 2.31 s against 2.64 s; `ultrafast`, without CABAC and the loop filter, 1.05).
     static func ladder(seconds: Int, longest: Int, in workspace: Workspace) throws -> GeneratedSource {
-        let full = workspace.sources.appendingPathComponent("ladder-1080p30-\(longest)s.mp4").path
+        let full = workspace.sources.appendingPathComponent("ladder-1080p30-superfast-\(longest)s.mp4").path
         var commands = [
-            self.pattern(width: 1920, height: 1080, seconds: longest, bitrate: "7M", output: full)
+            self.pattern(width: 1920, height: 1080, seconds: longest, bitrate: "7M", preset: "superfast", output: full)
         ]
         guard seconds != longest else {
             try self.make(full, commands, workspace)
             return GeneratedSource(path: full, commands: commands)
         }
-        let cut = workspace.sources.appendingPathComponent("ladder-1080p30-\(seconds)s.mp4").path
+        let cut = workspace.sources.appendingPathComponent("ladder-1080p30-superfast-\(seconds)s.mp4").path
         commands.append(["ffmpeg", "-hide_banner", "-y", "-i", full, "-t", "\(seconds)", "-c", "copy", cut])
         try self.make(cut, commands, workspace)
         return GeneratedSource(path: cut, commands: commands)
@@ -34,7 +36,7 @@ enum BenchSources {
         let short = workspace.sources.appendingPathComponent("pattern-\(height)p30-\(bitrate)-60s.mp4").path
         let long = workspace.sources.appendingPathComponent("looped-\(height)p30-\(bitrate)-\(minutes)min.mp4").path
         let commands = [
-            self.pattern(width: width, height: height, seconds: 60, bitrate: bitrate, output: short),
+            self.pattern(width: width, height: height, seconds: 60, bitrate: bitrate, preset: "veryfast", output: short),
             ["ffmpeg", "-hide_banner", "-y", "-stream_loop", "\(minutes - 1)", "-i", short, "-c", "copy", long],
         ]
         try self.make(long, commands, workspace)
@@ -58,12 +60,19 @@ enum BenchSources {
         return GeneratedSource(path: path, commands: commands)
     }
 
-    private static func pattern(width: Int, height: Int, seconds: Int, bitrate: String, output: String) -> [String] {
+    private static func pattern(
+        width: Int,
+        height: Int,
+        seconds: Int,
+        bitrate: String,
+        preset: String,
+        output: String
+    ) -> [String] {
         [
             "ffmpeg", "-hide_banner", "-y",
             "-f", "lavfi", "-i", "testsrc2=size=\(width)x\(height):rate=30:duration=\(seconds)",
             "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=\(seconds)",
-            "-vf", "noise=alls=6:allf=t", "-c:v", "libx264", "-preset", "veryfast", "-b:v", bitrate,
+            "-vf", "noise=alls=6:allf=t", "-c:v", "libx264", "-preset", preset, "-b:v", bitrate,
             "-maxrate", bitrate, "-bufsize", bitrate, "-g", "60", "-pix_fmt", "yuv420p",
             "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-shortest", output,
         ]
