@@ -54,6 +54,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // Without swift-configuration (its default trait): the coordinator is configured by its flags.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
     ],
     targets: [
         .systemLibrary(
@@ -82,6 +84,15 @@ let package = Package(
             ["FarmFormats", "FarmMedia", .product(name: "PostgresNIO", package: "postgres-nio")]
                 + serviceDependencies
         ),
+        // The HTTP API for upload services (Hummingbird): jobs, API keys, the OpenAPI document (docs/openapi.yaml).
+        .farmLibrary(
+            "FarmAPI",
+            path: "API",
+            [
+                "FarmCoordinator", "FarmProtocol", logging, .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .farmLibrary("FarmAgent", path: "Agent", ["FarmFormats", "FarmMedia"] + serviceDependencies),
         // One coordinator and its agents in one process: `farm transcode` and the tests' in-process farm.
         .farmLibrary("FarmAllInOne", path: "AllInOne", ["FarmCoordinator", "FarmAgent", logging, serviceLifecycle]),
@@ -89,8 +100,8 @@ let package = Package(
             "farm",
             path: "CLI",
             [
-                "FarmAllInOne", "FarmCoordinator", "FarmAgent", "FarmFormats", "FarmMedia", "FarmVerify", logging,
-                serviceLifecycle,
+                "FarmAllInOne", "FarmAPI", "FarmCoordinator", "FarmAgent", "FarmFormats", "FarmMedia", "FarmVerify",
+                logging, serviceLifecycle,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
@@ -123,6 +134,14 @@ let package = Package(
             ]
         ),
         .farmTests("FarmAgentTests", ["FarmAgent", "FarmProtocol"]),
+        .farmTests(
+            "FarmAPITests",
+            [
+                "FarmAPI", "FarmCoordinator", "FarmTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         .farmTests(
             "EndToEndTests",
             [

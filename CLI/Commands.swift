@@ -1,4 +1,5 @@
 import ArgumentParser
+import FarmAPI
 import FarmAgent
 import FarmAllInOne
 import FarmCoordinator
@@ -171,6 +172,18 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Write the bound port to this file once listening.")
     var portFile: String?
 
+    @Option(help: "Address of the HTTP API, HOST:PORT (port 0 picks a free one), or 'off'.")
+    var http: String = "0.0.0.0:8080"
+
+    @Option(help: "Write the HTTP API's bound port to this file once listening.")
+    var httpPortFile: String?
+
+    @Option(help: "A folder API clients may name source files in (repeat for several; default: none).")
+    var sourceFolder: [String] = []
+
+    @Option(help: "Where jobs submitted through the API write their outputs, a folder per job.")
+    var outputRoot: String = "farm-outputs"
+
     @Option(help: "Seconds a lease lasts without a heartbeat.")
     var leaseSeconds: Double = 30
 
@@ -214,12 +227,104 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 }
             }
         )
-        let group = ServiceGroup(
-            services: [client, coordinator],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
-        )
+        var services: [any Service] = [client, coordinator]
+        if self.http != "off" {
+            let (httpHost, httpPort) = try parseAddress(self.http, defaultPort: 8080)
+            let httpPortFile = self.httpPortFile
+            services.append(
+                try APIApplication.application(
+                    client: client,
+                    configuration: APIConfiguration(
+                        host: httpHost,
+                        port: httpPort,
+                        sourceFolders: self.sourceFolder,
+                        outputRoot: URL(fileURLWithPath: self.outputRoot).standardizedFileURL.path
+                    ),
+                    logger: logger,
+                    onListening: { port in
+                        if let httpPortFile {
+                            try? Data("\(port)\n".utf8).write(to: URL(fileURLWithPath: httpPortFile), options: .atomic)
+                        }
+                    }
+                )
+            )
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await withReadableErrors { try await group.run() }
+    }
+}
+
+/// `farm keys`: the API keys upload services authenticate with.
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make, list and revoke API keys (one tenant per key; a key sees its tenant's jobs only).",
+        subcommands: [Create.self, List.self, Revoke.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a key for a tenant and print it (once).")
+
+        @Option(help: "The tenant the key acts for: letters, digits, '-', '_' and '.'.")
+        var tenant: String
+
+        @Option(help: "PostgreSQL URL (default: $FARM_DATABASE_URL).")
+        var databaseURL: String?
+
+        func validate() throws {
+            guard (1...64).contains(self.tenant.count),
+                self.tenant.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+            else {
+                throw ValidationError("tenant '\(self.tenant)' must be 1 to 64 letters, digits, '-', '_' or '.'")
+            }
+        }
+
+        func run() async throws {
+            try await withKeyStore(self.databaseURL) { keys in
+                let (id, key) = try await keys.create(tenant: self.tenant)
+                FileHandle.standardError.write(
+                    Data("farm: key \(id) for tenant \(self.tenant); it is shown only now, keep it secret\n".utf8)
+                )
+                print(key.text)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys: id, tenant, prefix, made, revoked.")
+
+        @Option(help: "PostgreSQL URL (default: $FARM_DATABASE_URL).")
+        var databaseURL: String?
+
+        func run() async throws {
+            try await withKeyStore(self.databaseURL) { keys in
+                let formatter = ISO8601DateFormatter()
+                for key in try await keys.list() {
+                    let revoked = key.revoked.map { "revoked " + formatter.string(from: $0) } ?? "live"
+                    print(
+                        "\(key.id)\t\(key.tenant)\t\(key.prefix)…\t\(formatter.string(from: key.created))\t\(revoked)"
+                    )
+                }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key: it is refused from now on.")
+
+        @Argument(help: "The key's id or prefix, as `farm keys list` shows them.")
+        var key: String
+
+        @Option(help: "PostgreSQL URL (default: $FARM_DATABASE_URL).")
+        var databaseURL: String?
+
+        func run() async throws {
+            try await withKeyStore(self.databaseURL) { keys in
+                guard try await keys.revoke(self.key) else {
+                    throw ReadableError(description: "no live key \(self.key); `farm keys list` shows them")
+                }
+                FileHandle.standardError.write(Data("farm: key \(self.key) revoked\n".utf8))
+            }
+        }
     }
 }
 
@@ -374,6 +479,24 @@ func withJobStore(
     migrating: Bool = false,
     _ body: @escaping @Sendable (JobStore) async throws -> Void
 ) async throws {
+    try await withDatabase(given, logger: logger, migrating: migrating) { client, logger in
+        try await body(JobStore(client: client, logger: logger))
+    }
+}
+
+/// The API keys of the database, migrated first (a new farm's first command may be `farm keys create`).
+func withKeyStore(_ given: String?, _ body: @escaping @Sendable (APIKeyStore) async throws -> Void) async throws {
+    try await withDatabase(given, logger: Logger(label: "farm.keys"), migrating: true) { client, logger in
+        try await body(APIKeyStore(client: client, logger: logger))
+    }
+}
+
+func withDatabase(
+    _ given: String?,
+    logger: Logger,
+    migrating: Bool,
+    _ body: @escaping @Sendable (PostgresClient, Logger) async throws -> Void
+) async throws {
     let url = try resolveDatabaseURL(given)
     // Errors reach the user as the command's own message; the pool's start-up chatter is not for them.
     var logger = logger
@@ -384,7 +507,7 @@ func withJobStore(
             group.addTask { await client.run() }
             defer { group.cancelAll() }
             if migrating { try await Migrations.migrate(client, logger: logger) }
-            try await body(JobStore(client: client, logger: logger))
+            try await body(client, logger)
         }
     }
 }

@@ -13,7 +13,7 @@ struct Farm: AsyncParsableCommand {
         abstract: "A distributed video transcoding farm: GOP-aligned chunks, stateless agents, HLS out.",
         subcommands: [
             Transcode.self, CoordinatorCommand.self, AgentCommand.self, Submit.self, Status.self, Cancel.self,
-            Verify.self,
+            Verify.self, Keys.self,
         ]
     )
 }

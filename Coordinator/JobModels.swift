@@ -73,6 +73,11 @@ public struct JobSettings: Codable, Sendable {
         self.openingChunks = try container.decodeIfPresent(Int.self, forKey: .openingChunks) ?? 0
     }
 
+    /// libx264's presets, fastest first (`placebo` left out: hours per minute of video for no visible gain).
+    public static let presets = [
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+    ]
+
     /// Checks values a user can get wrong, naming the bad one.
     public func validate() throws {
         guard self.segmentDuration >= 1, self.segmentDuration <= 60 else {
@@ -89,6 +94,11 @@ public struct JobSettings: Codable, Sendable {
         }
         guard self.maxInFlight >= 0 else {
             throw ConfigurationError("max in-flight tasks \(self.maxInFlight) is negative: use 0 for no cap")
+        }
+        guard Self.presets.contains(self.encoder.preset) else {
+            throw ConfigurationError(
+                "preset \(self.encoder.preset) is not one of libx264's; use one of \(Self.presets.joined(separator: ", "))"
+            )
         }
         guard (0...51).contains(self.encoder.crf) else {
             throw ConfigurationError("CRF \(self.encoder.crf) is out of range: use 0 to 51")

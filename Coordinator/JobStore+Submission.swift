@@ -10,7 +10,8 @@ extension JobStore {
         source: String,
         outputDirectory: String,
         settings: JobSettings,
-        priority: Int = 0
+        priority: Int = 0,
+        tenant: String? = nil
     ) async throws -> Int64 {
         // Two jobs writing one folder at once would overwrite each other's segments: a folder belongs to one job
         // while it runs. Once it has ended (ready included), a new job may replace its output. The database enforces
@@ -26,8 +27,8 @@ extension JobStore {
                         WHERE output_dir = \(outputDirectory) AND state IN (\(JobState.submitted), \(JobState.running), \(JobState.stitching))
                         ORDER BY id LIMIT 1
                     ), inserted AS (
-                        INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight)
-                        SELECT \(source), \(outputDirectory), \(settings), \(priority), \(settings.maxInFlight)
+                        INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight, tenant)
+                        SELECT \(source), \(outputDirectory), \(settings), \(priority), \(settings.maxInFlight), \(tenant)
                         WHERE NOT EXISTS (SELECT 1 FROM holder)
                         RETURNING id
                     )

@@ -200,7 +200,37 @@ package enum Migrations {
                 "CREATE INDEX tasks_queue ON tasks (job_priority DESC, priority DESC, job_id, id) WHERE state = 'queued'",
             ]
         ),
+        (
+            7, "API keys and tenants",
+            [
+                // An API key is shown once, at creation; only its SHA-256 is kept (a key is 256 random bits, so a
+                // fast hash is enough: nobody can guess one from its hash). `prefix` names it in listings.
+                """
+                CREATE TABLE IF NOT EXISTS api_keys (
+                    id bigserial PRIMARY KEY,
+                    tenant text NOT NULL,
+                    prefix text NOT NULL,
+                    key_hash bytea NOT NULL UNIQUE,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    revoked_at timestamptz
+                )
+                """,
+                // The tenant whose key submitted the job; NULL for jobs submitted with the command line (`farm
+                // submit`), which no API key sees.
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS tenant text",
+                "CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, id DESC) WHERE tenant IS NOT NULL",
+            ]
+        ),
     ]
+
+    /// Whether the database's schema is the one this build knows (`/readyz`): every migration applied.
+    package static func isCurrent(_ client: PostgresClient, logger: Logger) async throws -> Bool {
+        let rows = try await client.query("SELECT coalesce(max(version), 0) FROM schema_migrations", logger: logger)
+        for try await version in rows.decode(Int.self) {
+            return version == (self.all.map(\.version).max() ?? 0)
+        }
+        return false
+    }
 
     /// Applies every migration not applied yet (up to `version`, for tests of upgrades). Refuses a database whose
     /// schema is newer than this build knows.

@@ -44,7 +44,7 @@ package final class ProcessFarm: @unchecked Sendable {
             [
                 "coordinator", "--database-url", self.database.connectionString, "--listen", "127.0.0.1:\(port)",
                 "--port-file", portFile, "--secret", self.secret, "--lease-seconds", "\(leaseSeconds)",
-                "--heartbeat-seconds", "1", "--reap-seconds", "1",
+                "--heartbeat-seconds", "1", "--reap-seconds", "1", "--http", "127.0.0.1:0",
             ] + extra,
             logPath: self.directory.file("coordinator-\(self.started).log")
         )

@@ -36,7 +36,14 @@ enum BenchSources {
         let short = workspace.sources.appendingPathComponent("pattern-\(height)p30-\(bitrate)-60s.mp4").path
         let long = workspace.sources.appendingPathComponent("looped-\(height)p30-\(bitrate)-\(minutes)min.mp4").path
         let commands = [
-            self.pattern(width: width, height: height, seconds: 60, bitrate: bitrate, preset: "veryfast", output: short),
+            self.pattern(
+                width: width,
+                height: height,
+                seconds: 60,
+                bitrate: bitrate,
+                preset: "veryfast",
+                output: short
+            ),
             ["ffmpeg", "-hide_banner", "-y", "-stream_loop", "\(minutes - 1)", "-i", short, "-c", "copy", long],
         ]
         try self.make(long, commands, workspace)

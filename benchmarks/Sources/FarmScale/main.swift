@@ -124,7 +124,7 @@ try? FileManager.default.removeItem(atPath: portFile)
 let coordinator = try spawn(
     [
         farm, "coordinator", "--database-url", databaseURL, "--listen", "127.0.0.1:0", "--port-file", portFile,
-        "--secret", secret, "--log-level", "warning",
+        "--secret", secret, "--log-level", "warning", "--http", "off",
     ],
     log: work.appendingPathComponent("coordinator.log").path
 )

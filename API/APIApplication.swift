@@ -1,0 +1,97 @@
+import FarmCoordinator
+import Foundation
+import Hummingbird
+import Logging
+import PostgresNIO
+
+/// Where the HTTP API listens and what it may touch.
+package struct APIConfiguration: Sendable {
+    package var host: String
+    package var port: Int
+    /// Folders API clients may name sources in (`SourceFolders`); none by default.
+    package var sourceFolders: [String]
+    /// Where API jobs' outputs go, a new folder per job.
+    package var outputRoot: String
+
+    package init(host: String = "0.0.0.0", port: Int = 8080, sourceFolders: [String] = [], outputRoot: String) {
+        self.host = host
+        self.port = port
+        self.sourceFolders = sourceFolders
+        self.outputRoot = outputRoot
+    }
+}
+
+/// The coordinator's HTTP API (docs/api.md, docs/openapi.yaml): health and readiness, the OpenAPI document, and the
+/// tenants' jobs behind their API keys. Used by `farm coordinator --http` and by the tests.
+package enum APIApplication {
+    /// The routes, and their operations as docs/openapi.yaml names them (`APIDocumentTests` holds the two to each
+    /// other: each operation added here is listed beside the line that adds it).
+    package static func router(
+        client: PostgresClient,
+        configuration: APIConfiguration,
+        logger: Logger
+    ) throws -> (router: Router<APIRequestContext>, operations: Set<String>) {
+        let router = Router(context: APIRequestContext.self)
+        router.add(middleware: ProblemMiddleware())
+        router.get("healthz") { _, _ in try JobsController.json(["status": "ok"]) }
+        router.get("readyz") { _, _ in try await Self.readiness(client: client, logger: logger) }
+        let document = try OpenAPIDocument.json()
+        router.get("openapi.json") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(data: document))
+            )
+        }
+        let jobs = JobsController(
+            store: JobStore(client: client, logger: logger),
+            sources: try SourceFolders(configuration.sourceFolders),
+            outputRoot: configuration.outputRoot
+        )
+        let keys = APIKeyAuthenticator(keys: APIKeyStore(client: client, logger: logger))
+        let jobOperations = jobs.addRoutes(to: router.group("v1/jobs").add(middleware: keys))
+        return (router, Set(["GET /healthz", "GET /readyz", "GET /openapi.json"] + jobOperations))
+    }
+
+    /// The API as a service (run it in the coordinator's service group beside its `PostgresClient`).
+    package static func application(
+        client: PostgresClient,
+        configuration: APIConfiguration,
+        logger: Logger,
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        Application(
+            router: try self.router(client: client, configuration: configuration, logger: logger).router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "farm"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                logger.info("HTTP API listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
+                onListening(port)
+            },
+            logger: logger
+        )
+    }
+
+    /// 200 when the database answers and its schema is this build's; otherwise 503 saying which.
+    static func readiness(client: PostgresClient, logger: Logger) async throws -> Response {
+        let current: Bool
+        do {
+            current = try await Migrations.isCurrent(client, logger: logger)
+        } catch {
+            throw Problem(
+                .serviceUnavailable,
+                "Database unreachable",
+                detail: "the coordinator cannot query PostgreSQL; check the database and --database-url"
+            )
+        }
+        guard current else {
+            throw Problem(
+                .serviceUnavailable,
+                "Database schema not current",
+                detail: "the database's migrations differ from this coordinator's; wait for the migration to end, "
+                    + "or run the same farm version on every coordinator"
+            )
+        }
+        return try JobsController.json(["status": "ready"])
+    }
+}

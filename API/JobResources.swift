@@ -1,0 +1,127 @@
+import FarmCoordinator
+import FarmProtocol
+import Foundation
+
+/// `POST /v1/jobs`: where the video is and how to encode it (docs/openapi.yaml, `JobRequest`). Every setting is
+/// optional; unknown fields are refused, so a misspelt setting is an error rather than a default.
+package struct JobRequest: Decodable, Sendable {
+    package struct Source: Decodable, Sendable {
+        /// A file on the coordinator's disk, inside a folder its operator allows (`--source-folder`).
+        package var path: String
+    }
+
+    package var source: Source
+    package var rungs: [String]?
+    package var preset: String?
+    package var crf: Int?
+    package var bFrames: Int?
+    package var container: SegmentContainer?
+    package var segmentDuration: Double?
+    package var priority: Int?
+    package var maxInFlight: Int?
+
+    static let fields: Set<String> = [
+        "source", "rungs", "preset", "crf", "bFrames", "container", "segmentDuration", "priority", "maxInFlight",
+    ]
+
+    /// Decodes a request body, naming what is wrong with it.
+    package static func decode(_ data: Data) throws -> JobRequest {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw Problem.badRequest("the body is not a JSON object; send {\"source\": {\"path\": \"…\"}}")
+        }
+        if let unknown = Set(object.keys).subtracting(Self.fields).sorted().first {
+            throw Problem.badRequest(
+                "unknown field \(unknown); the fields are \(Self.fields.sorted().joined(separator: ", "))"
+            )
+        }
+        if let source = object["source"] as? [String: Any], let unknown = Set(source.keys).subtracting(["path"]).first {
+            throw Problem.badRequest("unknown source field \(unknown); give the source as {\"path\": \"…\"}")
+        }
+        do {
+            return try JSONDecoder().decode(JobRequest.self, from: data)
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw Problem.badRequest("\(Self.path(context.codingPath + [key])) is missing")
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw Problem.badRequest("\(Self.path(context.codingPath)) has the wrong type: \(context.debugDescription)")
+        } catch let DecodingError.valueNotFound(_, context) {
+            throw Problem.badRequest("\(Self.path(context.codingPath)) is null; leave it out for the default")
+        } catch let DecodingError.dataCorrupted(context) {
+            throw Problem.badRequest("\(Self.path(context.codingPath)): \(context.debugDescription)")
+        }
+    }
+
+    private static func path(_ keys: [any CodingKey]) -> String {
+        keys.isEmpty ? "the body" : keys.map(\.stringValue).joined(separator: ".")
+    }
+
+    /// The job's settings, checked as the command line checks its flags.
+    package func settings() throws -> JobSettings {
+        var encoder = EncoderSettings.default
+        if let preset { encoder.preset = preset }
+        if let crf { encoder.crf = crf }
+        let container = self.container ?? .fmp4
+        if container == .ts, let bFrames, bFrames > 0 {
+            throw Problem.badRequest("MPEG-TS segments have no B-frames; use container fmp4 or leave bFrames out")
+        }
+        if let bFrames { encoder.bFrames = bFrames }
+        let settings = JobSettings(
+            segmentDuration: self.segmentDuration ?? 6,
+            rungs: self.rungs,
+            encoder: encoder,
+            maxInFlight: self.maxInFlight ?? 0,
+            container: container
+        )
+        do {
+            try settings.validate()
+        } catch {
+            throw Problem(.unprocessableContent, "Invalid settings", detail: "\(error)")
+        }
+        guard (-1000...1000).contains(self.priority ?? 0) else {
+            throw Problem(
+                .unprocessableContent,
+                "Invalid settings",
+                detail: "priority is out of range: use -1000 to 1000"
+            )
+        }
+        return settings
+    }
+}
+
+/// A job as the API shows it (`Job` in docs/openapi.yaml).
+package struct JobResource: Codable, Sendable, Equatable {
+    package struct Progress: Codable, Sendable, Equatable {
+        package var tasksTotal: Int
+        package var tasksDone: Int
+        package var percent: Double
+    }
+
+    package var id: Int64
+    package var state: String
+    package var error: String?
+    package var priority: Int
+    package var createdAt: String
+    package var finishedAt: String?
+    package var durationSeconds: Double?
+    package var progress: Progress
+
+    package init(_ job: TenantJob) {
+        let formatter = ISO8601DateFormatter()
+        self.id = job.id
+        self.state = job.state.rawValue
+        self.error = job.error
+        self.priority = job.priority
+        self.createdAt = formatter.string(from: job.createdAt)
+        self.finishedAt = job.finishedAt.map { formatter.string(from: $0) }
+        self.durationSeconds = job.durationSeconds
+        let percent =
+            job.state == .ready
+            ? 100 : job.tasksTotal == 0 ? 0 : (Double(job.tasksDone) * 1000 / Double(job.tasksTotal)).rounded() / 10
+        self.progress = Progress(tasksTotal: job.tasksTotal, tasksDone: job.tasksDone, percent: percent)
+    }
+}
+
+/// A page of `GET /v1/jobs`: `nextCursor` fetches the next one (absent on the last page).
+package struct JobPage: Codable, Sendable {
+    package var jobs: [JobResource]
+    package var nextCursor: String?
+}

@@ -1,0 +1,504 @@
+// Written by deploy/openapi-embed.sh from docs/openapi.yaml: edit the document, then run the script.
+
+extension OpenAPIDocument {
+    static let text = #"""
+        {
+         "openapi": "3.1.0",
+         "info": {
+          "title": "farm",
+          "version": "0.1",
+          "summary": "The HTTP API of a farm coordinator, for upload services.",
+          "description": "Jobs turn a video into an HLS ladder. Every route under `/v1` needs an API key\n(`Authorization: Bearer farm_\u2026`, made by an operator with `farm keys create --tenant NAME`); a key sees only\nits own tenant's jobs. Errors are RFC 9457 problem documents whose `detail` says what to do.\nThe walkthrough is docs/api.md.\n"
+         },
+         "servers": [
+          {
+           "url": "http://localhost:8080"
+          }
+         ],
+         "security": [
+          {
+           "apiKey": []
+          }
+         ],
+         "paths": {
+          "/healthz": {
+           "get": {
+            "operationId": "health",
+            "summary": "The process is up.",
+            "security": [],
+            "responses": {
+             "200": {
+              "description": "Up.",
+              "content": {
+               "application/json": {
+                "schema": {
+                 "$ref": "#/components/schemas/Status"
+                }
+               }
+              }
+             }
+            }
+           }
+          },
+          "/readyz": {
+           "get": {
+            "operationId": "readiness",
+            "summary": "The database answers and its schema is this coordinator's.",
+            "security": [],
+            "responses": {
+             "200": {
+              "description": "Ready to serve.",
+              "content": {
+               "application/json": {
+                "schema": {
+                 "$ref": "#/components/schemas/Status"
+                }
+               }
+              }
+             },
+             "503": {
+              "$ref": "#/components/responses/Problem"
+             }
+            }
+           }
+          },
+          "/openapi.json": {
+           "get": {
+            "operationId": "openAPIDocument",
+            "summary": "This document, as JSON.",
+            "security": [],
+            "responses": {
+             "200": {
+              "description": "The document.",
+              "content": {
+               "application/json": {
+                "schema": {
+                 "type": "object"
+                }
+               }
+              }
+             }
+            }
+           }
+          },
+          "/v1/jobs": {
+           "post": {
+            "operationId": "createJob",
+            "summary": "Submit a job.",
+            "description": "The source is a file on the coordinator's disk inside a folder its operator allows\n(`farm coordinator --source-folder DIR`). The job's outputs go to a new folder of its own.\n",
+            "requestBody": {
+             "required": true,
+             "content": {
+              "application/json": {
+               "schema": {
+                "$ref": "#/components/schemas/JobRequest"
+               }
+              }
+             }
+            },
+            "responses": {
+             "201": {
+              "description": "The job, submitted.",
+              "headers": {
+               "Location": {
+                "description": "The job's URL.",
+                "schema": {
+                 "type": "string"
+                }
+               }
+              },
+              "content": {
+               "application/json": {
+                "schema": {
+                 "$ref": "#/components/schemas/Job"
+                }
+               }
+              }
+             },
+             "400": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "401": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "413": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "422": {
+              "$ref": "#/components/responses/Problem"
+             }
+            }
+           },
+           "get": {
+            "operationId": "listJobs",
+            "summary": "The tenant's jobs, newest first.",
+            "parameters": [
+             {
+              "name": "state",
+              "in": "query",
+              "schema": {
+               "$ref": "#/components/schemas/JobState"
+              }
+             },
+             {
+              "name": "cursor",
+              "in": "query",
+              "description": "The `nextCursor` of the previous page.",
+              "schema": {
+               "type": "string",
+               "pattern": "^[1-9][0-9]{0,17}$"
+              }
+             },
+             {
+              "name": "limit",
+              "in": "query",
+              "schema": {
+               "type": "integer",
+               "minimum": 1,
+               "maximum": 100,
+               "default": 20
+              }
+             }
+            ],
+            "responses": {
+             "200": {
+              "description": "A page of jobs.",
+              "content": {
+               "application/json": {
+                "schema": {
+                 "$ref": "#/components/schemas/JobPage"
+                }
+               }
+              }
+             },
+             "400": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "401": {
+              "$ref": "#/components/responses/Problem"
+             }
+            }
+           }
+          },
+          "/v1/jobs/{id}": {
+           "get": {
+            "operationId": "getJob",
+            "summary": "One job.",
+            "parameters": [
+             {
+              "$ref": "#/components/parameters/JobID"
+             }
+            ],
+            "responses": {
+             "200": {
+              "description": "The job.",
+              "content": {
+               "application/json": {
+                "schema": {
+                 "$ref": "#/components/schemas/Job"
+                }
+               }
+              }
+             },
+             "401": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "404": {
+              "$ref": "#/components/responses/Problem"
+             }
+            }
+           }
+          },
+          "/v1/jobs/{id}/cancel": {
+           "post": {
+            "operationId": "cancelJob",
+            "summary": "Cancel a job that has not ended.",
+            "parameters": [
+             {
+              "$ref": "#/components/parameters/JobID"
+             }
+            ],
+            "responses": {
+             "200": {
+              "description": "The job, cancelled.",
+              "content": {
+               "application/json": {
+                "schema": {
+                 "$ref": "#/components/schemas/Job"
+                }
+               }
+              }
+             },
+             "401": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "404": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "409": {
+              "$ref": "#/components/responses/Problem"
+             }
+            }
+           }
+          }
+         },
+         "components": {
+          "securitySchemes": {
+           "apiKey": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key, `farm_` and 43 characters."
+           }
+          },
+          "parameters": {
+           "JobID": {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+             "type": "integer",
+             "minimum": 1,
+             "maximum": 9223372036854775807
+            }
+           }
+          },
+          "responses": {
+           "Problem": {
+            "description": "An RFC 9457 problem; `detail` says what to do.",
+            "content": {
+             "application/problem+json": {
+              "schema": {
+               "$ref": "#/components/schemas/Problem"
+              }
+             }
+            }
+           }
+          },
+          "schemas": {
+           "Status": {
+            "type": "object",
+            "required": [
+             "status"
+            ],
+            "properties": {
+             "status": {
+              "type": "string"
+             }
+            }
+           },
+           "Problem": {
+            "type": "object",
+            "required": [
+             "type",
+             "title",
+             "status",
+             "detail"
+            ],
+            "properties": {
+             "type": {
+              "type": "string"
+             },
+             "title": {
+              "type": "string"
+             },
+             "status": {
+              "type": "integer"
+             },
+             "detail": {
+              "type": "string"
+             }
+            }
+           },
+           "JobState": {
+            "type": "string",
+            "enum": [
+             "submitted",
+             "running",
+             "stitching",
+             "ready",
+             "failed",
+             "cancelled"
+            ]
+           },
+           "JobRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": [
+             "source"
+            ],
+            "properties": {
+             "source": {
+              "type": "object",
+              "additionalProperties": false,
+              "required": [
+               "path"
+              ],
+              "properties": {
+               "path": {
+                "type": "string",
+                "description": "An absolute path inside one of the coordinator's source folders."
+               }
+              }
+             },
+             "rungs": {
+              "type": "array",
+              "description": "Rung names (default the whole ladder, never above the source's height).",
+              "items": {
+               "type": "string",
+               "enum": [
+                "240p",
+                "360p",
+                "480p",
+                "720p",
+                "1080p",
+                "1440p",
+                "2160p"
+               ]
+              }
+             },
+             "preset": {
+              "type": "string",
+              "enum": [
+               "ultrafast",
+               "superfast",
+               "veryfast",
+               "faster",
+               "fast",
+               "medium",
+               "slow",
+               "slower",
+               "veryslow"
+              ],
+              "default": "veryfast"
+             },
+             "crf": {
+              "type": "integer",
+              "minimum": 0,
+              "maximum": 51,
+              "default": 23
+             },
+             "bFrames": {
+              "type": "integer",
+              "minimum": 0,
+              "maximum": 16,
+              "description": "0 for none; fmp4 only"
+             },
+             "container": {
+              "type": "string",
+              "enum": [
+               "fmp4",
+               "ts"
+              ],
+              "default": "fmp4"
+             },
+             "segmentDuration": {
+              "type": "number",
+              "minimum": 1,
+              "maximum": 60,
+              "default": 6
+             },
+             "priority": {
+              "type": "integer",
+              "minimum": -1000,
+              "maximum": 1000,
+              "default": 0
+             },
+             "maxInFlight": {
+              "type": "integer",
+              "minimum": 0,
+              "maximum": 1000000,
+              "default": 0,
+              "description": "0: no cap"
+             }
+            }
+           },
+           "Job": {
+            "type": "object",
+            "required": [
+             "id",
+             "state",
+             "priority",
+             "createdAt",
+             "progress"
+            ],
+            "properties": {
+             "id": {
+              "type": "integer"
+             },
+             "state": {
+              "$ref": "#/components/schemas/JobState"
+             },
+             "error": {
+              "type": [
+               "string",
+               "null"
+              ]
+             },
+             "priority": {
+              "type": "integer"
+             },
+             "createdAt": {
+              "type": "string",
+              "format": "date-time"
+             },
+             "finishedAt": {
+              "type": [
+               "string",
+               "null"
+              ],
+              "format": "date-time"
+             },
+             "durationSeconds": {
+              "type": [
+               "number",
+               "null"
+              ]
+             },
+             "progress": {
+              "type": "object",
+              "required": [
+               "tasksTotal",
+               "tasksDone",
+               "percent"
+              ],
+              "properties": {
+               "tasksTotal": {
+                "type": "integer"
+               },
+               "tasksDone": {
+                "type": "integer"
+               },
+               "percent": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 100
+               }
+              }
+             }
+            }
+           },
+           "JobPage": {
+            "type": "object",
+            "required": [
+             "jobs"
+            ],
+            "properties": {
+             "jobs": {
+              "type": "array",
+              "items": {
+               "$ref": "#/components/schemas/Job"
+              }
+             },
+             "nextCursor": {
+              "type": [
+               "string",
+               "null"
+              ]
+             }
+            }
+           }
+          }
+         }
+        }
+        """#
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A job as its tenant sees it through the HTTP API.
+package struct TenantJob: Sendable, Equatable {
+    package var id: Int64
+    package var state: JobState
+    package var error: String?
+    package var priority: Int
+    package var createdAt: Date
+    package var finishedAt: Date?
+    package var durationSeconds: Double?
+    package var tasksTotal: Int
+    package var tasksDone: Int
+}
+
+/// Jobs seen through a tenant's API key: a job of another tenant (or of the command line) does not exist for it.
+extension JobStore {
+    package func job(_ jobID: Int64, tenant: String) async throws -> TenantJob? {
+        try await self.tenantJobs(tenant: tenant, id: jobID, state: nil, before: nil, limit: 1).first
+    }
+
+    /// The tenant's jobs, newest first, at most `limit`, older than the job `before` (keyset pagination: a page
+    /// is the same whatever is submitted meanwhile), in one state or all.
+    package func jobs(tenant: String, state: JobState?, before: Int64?, limit: Int) async throws -> [TenantJob] {
+        try await self.tenantJobs(tenant: tenant, id: nil, state: state, before: before, limit: limit)
+    }
+
+    /// Cancels the tenant's job; nil when it has no such job, false when the job had already ended.
+    package func cancel(jobID: Int64, tenant: String) async throws -> Bool? {
+        guard try await self.job(jobID, tenant: tenant) != nil else { return nil }
+        return try await self.cancel(jobID: jobID)
+    }
+
+    private func tenantJobs(
+        tenant: String,
+        id: Int64?,
+        state: JobState?,
+        before: Int64?,
+        limit: Int
+    ) async throws -> [TenantJob] {
+        let rows = try await self.client.query(
+            """
+            SELECT j.id, j.state, j.error, j.priority, j.created_at, j.finished_at, j.duration_seconds,
+                   (SELECT count(*) FROM tasks t WHERE t.job_id = j.id),
+                   (SELECT count(*) FROM tasks t WHERE t.job_id = j.id AND t.state = \(TaskState.done))
+            FROM jobs j
+            WHERE j.tenant = \(tenant) AND (\(id)::bigint IS NULL OR j.id = \(id))
+              AND (\(state?.rawValue)::text IS NULL OR j.state = \(state?.rawValue)) AND j.id < \(before ?? Int64.max)
+            ORDER BY j.id DESC LIMIT \(limit)
+            """,
+            logger: self.logger
+        )
+        var jobs: [TenantJob] = []
+        for try await (id, state, error, priority, created, finished, duration, total, done) in rows.decode(
+            (Int64, JobState, String?, Int, Date, Date?, Double?, Int64, Int64).self
+        ) {
+            jobs.append(
+                TenantJob(
+                    id: id,
+                    state: state,
+                    error: error,
+                    priority: priority,
+                    createdAt: created,
+                    finishedAt: finished,
+                    durationSeconds: duration,
+                    tasksTotal: Int(total),
+                    tasksDone: Int(done)
+                )
+            )
+        }
+        return jobs
+    }
+}

@@ -1,0 +1,188 @@
+import FarmAPI
+import FarmCoordinator
+import FarmTestSupport
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import PostgresNIO
+import Testing
+
+/// The API over real HTTP on loopback against a real PostgreSQL: keys, tenants, jobs, problems.
+@Suite("HTTP API", .requiresPostgreSQL)
+struct APIServerTests {
+    struct Server {
+        var client: any TestClientProtocol
+        var keys: APIKeyStore
+        var sources: String
+
+        func request(
+            _ method: HTTPRequest.Method,
+            _ uri: String,
+            key: APIKey? = nil,
+            json: String? = nil
+        ) async throws -> (status: HTTPResponse.Status, headers: HTTPFields, body: [String: Any]) {
+            var headers: HTTPFields = [:]
+            if let key { headers[.authorization] = "Bearer \(key.text)" }
+            if json != nil { headers[.contentType] = "application/json" }
+            let response = try await self.client.execute(
+                uri: uri,
+                method: method,
+                headers: headers,
+                body: json.map { ByteBuffer(string: $0) }
+            )
+            let object = (try? JSONSerialization.jsonObject(with: Data(buffer: response.body))) as? [String: Any]
+            return (response.status, response.headers, object ?? [:])
+        }
+    }
+
+    /// A coordinator's API (no planner runs: jobs stay submitted) on a fresh database with a source folder.
+    static func withServer(_ body: @Sendable (Server) async throws -> Void) async throws {
+        let directory = try TemporaryDirectory("farm-api")
+        defer { directory.remove() }
+        let sources = directory.file("sources")
+        try FileManager.default.createDirectory(atPath: sources, withIntermediateDirectories: true)
+        try await TestDatabase.with { database in
+            try await withPostgresClient(database.url) { client in
+                try await Migrations.migrate(client, logger: testLogger)
+                let application = try APIApplication.application(
+                    client: client,
+                    configuration: APIConfiguration(
+                        host: "127.0.0.1",
+                        port: 0,
+                        sourceFolders: [sources],
+                        outputRoot: directory.file("outputs")
+                    ),
+                    logger: testLogger
+                )
+                try await application.test(.live) { testClient in
+                    try await body(
+                        Server(
+                            client: testClient,
+                            keys: APIKeyStore(client: client, logger: testLogger),
+                            sources: sources
+                        )
+                    )
+                }
+            }
+        }
+    }
+
+    @Test func healthReadinessAndTheDocumentNeedNoKey() async throws {
+        try await Self.withServer { server in
+            #expect(try await server.request(.get, "/healthz").body["status"] as? String == "ok")
+            let ready = try await server.request(.get, "/readyz")
+            #expect(ready.status == .ok && ready.body["status"] as? String == "ready")
+            let document = try await server.request(.get, "/openapi.json")
+            #expect(document.status == .ok && document.body["openapi"] as? String == "3.1.0")
+        }
+    }
+
+    @Test func aRequestWithoutALiveKeyIsRefusedWithAProblemThatSaysWhatToDo() async throws {
+        try await Self.withServer { server in
+            let missing = try await server.request(.get, "/v1/jobs")
+            #expect(missing.status == .unauthorized)
+            #expect(missing.headers[.contentType] == "application/problem+json")
+            #expect(missing.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true)
+            #expect((missing.body["detail"] as? String)?.contains("farm keys create") == true)
+            #expect(try await server.request(.get, "/v1/jobs", key: APIKey.generate()).status == .unauthorized)
+
+            let (_, key) = try await server.keys.create(tenant: "acme")
+            #expect(try await server.request(.get, "/v1/jobs", key: key).status == .ok)
+            #expect(try await server.keys.revoke(key.prefix))
+            let revoked = try await server.request(.get, "/v1/jobs", key: key)
+            #expect(revoked.status == .unauthorized && (revoked.body["detail"] as? String)?.contains("revoked") == true)
+        }
+    }
+
+    @Test func aTenantSeesItsOwnJobsOnlyAndPagesThroughThem() async throws {
+        try await Self.withServer { server in
+            let (_, acme) = try await server.keys.create(tenant: "acme")
+            let (_, other) = try await server.keys.create(tenant: "other")
+            let source = server.sources + "/clip.mp4"
+            try Data("not decoded: no planner runs here".utf8).write(to: URL(fileURLWithPath: source))
+
+            var ids: [Int64] = []
+            for priority in 0..<5 {
+                let created = try await server.request(
+                    .post,
+                    "/v1/jobs",
+                    key: acme,
+                    json: #"{"source": {"path": "\#(source)"}, "rungs": ["240p"], "priority": \#(priority)}"#
+                )
+                try #require(created.status == .created, "\(created.body)")
+                let id = try #require(created.body["id"] as? Int64 ?? (created.body["id"] as? Int).map(Int64.init))
+                #expect(created.headers[.location] == "/v1/jobs/\(id)")
+                #expect(created.body["state"] as? String == "submitted")
+                ids.append(id)
+            }
+            let shown = try await server.request(.get, "/v1/jobs/\(ids[0])", key: acme)
+            #expect(shown.status == .ok && shown.body["priority"] as? Int == 0)
+            // Another tenant's job does not exist for it, nor does a job that was never made.
+            let hidden = try await server.request(.get, "/v1/jobs/\(ids[0])", key: other)
+            #expect(hidden.status == .notFound && hidden.headers[.contentType] == "application/problem+json")
+            #expect(try await server.request(.get, "/v1/jobs/999999", key: acme).status == .notFound)
+            #expect(try await server.request(.post, "/v1/jobs/\(ids[0])/cancel", key: other).status == .notFound)
+            #expect(((try await server.request(.get, "/v1/jobs", key: other)).body["jobs"] as? [Any])?.isEmpty == true)
+
+            // Newest first, two at a time, the cursor carrying on where the page ended.
+            var seen: [Int64] = []
+            var uri = "/v1/jobs?limit=2"
+            for _ in 0..<4 {
+                let page = try await server.request(.get, uri, key: acme)
+                try #require(page.status == .ok, "\(page.body)")
+                let jobs = try #require(page.body["jobs"] as? [[String: Any]])
+                seen += jobs.compactMap { ($0["id"] as? Int).map(Int64.init) }
+                guard let cursor = page.body["nextCursor"] as? String else { break }
+                uri = "/v1/jobs?limit=2&cursor=\(cursor)"
+            }
+            #expect(seen == ids.reversed())
+
+            let cancelled = try await server.request(.post, "/v1/jobs/\(ids[1])/cancel", key: acme)
+            #expect(cancelled.status == .ok && cancelled.body["state"] as? String == "cancelled")
+            let again = try await server.request(.post, "/v1/jobs/\(ids[1])/cancel", key: acme)
+            #expect(again.status == .ok, "cancelling a cancelled job again is not an error")
+            let onlyCancelled = try await server.request(.get, "/v1/jobs?state=cancelled", key: acme)
+            #expect((onlyCancelled.body["jobs"] as? [[String: Any]])?.compactMap { $0["id"] as? Int } == [Int(ids[1])])
+        }
+    }
+
+    @Test(
+        arguments: [
+            ("not json", 400, "JSON object"),
+            (#"{"source": {"path": "/x"}, "crff": 20}"#, 400, "unknown field crff"),
+            (#"{"rungs": ["240p"]}"#, 400, "source is missing"),
+            (#"{"source": {"path": "/etc/passwd"}}"#, 422, "outside the folders"),
+            (#"{"source": {"path": "SOURCES/clip.mp4"}, "preset": "warp"}"#, 422, "preset warp"),
+            (#"{"source": {"path": "SOURCES/clip.mp4"}, "rungs": ["999p"]}"#, 422, "unknown rung 999p"),
+            (#"{"source": {"path": "SOURCES/clip.mp4"}, "crf": "high"}"#, 400, "crf has the wrong type"),
+        ]
+    )
+    func aBadJobRequestIsAProblemNamingWhatIsWrong(body: String, status: Int, detail: String) async throws {
+        try await Self.withServer { server in
+            let (_, key) = try await server.keys.create(tenant: "acme")
+            try Data("clip".utf8).write(to: URL(fileURLWithPath: server.sources + "/clip.mp4"))
+            let json = body.replacingOccurrences(of: "SOURCES", with: server.sources)
+            let response = try await server.request(.post, "/v1/jobs", key: key, json: json)
+            #expect(response.status.code == status, "\(response.body)")
+            #expect(response.headers[.contentType] == "application/problem+json")
+            #expect((response.body["detail"] as? String)?.contains(detail) == true, "\(response.body)")
+            #expect(((try await server.request(.get, "/v1/jobs", key: key)).body["jobs"] as? [Any])?.isEmpty == true)
+        }
+    }
+
+    @Test func anUnknownRouteAndAnOversizedBodyAreProblemsToo() async throws {
+        try await Self.withServer { server in
+            let (_, key) = try await server.keys.create(tenant: "acme")
+            let unknown = try await server.request(.get, "/v2/nothing", key: key)
+            #expect(unknown.status == .notFound && unknown.headers[.contentType] == "application/problem+json")
+            let large = try await server.request(
+                .post,
+                "/v1/jobs",
+                key: key,
+                json: #"{"source": {"path": "\#(String(repeating: "a", count: 100_000))"}}"#
+            )
+            #expect(large.status == .contentTooLarge, "\(large.body)")
+            #expect(large.headers[.contentType] == "application/problem+json")
+        }
+    }
+}
