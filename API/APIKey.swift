@@ -24,8 +24,9 @@ package struct APIKey: Sendable, Equatable {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
         let token = parts[1].trimmingCharacters(in: .whitespaces)
         guard token.hasPrefix(Self.scheme), token.count == Self.scheme.count + 43,
-            token.dropFirst(Self.scheme.count).allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }),
-            token.allSatisfy(\.isASCII)
+            token.dropFirst(Self.scheme.count).allSatisfy({
+                $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_")
+            })
         else { return nil }
         return APIKey(text: token)
     }

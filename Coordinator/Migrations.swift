@@ -223,11 +223,14 @@ package enum Migrations {
         ),
     ]
 
+    /// The newest schema version this build knows.
+    package static var latestVersion: Int { self.all.map(\.version).max() ?? 0 }
+
     /// Whether the database's schema is the one this build knows (`/readyz`): every migration applied.
     package static func isCurrent(_ client: PostgresClient, logger: Logger) async throws -> Bool {
         let rows = try await client.query("SELECT coalesce(max(version), 0) FROM schema_migrations", logger: logger)
         for try await version in rows.decode(Int.self) {
-            return version == (self.all.map(\.version).max() ?? 0)
+            return version == self.latestVersion
         }
         return false
     }
@@ -252,7 +255,7 @@ package enum Migrations {
                 .decode(Int.self) {
                     applied.insert(version)
                 }
-                let known = self.all.map(\.version).max() ?? 0
+                let known = self.latestVersion
                 if let newest = applied.max(), newest > known {
                     throw DatabaseUnreachable(
                         cause:
