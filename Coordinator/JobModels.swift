@@ -133,6 +133,11 @@ package struct JobSourceInfo: Codable, Sendable {
     /// thumbnails decode a keyframe or two per tile instead of a GOP. Nil for jobs planned before it was recorded
     /// (their tiles show the frames at their cues' starts).
     package var keyframesMS: [Int]? = nil
+    /// How much later than its source time the output shows every picture and sound (`timeBase`), so that B-frames
+    /// have no negative composition offset (`PresentationDelay`). Nil for jobs planned before it existed: their
+    /// B-frames have negative offsets (`MP4Boxes.shiftCompositionOffsets`) and their segments show their first
+    /// picture when it decodes.
+    package var presentationDelay: Int64? = nil
 }
 
 /// Which source packets a task's agent receives. Stored as JSON in `tasks.extract`; never sent to agents.

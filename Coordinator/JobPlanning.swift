@@ -44,6 +44,10 @@ package enum JobPlanning {
             sourceWidth: sourceWidth,
             sourceHeight: sourceHeight
         )
+        let presentationDelay = PresentationDelay.planned(
+            presentationTimes: info.packets.filter { !$0.isDiscarded && $0.pts >= plan.originPTS }.map(\.pts).sorted(),
+            bFrames: settings.encoder.bFrames
+        )
         func spec(kind: TaskSpec.Kind, task: PlannedVideoTask?) -> TaskSpec {
             let chunk = task?.chunk
             return TaskSpec(
@@ -63,7 +67,8 @@ package enum JobPlanning {
                 settings: settings.encoder,
                 rotation: kind == .video && info.video.rotation != 0 ? info.video.rotation : nil,
                 conversion: kind == .video && !info.video.conversion.isNone ? info.video.conversion : nil,
-                chunkTaskCount: task.flatMap { $0.groupCount > 1 ? $0.groupCount : nil }
+                chunkTaskCount: task.flatMap { $0.groupCount > 1 ? $0.groupCount : nil },
+                presentationDelay: presentationDelay
             )
         }
         // In plan order (chunk by chunk, groups in decreasing cost): the lease order among equal priorities.
@@ -102,7 +107,8 @@ package enum JobPlanning {
                 of: info.packets,
                 originPTS: plan.originPTS,
                 timeBase: info.video.timeBase
-            )
+            ),
+            presentationDelay: presentationDelay
         )
         return PlannedJob(
             sourceInfo: sourceInfo,

@@ -66,14 +66,10 @@ extension Stitcher {
                         + "ends at \(expectedStart): a gap or overlap at a seam"
                 )
             }
-            // Without an edit list, a segment's first picture must be shown when it decodes: with B-frames the
-            // encoder muxes pictures late and takes it back in the composition offsets (MP4Boxes).
-            if isVideo, timing.leadingCompositionOffset != 0 {
-                throw ContinuityError(
-                    description:
-                        "\(segment.path) shows its first picture \(timing.leadingCompositionOffset) units after "
-                        + "it decodes: its timeline is shifted (an agent that does not undo its presentation delay?)"
-                )
+            // There is no edit list: a segment's first picture decodes at the frame's own time and is shown the
+            // job's presentation delay later (0 for jobs planned before it, whose B-frames have negative offsets).
+            if isVideo {
+                try self.checkPresentation(timing, of: segment, job: job, timescale: timescale)
             }
             // Wrapping, not trapping, on a damaged tfdt: the next file's start then fails the comparison.
             expectedStart = timing.baseDecodeTime &+ timing.duration
@@ -84,5 +80,33 @@ extension Stitcher {
             }
         }
         return measurement
+    }
+
+    /// A video segment's first picture is shown exactly the job's presentation delay after it decodes, and no picture
+    /// before it decodes (`PresentationDelay`): what makes libavformat's players read the times browsers read.
+    private static func checkPresentation(
+        _ timing: MP4Boxes.FragmentTiming,
+        of segment: OutputFile,
+        job: JobToStitch,
+        timescale: Int64?
+    ) throws {
+        let timeBase = job.sourceInfo.timeBase
+        let delay = job.sourceInfo.presentationDelay ?? 0
+        // The delay in the track's timescale: libavformat's mp4 muxer keeps the encoder's time base denominator
+        // (doubled until it is at least 10000), so the delay is a whole number of its units.
+        let expected = timescale.map { Int64(timeBase.num) &* $0 &* delay / max(Int64(timeBase.den), 1) } ?? delay
+        guard timing.leadingCompositionOffset == expected else {
+            throw ContinuityError(
+                description:
+                    "\(segment.path) shows its first picture \(timing.leadingCompositionOffset) units after it "
+                    + "decodes, where the job's presentation delay is \(expected): its timeline is shifted"
+            )
+        }
+        guard job.sourceInfo.presentationDelay == nil || timing.deepestNegativeCompositionOffset == 0 else {
+            throw ContinuityError(
+                description: "\(segment.path) shows a picture \(-timing.deepestNegativeCompositionOffset) units before "
+                    + "it decodes: ffmpeg, mpv and VLC would show its pictures late"
+            )
+        }
     }
 }

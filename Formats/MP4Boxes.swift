@@ -134,6 +134,10 @@ package enum MP4Boxes {
         /// The first sample's composition offset (signed in a version 1 `trun`): a player shows it at
         /// `baseDecodeTime` plus this. 0 when the boxes carry no offsets.
         package var leadingCompositionOffset: Int64 = 0
+        /// The most negative composition offset of any sample, 0 when none is negative: a sample shown before it
+        /// decodes, which libavformat reads as if every later sample were shown that much later
+        /// (`PresentationDelay`).
+        package var deepestNegativeCompositionOffset: Int64 = 0
     }
 
     package static func timing(ofFragment bytes: [UInt8]) throws -> FragmentTiming {
@@ -157,10 +161,18 @@ package enum MP4Boxes {
         var sampleCount = 0
         var duration: Int64 = 0
         var leadingCompositionOffset: Int64?
+        var deepestNegativeCompositionOffset: Int64 = 0
         // §8.8.8: each trun's optional fields, then one record per sample.
         for trun in track.boxes where trun.type == "trun" {
             let records = try TrunRecords(track, trun)
             let count = records.count
+            // Only a version 1 box has signed offsets.
+            if records.compositionOffset(0) != nil, try field(track.contentStart(of: trun)) >> 24 == 1 {
+                for sample in 0..<count {
+                    let offset = Int64(Int32(bitPattern: try field(records.compositionOffset(sample)!)))
+                    deepestNegativeCompositionOffset = min(deepestNegativeCompositionOffset, offset)
+                }
+            }
             if leadingCompositionOffset == nil, count > 0, let at = records.compositionOffset(0) {
                 let signed = try field(track.contentStart(of: trun)) >> 24 == 1
                 let bits = try field(at)
@@ -182,7 +194,8 @@ package enum MP4Boxes {
             baseDecodeTime: baseDecodeTime,
             sampleCount: sampleCount,
             duration: duration,
-            leadingCompositionOffset: leadingCompositionOffset ?? 0
+            leadingCompositionOffset: leadingCompositionOffset ?? 0,
+            deepestNegativeCompositionOffset: deepestNegativeCompositionOffset
         )
     }
 

@@ -38,10 +38,10 @@ public struct EncoderSettings: Codable, Sendable, Hashable {
     /// Longest distance between keyframes inside a segment, in seconds.
     public var maxKeyframeInterval: Double
     /// B-frames between reference frames (x264's `bframes`), 0 for none; the default is 3, the presets' own.
-    /// fMP4 segments carry them with negative composition offsets and no edit list
-    /// (`MP4Boxes.shiftCompositionOffsets`); MPEG-TS jobs never have them (`JobSettings`). See
-    /// `docs/PERFORMANCE.md`, "B-frames", for what they save (7–32 % of the rate at equal PSNR) and how
-    /// libavformat-based players read their timing.
+    /// fMP4 segments carry them with no edit list and no negative composition offset: the job's output is shown a
+    /// little later than its source (`TaskSpec.presentationDelay`). MPEG-TS jobs never have them (`JobSettings`). See
+    /// `docs/PERFORMANCE.md`, "B-frames", for what they save (7–32 % of the rate at equal PSNR) and how their timing
+    /// is written.
     public var bFrames: Int
     public var audioBitrate: Int
     public var audioSampleRate: Int
@@ -158,6 +158,11 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     /// How many tasks share this task's chunk, each encoding a group of its rungs (`WorkPlanner`); nil for one, as in
     /// tasks planned before rungs were grouped.
     public var chunkTaskCount: Int?
+    /// How much later than its source time every picture and sound of the output is shown (`timeBase`), the same
+    /// for every task of the job, so that a B-frame is never shown before it decodes (`PresentationDelay`); 0
+    /// without B-frames. Nil in tasks planned before it existed, whose B-frames are written with negative
+    /// composition offsets, as their retries must be.
+    public var presentationDelay: Int64?
 
     public init(
         kind: Kind,
@@ -176,7 +181,8 @@ public struct TaskSpec: Codable, Sendable, Equatable {
         settings: EncoderSettings,
         rotation: Int? = nil,
         conversion: PictureConversion? = nil,
-        chunkTaskCount: Int? = nil
+        chunkTaskCount: Int? = nil,
+        presentationDelay: Int64? = nil
     ) {
         self.kind = kind
         self.jobID = jobID
@@ -195,6 +201,7 @@ public struct TaskSpec: Codable, Sendable, Equatable {
         self.rotation = rotation
         self.conversion = conversion
         self.chunkTaskCount = chunkTaskCount
+        self.presentationDelay = presentationDelay
     }
 
     /// The task in messages: `chunk 17/120`, and its rungs when its chunk has several tasks

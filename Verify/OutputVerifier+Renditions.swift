@@ -45,6 +45,9 @@ final class RungState {
     var width = 0
     var height = 0
     var error: String?
+    /// Segments (playlist index) with a negative composition offset, and the deepest: libavformat reads them late
+    /// (`PresentationDelay`).
+    var picturesShownBeforeDecoding: [(segment: Int, offset: Int64)] = []
     /// Set when a frame's size differs from the first frame's (its quality is then not measured).
     var sizeChange: String?
     var finished = false

@@ -73,6 +73,9 @@ package enum OutputVerifier {
                     // Times as the fragment's boxes state them (`StreamReader.Input`); a fragment they cannot be
                     // read from is read as libavformat reads it, and its other checks name what is wrong.
                     let timing = try? MP4Boxes.timing(ofFragment: [UInt8](data))
+                    if let deepest = timing?.deepestNegativeCompositionOffset, deepest < 0 {
+                        state.picturesShownBeforeDecoding.append((segment, deepest))
+                    }
                     return .init(
                         path: temporary,
                         presentationStart: timing.map { $0.baseDecodeTime + $0.leadingCompositionOffset }
@@ -204,6 +207,14 @@ package enum OutputVerifier {
         }
         if let error = rung.error { report.failures.append("\(rung.name): \(error)") }
         if let change = rung.sizeChange { report.failures.append("\(rung.name): \(change)") }
+        if let (segment, offset) = rung.picturesShownBeforeDecoding.first {
+            report.failures.append(
+                "\(rung.name): \(rung.picturesShownBeforeDecoding.count) segments show pictures before they decode "
+                    + "(negative composition offsets, \(offset) units in \(rung.playlist.segments[segment].uri)): "
+                    + "ffmpeg, mpv and VLC show such pictures late and out of step with the sound; re-encode the job "
+                    + "with this version, which delays the whole presentation instead"
+            )
+        }
         for (segment, message) in rung.reader?.inputErrors ?? [] where segment < rung.playlist.segments.count {
             report.failures.append(
                 "\(rung.name): \(rung.playlist.segments[segment].uri) cannot be read completely: \(message)"

@@ -38,6 +38,17 @@ struct AudioTrackEncode {
         // The encoder's first packet starts `initial_padding` samples before zero (AAC priming). Fragmented MP4 has
         // no negative decode times, so the track is moved later by that much.
         let priming = Int64(encoder.initialPadding)
+        // The sound is shown as much later as the job's pictures (`TaskSpec.presentationDelay`), to the nearest
+        // sample, so it stays in step with them. A delay longer than the priming holds it: the track then moves by
+        // the delay alone and its first sound is shown with the first picture. A shorter one (none without
+        // B-frames) cannot, and the sound starts the difference late.
+        let presentationDelay = av_rescale_q_rnd(
+            self.spec.presentationDelay ?? 0,
+            self.spec.timeBase.av,
+            AVRational(num: 1, den: sampleRate),
+            AV_ROUND_NEAR_INF
+        )
+        let shiftPastPriming = max(presentationDelay - priming, 0)
 
         let resampler = try Resampler(decoder: decoder, encoder: encoder, label: label)
         let fifo = AudioFifo(encoder: encoder)
@@ -73,11 +84,13 @@ struct AudioTrackEncode {
                 if nextBoundary < boundaries.count, pts >= boundaries[nextBoundary] {
                     if !segmentTimes.isEmpty { try container.flushFragment() }
                     while nextBoundary < boundaries.count, pts >= boundaries[nextBoundary] { nextBoundary += 1 }
-                    segmentTimes.append((pts, 0, 0))
+                    segmentTimes.append((pts + shiftPastPriming, 0, 0))
                 }
-                if segmentTimes.isEmpty { segmentTimes.append((pts, 0, 0)) }
+                if segmentTimes.isEmpty { segmentTimes.append((pts + shiftPastPriming, 0, 0)) }
                 segmentTimes[segmentTimes.count - 1].duration += packet.duration
                 segmentTimes[segmentTimes.count - 1].frames += 1
+                packet.pts += shiftPastPriming
+                packet.dts += shiftPastPriming
                 try container.write(packet, stream: outputStream, from: encoder.timeBase)
             }
         }

@@ -131,10 +131,15 @@ private struct VideoChunkEncode {
         /// with any frame rate), whatever the encoder's reordering.
         var presentationTimes: [Int64] = []
         var packetsWritten = 0
-        /// How much later than shown every picture is muxed (stream units), taken back from the segments'
-        /// composition offsets (`MP4Boxes.shiftCompositionOffsets`): B-frames decode after they are shown. 0
-        /// without B-frames, whose pictures decode when shown.
-        var presentationDelay: Int64 = 0
+        /// How much later than its source time every picture is shown (the task's time base): the job's
+        /// `TaskSpec.presentationDelay`, which makes B-frames, decoding after they are shown, need no negative
+        /// composition offset. 0 without B-frames.
+        let presentationDelay: Int64
+        /// For tasks planned before the job had a presentation delay: how much later than shown every B-frame job's
+        /// picture is muxed (stream units), taken back from the segments' composition offsets
+        /// (`MP4Boxes.shiftCompositionOffsets`), which become negative. Such a job's retries must match what was
+        /// encoded then.
+        var legacyMuxingDelay: Int64 = 0
 
         init(
             rendition: RenditionSpec,
@@ -184,10 +189,11 @@ private struct VideoChunkEncode {
             self.mp4Path = (workDirectory as NSString).appendingPathComponent("\(rendition.name).mp4")
             self.container = try OutputContainer(path: self.mp4Path, format: "mp4")
             self.stream = try self.container.addStream(encoder: self.encoder)
-            if settings.bFrames > 0 {
+            self.presentationDelay = spec.presentationDelay ?? 0
+            if spec.presentationDelay == nil, settings.bFrames > 0 {
                 // A picture is reordered by a few frames; 2^24 units (at least three minutes in any timescale libav
                 // picks for video) is more than any reordering and still fits a composition offset.
-                self.presentationDelay = 1 << 24
+                self.legacyMuxingDelay = 1 << 24
             }
             try self.container.writeHeader(
                 options: OutputContainer.fragmentedMP4Options(firstFragmentNumber: spec.firstSegmentIndex + 1)
@@ -353,7 +359,7 @@ private struct VideoChunkEncode {
                 segmentTimes: segmentTimes,
                 firstSegmentIndex: self.spec.firstSegmentIndex,
                 timeBase: self.spec.timeBase,
-                compositionShift: rung.presentationDelay
+                compositionShift: rung.legacyMuxingDelay
             )
         }
         return files
@@ -379,14 +385,19 @@ private struct VideoChunkEncode {
             // this picture. They differ with B-frames, and a fragment's last sample must reach the next segment's
             // first picture even when frames are of unequal length.
             packet.duration = rung.durations.removeValue(forKey: packet.dts) ?? 0
-            guard packet.dts <= pts || rung.presentationDelay > 0 else {
-                throw MediaError(.encodingFailed, "\(self.label): a picture decodes after it is shown without B-frames")
+            guard packet.dts <= pts + rung.presentationDelay || rung.legacyMuxingDelay > 0 else {
+                throw MediaError(
+                    .encodingFailed,
+                    "\(self.label): a picture decodes \(packet.dts - pts) units after it is shown, more than the job's "
+                        + "presentation delay of \(rung.presentationDelay); the encoder reorders more than the plan allows"
+                )
             }
+            packet.pts = pts + rung.presentationDelay
             try rung.container.write(
                 packet,
                 stream: rung.stream,
                 from: self.spec.timeBase.av,
-                presentationDelay: rung.presentationDelay
+                presentationDelay: rung.legacyMuxingDelay
             )
             rung.wroteAny = true
         }

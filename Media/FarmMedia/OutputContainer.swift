@@ -101,7 +101,8 @@ final class OutputContainer {
     }
 
     /// Writes a packet whose timestamps are in `timeBase`, rescaled to the stream's own; its presentation time
-    /// then `presentationDelay` of the stream's units later (see `MP4Boxes.shiftCompositionOffsets`).
+    /// then `presentationDelay` of the stream's units later (see `MP4Boxes.shiftCompositionOffsets`; only tasks
+    /// planned before `TaskSpec.presentationDelay` pass one).
     func write(_ packet: Packet, stream: Int, from timeBase: AVRational, presentationDelay: Int64 = 0) throws {
         packet.streamIndex = stream
         av_packet_rescale_ts(packet.pointer, timeBase, self.timeBase(ofStream: stream))

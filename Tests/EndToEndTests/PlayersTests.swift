@@ -93,6 +93,45 @@ struct PlayersTests {
         }
     }
 
+    /// libavformat (ffmpeg, ffprobe, mpv, VLC) reads the ladder as a browser does: through each media playlist, every
+    /// picture at its source time, counted from where the sound starts (both start at the job's first frame). B-frames
+    /// with negative composition offsets break this: libavformat shows them as late as the deepest offset it has met
+    /// so far (its `dts_shift`), so pictures lag the sound, and by more from the first segment that reorders deeper.
+    @Test("ffmpeg reads every rendition through its playlist at the source's frame times, in step with the audio")
+    func libavformatReadsTheSourceTimes() async throws {
+        try await Self.withOutput { output in
+            let folder = URL(fileURLWithPath: output)
+            let source = try Probe.framePresentationTimes(
+                folder.deletingLastPathComponent().appendingPathComponent("source.mp4").path
+            )
+            let audio = try Probe.framePresentationTimes(
+                folder.appendingPathComponent("audio/playlist.m3u8").path,
+                stream: "a:0"
+            )
+            // The first sound follows the AAC encoder's priming (1024 samples at 48 kHz); the job's B-frames delay
+            // every picture by more than that, so it is shown with the first picture.
+            let audioStart = try #require(audio.first, "the audio playlist reads as no packet") + 1024.0 / 48000
+            let sourceStart = try #require(source.first)
+            for rung in ["240p", "360p"] {
+                let times = try Probe.framePresentationTimes(
+                    folder.appendingPathComponent("\(rung)/playlist.m3u8").path
+                )
+                #expect(times.count == source.count, "\(rung): \(times.count) frames, the source has \(source.count)")
+                let misplaced = zip(times, source).enumerated().filter { _, pair in
+                    abs((pair.0 - audioStart) - (pair.1 - sourceStart)) > 0.001
+                }
+                let first = misplaced.first.map { (frame, pair) in
+                    "frame \(frame) at \(pair.0 - audioStart) s, the source's at \(pair.1 - sourceStart) s"
+                }
+                let misplacedCount = misplaced.count
+                #expect(
+                    misplacedCount == 0,
+                    "\(rung): \(misplaced.count) frames not at their source time from the audio's start, the first: \(first ?? "")"
+                )
+            }
+        }
+    }
+
     /// The checks above can fail: with one segment gone from every video rung, both scripts exit 1 and say why.
     @Test("a missing segment fails the parser check and playback")
     func missingSegmentFailsBothChecks() async throws {

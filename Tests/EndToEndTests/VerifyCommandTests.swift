@@ -76,6 +76,7 @@ struct VerifyCommandTests {
         #expect(iFrames.segments.map(\.uri) == media.segments.map(\.uri))
         let initData = try iFrames.mapURI.map { try Data(contentsOf: URL(fileURLWithPath: folder + "/" + $0)) }
         var start = 0.0
+        var firstTime: Double?
         for entry in iFrames.segments {
             let range = try #require(entry.byteRange)
             let segment = try Data(contentsOf: URL(fileURLWithPath: folder + "/" + entry.uri))
@@ -85,15 +86,22 @@ struct VerifyCommandTests {
             #expect(try Probe.videoFrameCount(alone) == 1, "\(folder)/\(entry.uri)")
             let keyframes = try Probe.keyframeTimes(alone)
             #expect(keyframes.count == 1, "\(keyframes)")
-            // An fMP4 keyframe's time as its boxes give it, which is what browsers show: libavformat reads a fragment
-            // with B-frames' negative composition offsets two frames late (`StreamReader.Input` in Verify).
+            // An fMP4 keyframe's time as its boxes give it, which libavformat and browsers both show; counted from the
+            // first one, as a player's timeline is (a B-frame job's pictures all show its presentation delay late).
             let time =
                 try initData.map { initData in
                     let timing = try MP4Boxes.timing(ofFragment: [UInt8](segment[range]))
                     let timescale = try #require(MP4Boxes.timescale(initSegment: [UInt8](initData)))
-                    return Double(timing.baseDecodeTime + timing.leadingCompositionOffset) / Double(timescale)
+                    let boxes = Double(timing.baseDecodeTime + timing.leadingCompositionOffset) / Double(timescale)
+                    #expect(abs(boxes - (keyframes.first ?? -1)) < 0.001, "libavformat reads \(entry.uri) as the boxes")
+                    return boxes
                 } ?? keyframes.first ?? -1
-            #expect(abs(time - start) < 0.001, "\(entry.uri): keyframe at \(time), the playlist says \(start)")
+            let origin = firstTime ?? time
+            firstTime = origin
+            #expect(
+                abs(time - origin - start) < 0.001,
+                "\(entry.uri): keyframe at \(time - origin) from the first, the playlist says \(start)"
+            )
             start += entry.duration
         }
         return iFrames

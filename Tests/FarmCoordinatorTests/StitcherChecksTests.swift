@@ -145,6 +145,22 @@ struct StitcherChecksTests {
         Self.expectRefused(job, "240p/segment_00001.m4s starts at decode time 0, the segment before ends at")
     }
 
+    /// B-frame segments whose pictures are shown at another time than the job planned (an agent that skipped the
+    /// presentation delay, or a job planned before it had one) are not published: players would show the pictures
+    /// out of step with the sound.
+    @Test func picturesShownOffTheJobsDelayAreRefused() throws {
+        let encoded = try Self.encode()
+        defer { encoded.directory.remove() }
+        let delay = try #require(encoded.job.sourceInfo.presentationDelay)
+        #expect(delay > 0, "the default encoder settings use B-frames")
+        var job = try encoded.output("other-delay")
+        job.sourceInfo.presentationDelay = delay * 2
+        Self.expectRefused(job, "shows its first picture")
+        var legacy = try encoded.output("no-delay")
+        legacy.sourceInfo.presentationDelay = nil
+        Self.expectRefused(legacy, "where the job's presentation delay is 0")
+    }
+
     /// Audio that is not what the job promises players (here the job asks for mono, the files hold stereo) is not
     /// published, naming both.
     @Test func audioInAnotherFormatThanTheJobsIsRefused() throws {

@@ -319,11 +319,13 @@ struct MP4BoxesTests {
         var fragment = Self.offsetFragment([delay, delay + 1024, delay - 512, delay - 512])
         let before = fragment
         #expect(try MP4Boxes.timing(ofFragment: fragment).leadingCompositionOffset == Int64(delay))
+        #expect(try MP4Boxes.timing(ofFragment: fragment).deepestNegativeCompositionOffset == 0)
         try MP4Boxes.shiftCompositionOffsets(inFragment: &fragment, by: Int64(delay))
         #expect(fragment.count == before.count)
         #expect(fragment == Self.offsetFragment([0, 1024, -512, -512], version: 1))
         let timing = try MP4Boxes.timing(ofFragment: fragment)
         #expect(timing.leadingCompositionOffset == 0 && timing.baseDecodeTime == 25_600 && timing.duration == 2048)
+        #expect(timing.deepestNegativeCompositionOffset == -512, "the B-frames show before they decode")
         // Nothing to shift: unchanged, even without offsets in the box.
         var plain = Self.timedFragment(decodeTime: 0, durations: [512, 512], samples: 2)
         let original = plain

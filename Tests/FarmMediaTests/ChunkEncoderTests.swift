@@ -29,7 +29,45 @@ struct ChunkEncoderTests {
             firstSegmentIndex: chunk.firstSegmentIndex,
             frameCount: chunk.frameCount,
             renditions: renditions,
-            settings: settings
+            settings: settings,
+            presentationDelay: Self.presentationDelay(plan, info: info, bFrames: settings.bFrames)
+        )
+    }
+
+    /// The job's presentation delay, planned as the coordinator plans it.
+    static func presentationDelay(_ plan: ChunkPlan, info: SourceInfo, bFrames: Int) -> Int64 {
+        PresentationDelay.planned(
+            presentationTimes: info.packets.filter { !$0.isDiscarded && $0.pts >= plan.originPTS }.map(\.pts).sorted(),
+            bFrames: bFrames
+        )
+    }
+
+    /// A 426x240 clip without audio, `source.mp4` in `directory`, probed and planned in segments of
+    /// `segmentDuration` seconds.
+    static func plannedClip(
+        in directory: TemporaryDirectory,
+        seconds: Double,
+        segmentDuration: Double
+    ) throws -> (info: SourceInfo, plan: ChunkPlan) {
+        let source = directory.file("source.mp4")
+        try Fixtures.makeClip(at: source, seconds: seconds, width: 426, height: 240, audio: false)
+        let info = try SourceProbe.probe(path: source)
+        let plan = try ChunkPlanner.plan(
+            packets: info.packets,
+            timeBase: info.video.timeBase,
+            options: .init(segmentDuration: segmentDuration, minimumChunks: 1)
+        )
+        return (info, plan)
+    }
+
+    /// The chunk's packets copied out of the source, as the coordinator sends them.
+    static func extract(_ chunk: PlannedChunk, of info: SourceInfo, to path: String) throws {
+        try ChunkExtractor.extractVideo(
+            source: info.path,
+            streamIndex: info.video.index,
+            firstPacket: chunk.firstPacket,
+            lastPacket: chunk.lastPacket,
+            output: path
         )
     }
 
@@ -47,13 +85,7 @@ struct ChunkEncoderTests {
         var files: [String: Data] = [:]
         for chunk in plan.chunks {
             let chunkPath = directory.file("chunk\(chunk.index).nut")
-            try ChunkExtractor.extractVideo(
-                source: info.path,
-                streamIndex: info.video.index,
-                firstPacket: chunk.firstPacket,
-                lastPacket: chunk.lastPacket,
-                output: chunkPath
-            )
+            try Self.extract(chunk, of: info, to: chunkPath)
             let work = directory.file("work\(chunk.index)")
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
             let spec = Self.videoTask(chunk, of: plan, source: info, renditions: renditions, settings: settings)
@@ -68,10 +100,9 @@ struct ChunkEncoderTests {
     /// Splits a clip into chunks, encodes each separately, and checks the joined rungs have every source frame once
     /// with keyframes at every segment start, with B-frames and without.
     ///
-    /// With B-frames, each segment's first picture must decode and show at the segment's start, as its boxes say
-    /// (`tfdt`, composition offset 0), so no edit list is needed. libavformat reads such fragments a constant
-    /// amount late (it delays every picture by the largest negative composition offset, `dts_shift` in its mov
-    /// demuxer), so the times it reports are compared after taking its first picture's time off.
+    /// With B-frames, each segment's first picture must decode at the segment's start (`tfdt`) and show the job's
+    /// presentation delay later, with no negative composition offset, so no edit list is needed and libavformat
+    /// reads the times the boxes state: every picture at its source time plus the delay.
     @Test(arguments: [0, 3])
     func chunksJoinIntoTheSourceFrames(bFrames: Int) throws {
         let directory = try TemporaryDirectory()
@@ -101,14 +132,17 @@ struct ChunkEncoderTests {
             let times = try Probe.framePresentationTimes(path)
             #expect(times.count == 200)
             #expect(zip(times, times.dropFirst()).allSatisfy { abs($1 - $0 - 0.04) < 0.001 }, "no gap or duplicate")
-            let readLate = try #require(times.first)
-            #expect(bFrames > 0 || readLate == 0, "without B-frames libavformat reads the first picture at 0")
-            let keyframes = try Probe.keyframeTimes(path).map { $0 - readLate }
+            let delay = info.video.timeBase.seconds(Self.presentationDelay(plan, info: info, bFrames: bFrames))
+            #expect(bFrames == 0 || delay > 0)
+            let first = try #require(times.first)
+            #expect(abs(first - delay) < 0.001, "libavformat reads the first picture at the delay, \(delay) s")
+            let keyframes = try Probe.keyframeTimes(path).map { $0 - delay }
             let segmentStartSeconds = plan.segmentStarts.map { info.video.timeBase.seconds($0 - plan.originPTS) }
             for start in segmentStartSeconds {
                 #expect(keyframes.contains { abs($0 - start) < 0.001 }, "keyframe at segment start \(start)")
             }
-            // What a player that follows the boxes shows: each segment's first picture at the segment's start.
+            // What the boxes say: each segment's first picture decodes at the segment's start and shows the delay
+            // later; no picture shows before it decodes.
             let timescale = try #require(MP4Boxes.timescale(initSegment: [UInt8](files["\(rendition.name)/init.mp4"]!)))
             for (index, start) in plan.segmentStarts.enumerated() {
                 let name = String(format: "%@/segment_%05d.m4s", rendition.name, index)
@@ -116,8 +150,37 @@ struct ChunkEncoderTests {
                 let expected = Int64(
                     (info.video.timeBase.seconds(start - plan.originPTS) * Double(timescale)).rounded()
                 )
-                #expect(timing.baseDecodeTime == expected && timing.leadingCompositionOffset == 0, "\(name): \(timing)")
+                #expect(timing.baseDecodeTime == expected, "\(name): \(timing)")
+                #expect(timing.leadingCompositionOffset == Int64((delay * Double(timescale)).rounded()), "\(name)")
+                #expect(timing.deepestNegativeCompositionOffset == 0, "\(name): \(timing)")
             }
+        }
+    }
+
+    /// A B-frame task planned before jobs had a presentation delay (a retry of such a job) is encoded as it was
+    /// then, so its segments match the ones already accepted: each segment's first picture shows when it decodes
+    /// and the B-frames before they decode (negative composition offsets).
+    @Test("a B-frame task planned before the presentation delay encodes as it did")
+    func taskWithoutPresentationDelayEncodesAsBefore() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (info, plan) = try Self.plannedClip(in: directory, seconds: 4, segmentDuration: 2)
+        let chunk = try #require(plan.chunks.first)
+        let renditions = [try #require(Ladder.renditions(displayWidth: 426, displayHeight: 240).first)]
+        var spec = Self.videoTask(chunk, of: plan, source: info, renditions: renditions)
+        spec.presentationDelay = nil
+        let chunkPath = directory.file("chunk.nut")
+        try Self.extract(chunk, of: info, to: chunkPath)
+        let outputs = try ChunkEncoder(spec: spec, sourcePath: chunkPath, workDirectory: directory.path).run { _ in true
+        }
+        let segments = outputs.filter { $0.description.role == .segment }
+        #expect(segments.count == chunk.segmentStarts.count)
+        for segment in segments {
+            let timing = try MP4Boxes.timing(
+                ofFragment: [UInt8](Data(contentsOf: URL(fileURLWithPath: segment.localPath)))
+            )
+            #expect(timing.leadingCompositionOffset == 0, "\(segment.description.path): \(timing)")
+            #expect(timing.deepestNegativeCompositionOffset < 0, "\(segment.description.path): \(timing)")
         }
     }
 

@@ -13,21 +13,14 @@ struct DeterministicMemoryTests {
     @Test func memoryHandedToTheEncodersHoldsNothingFromBefore() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let source = directory.file("source.mp4")
-        try Fixtures.makeClip(at: source, seconds: 1, width: 426, height: 240, audio: false)
-        let info = try SourceProbe.probe(path: source)
-        let plan = try ChunkPlanner.plan(
-            packets: info.packets,
-            timeBase: info.video.timeBase,
-            options: .init(segmentDuration: 1, minimumChunks: 1)
-        )
+        let (info, plan) = try ChunkEncoderTests.plannedClip(in: directory, seconds: 1, segmentDuration: 1)
         let chunk = try #require(plan.chunks.first)
         let renditions = Ladder.renditions(displayWidth: info.displayWidth, displayHeight: info.video.height)
         let spec = ChunkEncoderTests.videoTask(chunk, of: plan, source: info, renditions: renditions)
         let work = directory.file("work")
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         // The encode turns the fill on; nothing else in this process does.
-        _ = try ChunkEncoder(spec: spec, sourcePath: source, workDirectory: work).run { _ in true }
+        _ = try ChunkEncoder(spec: spec, sourcePath: info.path, workDirectory: work).run { _ in true }
 
         // Blocks above glibc's per-thread cache (1032 bytes): the cache hands small blocks back as they were, fill or
         // not, and the pictures and buffers that matter are far larger.

@@ -192,11 +192,13 @@ package enum Probe {
         }.sorted()
     }
 
-    /// Presentation times (seconds) of every video frame, sorted.
-    package static func framePresentationTimes(_ path: String) throws -> [Double] {
+    /// Presentation times (seconds) of every packet of the first stream of a kind (`v:0`, the video's frames), sorted,
+    /// as ffprobe reads them: `path` may be an HLS playlist, read through libavformat's HLS demuxer as ffmpeg, mpv and
+    /// VLC read it.
+    package static func framePresentationTimes(_ path: String, stream: String = "v:0") throws -> [Double] {
         let output = try run(
             "ffprobe",
-            ["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0", path]
+            ["-v", "error", "-select_streams", stream, "-show_entries", "packet=pts_time", "-of", "csv=p=0", path]
         )
         return output.split(separator: "\n").compactMap {
             Double($0.trimmingCharacters(in: .whitespaces).split(separator: ",").first ?? "")
