@@ -45,7 +45,8 @@ package enum JobPlanning {
             sourceHeight: sourceHeight
         )
         let presentationDelay = PresentationDelay.planned(
-            presentationTimes: info.packets.filter { !$0.isDiscarded && $0.pts >= plan.originPTS }.map(\.pts).sorted(),
+            packets: info.packets,
+            originPTS: plan.originPTS,
             bFrames: settings.encoder.bFrames
         )
         func spec(kind: TaskSpec.Kind, task: PlannedVideoTask?) -> TaskSpec {

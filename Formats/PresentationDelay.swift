@@ -24,4 +24,12 @@ public enum PresentationDelay {
         }
         return longest
     }
+
+    /// The delay for the frames of `packets` a job shows: those not discarded, from `originPTS` on.
+    public static func planned(packets: [VideoPacket], originPTS: Int64, bFrames: Int) -> Int64 {
+        self.planned(
+            presentationTimes: packets.filter { !$0.isDiscarded && $0.pts >= originPTS }.map(\.pts).sorted(),
+            bFrames: bFrames
+        )
+    }
 }

@@ -36,10 +36,7 @@ struct ChunkEncoderTests {
 
     /// The job's presentation delay, planned as the coordinator plans it.
     static func presentationDelay(_ plan: ChunkPlan, info: SourceInfo, bFrames: Int) -> Int64 {
-        PresentationDelay.planned(
-            presentationTimes: info.packets.filter { !$0.isDiscarded && $0.pts >= plan.originPTS }.map(\.pts).sorted(),
-            bFrames: bFrames
-        )
+        PresentationDelay.planned(packets: info.packets, originPTS: plan.originPTS, bFrames: bFrames)
     }
 
     /// A 426x240 clip without audio, `source.mp4` in `directory`, probed and planned in segments of
