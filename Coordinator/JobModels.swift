@@ -138,6 +138,10 @@ package struct JobSourceInfo: Codable, Sendable {
     /// B-frames have negative offsets (`MP4Boxes.shiftCompositionOffsets`) and their segments show their first
     /// picture when it decodes.
     package var presentationDelay: Int64? = nil
+    /// The B-frames in a row the job is encoded with when fewer than its settings ask for: a source with frames
+    /// shown so long (a held slide) that more would delay the whole job past `PresentationDelay.longestSeconds`.
+    /// Nil when as asked.
+    package var bFrames: Int? = nil
 }
 
 /// Which source packets a task's agent receives. Stored as JSON in `tasks.extract`; never sent to agents.

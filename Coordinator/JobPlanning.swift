@@ -44,11 +44,17 @@ package enum JobPlanning {
             sourceWidth: sourceWidth,
             sourceHeight: sourceHeight
         )
-        let presentationDelay = PresentationDelay.planned(
+        let delayPlan = PresentationDelay.plan(
             packets: info.packets,
             originPTS: plan.originPTS,
-            bFrames: settings.encoder.bFrames
+            bFrames: settings.encoder.bFrames,
+            timeBase: info.video.timeBase
         )
+        let presentationDelay = delayPlan.delay
+        // Fewer B-frames than asked for when the source has frames shown so long that as many in a row would delay
+        // the whole job by more than `PresentationDelay.longestSeconds`.
+        var encoder = settings.encoder
+        encoder.bFrames = delayPlan.bFrames
         func spec(kind: TaskSpec.Kind, task: PlannedVideoTask?) -> TaskSpec {
             let chunk = task?.chunk
             return TaskSpec(
@@ -65,7 +71,7 @@ package enum JobPlanning {
                 firstSegmentIndex: chunk?.firstSegmentIndex ?? 0,
                 frameCount: chunk?.frameCount ?? 0,
                 renditions: task?.renditions ?? [],
-                settings: settings.encoder,
+                settings: encoder,
                 rotation: kind == .video && info.video.rotation != 0 ? info.video.rotation : nil,
                 conversion: kind == .video && !info.video.conversion.isNone ? info.video.conversion : nil,
                 chunkTaskCount: task.flatMap { $0.groupCount > 1 ? $0.groupCount : nil },
@@ -109,7 +115,8 @@ package enum JobPlanning {
                 originPTS: plan.originPTS,
                 timeBase: info.video.timeBase
             ),
-            presentationDelay: presentationDelay
+            presentationDelay: presentationDelay,
+            bFrames: delayPlan.bFrames == settings.encoder.bFrames ? nil : delayPlan.bFrames
         )
         return PlannedJob(
             sourceInfo: sourceInfo,

@@ -70,6 +70,8 @@ extension Stitcher {
             // job's presentation delay later (0 for jobs planned before it, whose B-frames have negative offsets).
             if isVideo {
                 try self.checkPresentation(timing, of: segment, job: job, timescale: timescale)
+            } else if segment.segmentIndex == 0, let timescale {
+                try self.checkSoundStart(timing, of: segment, job: job, sampleRate: timescale)
             }
             // Wrapping, not trapping, on a damaged tfdt: the next file's start then fails the comparison.
             expectedStart = timing.baseDecodeTime &+ timing.duration
@@ -80,6 +82,33 @@ extension Stitcher {
             }
         }
         return measurement
+    }
+
+    /// Samples the AAC encoder primes with (libavcodec's `aac`, the only audio encoder the farm uses): shown before
+    /// the first sound, so a B-frame job's audio moves by its presentation delay less these.
+    static let aacPriming: Int64 = 1024
+
+    /// The audio's first segment starts where the job's presentation delay puts it (`PresentationDelay.audioShift`),
+    /// so the sound is in step with the pictures: an agent that did not move it would make a job whose sound runs
+    /// ahead of its pictures.
+    private static func checkSoundStart(
+        _ timing: MP4Boxes.FragmentTiming,
+        of segment: OutputFile,
+        job: JobToStitch,
+        sampleRate: Int64
+    ) throws {
+        let expected = PresentationDelay.audioShift(
+            delay: job.sourceInfo.presentationDelay ?? 0,
+            timeBase: job.sourceInfo.timeBase,
+            sampleRate: Int(sampleRate),
+            priming: self.aacPriming
+        )
+        guard timing.baseDecodeTime == expected else {
+            throw ContinuityError(
+                description: "\(segment.path) starts the sound at \(timing.baseDecodeTime) samples, where the job's "
+                    + "presentation delay puts it at \(expected): it would be out of step with the pictures"
+            )
+        }
     }
 
     /// A video segment's first picture is shown exactly the job's presentation delay after it decodes, and no picture

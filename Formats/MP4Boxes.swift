@@ -203,10 +203,12 @@ package enum MP4Boxes {
     /// as they are: each `trun`'s composition offsets lose `offset` and the box becomes version 1, whose offsets
     /// are signed (ISO/IEC 14496-12 §8.8.8).
     ///
-    /// This is how B-frames get exact timing with no edit list. A sample's decode time is the presentation time of
-    /// the sample that many places along in presentation order, so a fragment's `tfdt` is its first picture's
+    /// Only for tasks planned before `TaskSpec.presentationDelay` (their retries must match what was accepted):
+    /// they gave B-frames exact timing with no edit list this way. A sample's decode time is the presentation time
+    /// of the sample that many places along in presentation order, so a fragment's `tfdt` is its first picture's
     /// presentation time and B-frames present before they decode. libavformat refuses a packet that presents
     /// before it decodes, so the chunk encoder muxes every presentation time `offset` late and this takes it back.
+    /// New jobs are shown the job's delay late instead and keep every offset zero or more (`PresentationDelay`).
     package static func shiftCompositionOffsets(inFragment bytes: inout [UInt8], by offset: Int64) throws {
         guard offset != 0 else { return }
         let track = try TrackFragment(bytes)

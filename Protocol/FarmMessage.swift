@@ -2,7 +2,9 @@ import Foundation
 import NIOCore
 
 /// The version of the agent protocol this build speaks. A peer with another version is refused during the handshake.
-public let farmProtocolVersion = 1
+/// 2: tasks carry the job's presentation delay (`TaskSpec.presentationDelay`), which an agent of version 1 would
+/// ignore, making segments the stitch refuses.
+public let farmProtocolVersion = 2
 
 /// One message of the agent protocol. On the wire every message is one frame (see `FarmFrameDecoder`) whose payload
 /// is a one-byte kind, a 4-byte big-endian header length, the header as JSON, then raw body bytes. Only bulk data

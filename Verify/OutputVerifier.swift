@@ -207,10 +207,10 @@ package enum OutputVerifier {
         }
         if let error = rung.error { report.failures.append("\(rung.name): \(error)") }
         if let change = rung.sizeChange { report.failures.append("\(rung.name): \(change)") }
-        if let (segment, offset) = rung.picturesShownBeforeDecoding.first {
+        if let (segment, offset) = rung.picturesShownBeforeDecoding.min(by: { $0.offset < $1.offset }) {
             report.failures.append(
                 "\(rung.name): \(rung.picturesShownBeforeDecoding.count) segments show pictures before they decode "
-                    + "(negative composition offsets, \(offset) units in \(rung.playlist.segments[segment].uri)): "
+                    + "(negative composition offsets, the deepest \(offset) units in \(rung.playlist.segments[segment].uri)): "
                     + "ffmpeg, mpv and VLC show such pictures late and out of step with the sound; re-encode the job "
                     + "with this version, which delays the whole presentation instead"
             )

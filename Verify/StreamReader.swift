@@ -56,8 +56,9 @@ final class StreamReader {
         /// plus the first sample's composition offset); nil to take libavformat's timestamps as they are.
         ///
         /// libavformat reads a fragment whose B-frames have negative composition offsets (version 1 `trun`, as
-        /// CMAF writes them, with no edit list, as the farm did before `TaskSpec.presentationDelay`) with every presentation time later by the largest of those offsets
-        /// (its mov demuxer's `dts_shift`): two frames for x264's B-pyramid, more where frames are longer. A player
+        /// CMAF writes them, with no edit list, as the farm did before `TaskSpec.presentationDelay`) with every
+        /// presentation time later by the largest of those offsets (its mov demuxer's `dts_shift`): two frames for
+        /// x264's B-pyramid, more where frames are longer. A player
         /// that follows the boxes (a browser's) shows the first picture at `tfdt`. The reader takes the boxes' word:
         /// every packet of the input is moved by what its first packet is off by.
         var presentationStart: Int64?

@@ -24,6 +24,8 @@
 #   MUTANT_TIMEOUT  seconds one mutation's tests may run (default 900); a mutation whose tests hang is caught
 #                   (a stall is a failure), and reported as such
 set -euo pipefail
+# deploy/test.sh checks that every mutation applies; with one applied, it must not.
+export FARM_MUTANT=1
 cd "$(dirname "$0")/.."
 
 phase() { echo "==> mutants: $*" >&2; }

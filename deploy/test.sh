@@ -36,6 +36,18 @@ if [ "${1:-}" = "--list-targets" ]; then
     exit 0
 fi
 
+# The mutations `make mutants` runs are patches of this code: one that no longer applies proves nothing, so it
+# fails the run here, at once, rather than in the next `make mutants` (which sets FARM_MUTANT while one is applied).
+if [ -z "${FARM_MUTANT:-}" ] && git rev-parse --git-dir >/dev/null 2>&1; then
+    stale=()
+    for patch in mutants/*.patch; do git apply --check "$patch" 2>/dev/null || stale+=("$patch"); done
+    if [ "${#stale[@]}" -gt 0 ]; then
+        echo "test.sh: ${stale[*]} no longer apply to the code: make the same bug in the code as it is now and" \
+            "save it with its two header lines (deploy/mutants.sh says how)" >&2
+        exit 1
+    fi
+fi
+
 # shellcheck source=deploy/test-services.sh
 source deploy/test-services.sh
 cleanup() {

@@ -39,16 +39,17 @@ struct AudioTrackEncode {
         // no negative decode times, so the track is moved later by that much.
         let priming = Int64(encoder.initialPadding)
         // The sound is shown as much later as the job's pictures (`TaskSpec.presentationDelay`), to the nearest
-        // sample, so it stays in step with them. A delay longer than the priming holds it: the track then moves by
-        // the delay alone and its first sound is shown with the first picture. A shorter one (none without
-        // B-frames) cannot, and the sound starts the difference late.
-        let presentationDelay = av_rescale_q_rnd(
-            self.spec.presentationDelay ?? 0,
-            self.spec.timeBase.av,
-            AVRational(num: 1, den: sampleRate),
-            AV_ROUND_NEAR_INF
+        // sample, so it stays in step with them. The priming is shown before the first picture, so the track moves
+        // by the delay less the priming and its first sound is shown with the first picture. A delay shorter than
+        // the priming (none without B-frames, or one B-frame at a high frame rate) cannot hold it: the track then
+        // does not move and the sound starts the difference late.
+        let delay = self.spec.presentationDelay ?? 0
+        let shiftPastPriming = PresentationDelay.audioShift(
+            delay: delay,
+            timeBase: self.spec.timeBase,
+            sampleRate: Int(sampleRate),
+            priming: priming
         )
-        let shiftPastPriming = max(presentationDelay - priming, 0)
 
         let resampler = try Resampler(decoder: decoder, encoder: encoder, label: label)
         let fifo = AudioFifo(encoder: encoder)
@@ -59,10 +60,12 @@ struct AudioTrackEncode {
         let outputStream = try container.addStream(encoder: encoder)
         try container.writeHeader(options: OutputContainer.fragmentedMP4Options(firstFragmentNumber: 1))
 
-        // Segment boundaries in samples of the output.
+        // Where each segment starts, in samples as the sound is shown: where the video's segment shows its first
+        // picture (the job's presentation delay after its start), so both cover the same stretch of the job. The
+        // encoder's packets are compared as shown too (priming and shift added).
         let videoTimeBase = self.spec.timeBase
         let boundaries = self.spec.segmentStarts.map { start -> Int64 in
-            let seconds = videoTimeBase.seconds(start - self.spec.originPTS)
+            let seconds = videoTimeBase.seconds(start - self.spec.originPTS + delay)
             return Int64((seconds * Double(sampleRate)).rounded())
         }
         var segmentTimes: [(start: Int64, duration: Int64, frames: Int)] = []
@@ -78,19 +81,17 @@ struct AudioTrackEncode {
             let packet = Packet()
             while try encoder.receive(into: packet) {
                 defer { packet.unref() }
-                packet.pts += priming
-                packet.dts += priming
+                packet.pts += priming + shiftPastPriming
+                packet.dts += priming + shiftPastPriming
                 let pts = packet.pts
                 if nextBoundary < boundaries.count, pts >= boundaries[nextBoundary] {
                     if !segmentTimes.isEmpty { try container.flushFragment() }
                     while nextBoundary < boundaries.count, pts >= boundaries[nextBoundary] { nextBoundary += 1 }
-                    segmentTimes.append((pts + shiftPastPriming, 0, 0))
+                    segmentTimes.append((pts, 0, 0))
                 }
-                if segmentTimes.isEmpty { segmentTimes.append((pts + shiftPastPriming, 0, 0)) }
+                if segmentTimes.isEmpty { segmentTimes.append((pts, 0, 0)) }
                 segmentTimes[segmentTimes.count - 1].duration += packet.duration
                 segmentTimes[segmentTimes.count - 1].frames += 1
-                packet.pts += shiftPastPriming
-                packet.dts += shiftPastPriming
                 try container.write(packet, stream: outputStream, from: encoder.timeBase)
             }
         }

@@ -127,8 +127,8 @@ private struct VideoChunkEncode {
         var durations: [Int64: Int64] = [:]
         var wroteAny = false
         /// The presentation times sent to the encoder, in order: the n-th packet out decodes at the n-th of them,
-        /// so a segment's first picture decodes when it is shown and the decode times are the frames' own (exact
-        /// with any frame rate), whatever the encoder's reordering.
+        /// so a segment's first picture decodes at its own source time (and is shown `presentationDelay` later)
+        /// and the decode times are the frames' own (exact with any frame rate), whatever the encoder's reordering.
         var presentationTimes: [Int64] = []
         var packetsWritten = 0
         /// How much later than its source time every picture is shown (the task's time base): the job's

@@ -30,8 +30,12 @@ struct StitcherChecksTests {
     }
 
     /// Plans the clip as the coordinator does (`JobPlanning`), extracts each task's copy and encodes it as an agent
-    /// does, and puts the files where accepted results go.
-    static func encode(encoder: EncoderSettings = .default) throws -> EncodedJob {
+    /// does, and puts the files where accepted results go. Tasks of the kinds in `ignoringDelay` are encoded as an
+    /// agent of protocol version 1 would, without the job's presentation delay.
+    static func encode(
+        encoder: EncoderSettings = .default,
+        ignoringDelay: Set<TaskSpec.Kind> = []
+    ) throws -> EncodedJob {
         let directory = try TemporaryDirectory("farm-stitch")
         let source = directory.file("clip.mp4")
         try Fixtures.makeClip(at: source, seconds: 4, width: 320, height: 240)
@@ -61,7 +65,9 @@ struct StitcherChecksTests {
             }
             let work = directory.file("work-\(index)")
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-            let outputs = try ChunkEncoder(spec: task.spec, sourcePath: copy, workDirectory: work).run { _ in true }
+            var spec = task.spec
+            if ignoringDelay.contains(spec.kind) { spec.presentationDelay = nil }
+            let outputs = try ChunkEncoder(spec: spec, sourcePath: copy, workDirectory: work).run { _ in true }
             for file in outputs {
                 let target = (encoded as NSString).appendingPathComponent(file.description.path)
                 // Every chunk's task writes its rendition's init segment; the coordinator keeps the first.
@@ -159,6 +165,48 @@ struct StitcherChecksTests {
         var legacy = try encoded.output("no-delay")
         legacy.sourceInfo.presentationDelay = nil
         Self.expectRefused(legacy, "where the job's presentation delay is 0")
+    }
+
+    /// A job planned before the presentation delay, whose agents encoded it as they did then (negative composition
+    /// offsets, the sound unmoved), is still published: its retries and its stitch after an upgrade must go on.
+    @Test func aJobPlannedBeforeThePresentationDelayIsPublished() throws {
+        let encoded = try Self.encode(ignoringDelay: [.video, .audio])
+        defer { encoded.directory.remove() }
+        var job = try encoded.output("legacy")
+        job.sourceInfo.presentationDelay = nil
+        try Stitcher.stitch(job)
+        #expect(FileManager.default.fileExists(atPath: "\(job.outputDirectory)/master.m3u8"))
+    }
+
+    /// Segments of a new job with pictures shown before they decode (its first picture on time) are not published:
+    /// ffmpeg, mpv and VLC would show its pictures late.
+    @Test func negativeCompositionOffsetsInANewJobAreRefused() throws {
+        let encoded = try Self.encode(ignoringDelay: [.video, .audio])
+        defer { encoded.directory.remove() }
+        var job = try encoded.output("negative")
+        job.sourceInfo.presentationDelay = 0
+        Self.expectRefused(job, "shows a picture")
+    }
+
+    /// An audio track not moved by the job's presentation delay (an agent that ignored it) would play ahead of the
+    /// pictures: refused, naming where the sound should start.
+    @Test func soundNotMovedWithThePicturesIsRefused() throws {
+        let encoded = try Self.encode(ignoringDelay: [.audio])
+        defer { encoded.directory.remove() }
+        let job = try encoded.output("early-sound")
+        let delay = try #require(job.sourceInfo.presentationDelay)
+        let shift = PresentationDelay.audioShift(
+            delay: delay,
+            timeBase: job.sourceInfo.timeBase,
+            sampleRate: 48_000,
+            priming: Stitcher.aacPriming
+        )
+        #expect(shift > 0)
+        Self.expectRefused(
+            job,
+            "audio/segment_00000.m4s starts the sound at 0 samples, where the job's "
+                + "presentation delay puts it at \(shift)"
+        )
     }
 
     /// Audio that is not what the job promises players (here the job asks for mono, the files hold stereo) is not

@@ -36,7 +36,12 @@ struct ChunkEncoderTests {
 
     /// The job's presentation delay, planned as the coordinator plans it.
     static func presentationDelay(_ plan: ChunkPlan, info: SourceInfo, bFrames: Int) -> Int64 {
-        PresentationDelay.planned(packets: info.packets, originPTS: plan.originPTS, bFrames: bFrames)
+        PresentationDelay.plan(
+            packets: info.packets,
+            originPTS: plan.originPTS,
+            bFrames: bFrames,
+            timeBase: info.video.timeBase
+        ).delay
     }
 
     /// A 426x240 clip without audio, `source.mp4` in `directory`, probed and planned in segments of
@@ -154,6 +159,16 @@ struct ChunkEncoderTests {
         }
     }
 
+    /// The 240p task of the first 2 s chunk of a 4 s clip, planned with the default settings, and its chunk's copy.
+    static func firstChunkTask(in directory: TemporaryDirectory) throws -> (spec: TaskSpec, chunkPath: String) {
+        let (info, plan) = try Self.plannedClip(in: directory, seconds: 4, segmentDuration: 2)
+        let chunk = try #require(plan.chunks.first)
+        let renditions = [try #require(Ladder.renditions(displayWidth: 426, displayHeight: 240).first)]
+        let chunkPath = directory.file("chunk.nut")
+        try Self.extract(chunk, of: info, to: chunkPath)
+        return (Self.videoTask(chunk, of: plan, source: info, renditions: renditions), chunkPath)
+    }
+
     /// A B-frame task planned before jobs had a presentation delay (a retry of such a job) is encoded as it was
     /// then, so its segments match the ones already accepted: each segment's first picture shows when it decodes
     /// and the B-frames before they decode (negative composition offsets).
@@ -161,17 +176,12 @@ struct ChunkEncoderTests {
     func taskWithoutPresentationDelayEncodesAsBefore() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let (info, plan) = try Self.plannedClip(in: directory, seconds: 4, segmentDuration: 2)
-        let chunk = try #require(plan.chunks.first)
-        let renditions = [try #require(Ladder.renditions(displayWidth: 426, displayHeight: 240).first)]
-        var spec = Self.videoTask(chunk, of: plan, source: info, renditions: renditions)
+        var (spec, chunkPath) = try Self.firstChunkTask(in: directory)
         spec.presentationDelay = nil
-        let chunkPath = directory.file("chunk.nut")
-        try Self.extract(chunk, of: info, to: chunkPath)
         let outputs = try ChunkEncoder(spec: spec, sourcePath: chunkPath, workDirectory: directory.path).run { _ in true
         }
         let segments = outputs.filter { $0.description.role == .segment }
-        #expect(segments.count == chunk.segmentStarts.count)
+        #expect(segments.count == spec.segmentStarts.count)
         for segment in segments {
             let timing = try MP4Boxes.timing(
                 ofFragment: [UInt8](Data(contentsOf: URL(fileURLWithPath: segment.localPath)))
@@ -179,6 +189,22 @@ struct ChunkEncoderTests {
             #expect(timing.leadingCompositionOffset == 0, "\(segment.description.path): \(timing)")
             #expect(timing.deepestNegativeCompositionOffset < 0, "\(segment.description.path): \(timing)")
         }
+    }
+
+    /// A delay shorter than the encoder's reordering (a plan that got it wrong) would show a B-frame before it
+    /// decodes: the task fails, naming the delay, instead of making segments every player reads differently.
+    @Test("a presentation delay too short for the B-frames fails the task")
+    func aTooShortPresentationDelayFailsTheTask() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        var (spec, chunkPath) = try Self.firstChunkTask(in: directory)
+        let planned = try #require(spec.presentationDelay)
+        #expect(planned > 0, "the default settings use B-frames")
+        spec.presentationDelay = planned / 3 - 1
+        let error = #expect(throws: MediaError.self) {
+            try ChunkEncoder(spec: spec, sourcePath: chunkPath, workDirectory: directory.path).run { _ in true }
+        }
+        #expect(error?.description.contains("more than the job's presentation delay of \(planned / 3 - 1)") == true)
     }
 
     /// With B-frames a segment's last picture in decode order is often not its last in presentation order, and a
