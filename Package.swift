@@ -55,7 +55,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         // Without swift-configuration (its default trait): the coordinator is configured by its flags.
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(
+            url: "https://github.com/hummingbird-project/hummingbird.git",
+            from: "2.28.1",
+            traits: ["FullFoundation"]
+        ),
     ],
     targets: [
         .systemLibrary(
@@ -90,7 +94,8 @@ let package = Package(
             path: "API",
             [
                 "FarmCoordinator", "FarmProtocol", logging, .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .farmLibrary("FarmAgent", path: "Agent", ["FarmFormats", "FarmMedia"] + serviceDependencies),
@@ -129,7 +134,7 @@ let package = Package(
         .farmTests(
             "FarmCoordinatorTests",
             [
-                "FarmCoordinator", "FarmTestSupport", "FarmFormats", "FarmMedia", "FarmProtocol",
+                "FarmCoordinator", "FarmTestSupport", "FarmFormats", "FarmMedia", "FarmProtocol", "FarmVerify",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),

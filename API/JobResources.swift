@@ -1,3 +1,4 @@
+import Crypto
 import FarmCoordinator
 import FarmProtocol
 import Foundation
@@ -48,6 +49,16 @@ package struct JobRequest: Decodable, Sendable {
         } catch let DecodingError.dataCorrupted(context) {
             throw Problem.badRequest("\(Self.path(context.codingPath)): \(context.debugDescription)")
         }
+    }
+
+    /// What a request asks, whatever its key order and spacing: the SHA-256 of its JSON with sorted keys. A body
+    /// that is not JSON (refused before this) hashes as it is.
+    package static func hash(of body: Data) -> Data {
+        let canonical =
+            (try? JSONSerialization.jsonObject(with: body)).flatMap {
+                try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys])
+            } ?? body
+        return Data(SHA256.hash(data: canonical))
     }
 
     private static func path(_ keys: [any CodingKey]) -> String {
@@ -103,6 +114,7 @@ package struct JobResource: Codable, Sendable, Equatable {
     package var finishedAt: String?
     package var durationSeconds: Double?
     package var progress: Progress
+    package var retryOf: Int64?
 
     package init(_ job: TenantJob) {
         let formatter = ISO8601DateFormatter()
@@ -117,6 +129,7 @@ package struct JobResource: Codable, Sendable, Equatable {
             job.state == .ready
             ? 100 : job.tasksTotal == 0 ? 0 : (Double(job.tasksDone) * 1000 / Double(job.tasksTotal)).rounded() / 10
         self.progress = Progress(tasksTotal: job.tasksTotal, tasksDone: job.tasksDone, percent: percent)
+        self.retryOf = job.retryOf
     }
 }
 

@@ -16,29 +16,96 @@ package struct JobsController: Sendable {
         group.get(use: self.list)
         group.get("{id}", use: self.show)
         group.post("{id}/cancel", use: self.cancel)
-        return ["POST /v1/jobs", "GET /v1/jobs", "GET /v1/jobs/{id}", "POST /v1/jobs/{id}/cancel"]
+        group.post("{id}/retry", use: self.retry)
+        return [
+            "POST /v1/jobs", "GET /v1/jobs", "GET /v1/jobs/{id}", "POST /v1/jobs/{id}/cancel",
+            "POST /v1/jobs/{id}/retry",
+        ]
     }
 
     @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> Response {
         let tenant = try Self.tenant(context)
-        let body = try await request.body.collect(upTo: context.maxUploadSize)
-        let job = try JobRequest.decode(Data(buffer: body))
+        let body = Data(buffer: try await request.body.collect(upTo: context.maxUploadSize))
+        let job = try JobRequest.decode(body)
         let settings = try job.settings()
         let source: String
         switch self.sources.source(job.source.path) {
         case .success(let path): source = path
         case .failure(let error): throw Problem(.unprocessableContent, "Source refused", detail: error.description)
         }
-        let output = (self.outputRoot as NSString).appendingPathComponent(UUID().uuidString.lowercased())
-        let id = try await self.store.submit(
-            source: source,
-            outputDirectory: output,
-            settings: settings,
-            priority: job.priority ?? 0,
-            tenant: tenant
-        )
-        guard let created = try await self.store.job(id, tenant: tenant) else { throw Problem.notFound("job \(id)") }
-        return try Self.json(JobResource(created), status: .created, headers: [.location: "/v1/jobs/\(id)"])
+        let submitted = try await Self.idempotent(request) { idempotency in
+            try await self.store.submit(
+                source: source,
+                outputDirectory: self.newOutputFolder(),
+                settings: settings,
+                priority: job.priority ?? 0,
+                tenant: tenant,
+                idempotency: idempotency.map { IdempotencyKey(key: $0, requestHash: JobRequest.hash(of: body)) },
+                retryOf: nil
+            )
+        }
+        return try await self.created(submitted, tenant: tenant)
+    }
+
+    /// A failed or cancelled job submitted again, as a new job (`retryOf` names the first) with a new output folder.
+    @Sendable func retry(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let tenant = try Self.tenant(context)
+        let id = try Self.jobID(context)
+        let submitted = try await Self.idempotent(request) { idempotency in
+            do {
+                return try await self.store.retry(
+                    jobID: id,
+                    tenant: tenant,
+                    outputDirectory: self.newOutputFolder(),
+                    idempotency: idempotency.map {
+                        IdempotencyKey(key: $0, requestHash: JobRequest.hash(of: Data("retry \(id)".utf8)))
+                    }
+                )
+            } catch let error as JobNotRetryable {
+                throw Problem(.conflict, "Job cannot be retried", detail: error.description)
+            }
+        }
+        guard let submitted else { throw Problem.notFound("job \(id)") }
+        return try await self.created(submitted, tenant: tenant)
+    }
+
+    private func newOutputFolder() -> String {
+        (self.outputRoot as NSString).appendingPathComponent(UUID().uuidString.lowercased())
+    }
+
+    /// 201 with the job, for a new job and for a request replayed with its `Idempotency-Key` alike (the latter
+    /// marked `Idempotent-Replayed: true`), so a client that retries gets the answer it missed.
+    private func created(_ submitted: (id: Int64, replayed: Bool), tenant: String) async throws -> Response {
+        guard let job = try await self.store.job(submitted.id, tenant: tenant) else {
+            throw Problem.notFound("job \(submitted.id)")
+        }
+        var headers: HTTPFields = [.location: "/v1/jobs/\(submitted.id)"]
+        if submitted.replayed { headers[Self.idempotentReplayed] = "true" }
+        return try Self.json(JobResource(job), status: .created, headers: headers)
+    }
+
+    static let idempotencyKey = HTTPFields.Element.Name("Idempotency-Key")!
+    static let idempotentReplayed = HTTPFields.Element.Name("Idempotent-Replayed")!
+
+    /// Runs `submit` with the request's `Idempotency-Key` (1 to 255 visible ASCII characters), if it has one, and
+    /// turns a key reused for another request into a 409.
+    static func idempotent<Result>(
+        _ request: Request,
+        _ submit: (String?) async throws -> Result
+    ) async throws -> Result {
+        let key = request.headers[Self.idempotencyKey]
+        if let key {
+            guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+                throw Problem.badRequest(
+                    "the Idempotency-Key header must be 1 to 255 visible ASCII characters (a UUID is a good one)"
+                )
+            }
+        }
+        do {
+            return try await submit(key)
+        } catch let error as IdempotencyKeyReused {
+            throw Problem(.conflict, "Idempotency key reused", detail: error.description)
+        }
     }
 
     @Sendable func show(_ request: Request, context: APIRequestContext) async throws -> Response {

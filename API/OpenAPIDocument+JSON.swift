@@ -85,7 +85,12 @@ extension OpenAPIDocument {
            "post": {
             "operationId": "createJob",
             "summary": "Submit a job.",
-            "description": "The source is a file on the coordinator's disk inside a folder its operator allows\n(`farm coordinator --source-folder DIR`). The job's outputs go to a new folder of its own.\n",
+            "description": "The source is a file on the coordinator's disk inside a folder its operator allows\n(`farm coordinator --source-folder DIR`). The job's outputs go to a new folder of its own.\nWith an `Idempotency-Key`, a retried request (same key, same body) answers with the job the first made\n(`Idempotent-Replayed: true`); the same key with another body is a 409.\n",
+            "parameters": [
+             {
+              "$ref": "#/components/parameters/IdempotencyKey"
+             }
+            ],
             "requestBody": {
              "required": true,
              "content": {
@@ -105,6 +110,15 @@ extension OpenAPIDocument {
                 "schema": {
                  "type": "string"
                 }
+               },
+               "Idempotent-Replayed": {
+                "description": "`true` when the job was made by an earlier request with the same Idempotency-Key.",
+                "schema": {
+                 "type": "string",
+                 "enum": [
+                  "true"
+                 ]
+                }
                }
               },
               "content": {
@@ -119,6 +133,9 @@ extension OpenAPIDocument {
               "$ref": "#/components/responses/Problem"
              },
              "401": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "409": {
               "$ref": "#/components/responses/Problem"
              },
              "413": {
@@ -240,6 +257,53 @@ extension OpenAPIDocument {
              }
             }
            }
+          },
+          "/v1/jobs/{id}/retry": {
+           "post": {
+            "operationId": "retryJob",
+            "summary": "Run a failed or cancelled job again, as a new job.",
+            "description": "The new job has the same source, settings and priority, a new output folder, and `retryOf` set to this\njob's id. A job that has not ended, or ended ready, is a 409. Takes an `Idempotency-Key` as createJob does.\n",
+            "parameters": [
+             {
+              "$ref": "#/components/parameters/JobID"
+             },
+             {
+              "$ref": "#/components/parameters/IdempotencyKey"
+             }
+            ],
+            "responses": {
+             "201": {
+              "description": "The new job, submitted.",
+              "headers": {
+               "Location": {
+                "description": "The new job's URL.",
+                "schema": {
+                 "type": "string"
+                }
+               }
+              },
+              "content": {
+               "application/json": {
+                "schema": {
+                 "$ref": "#/components/schemas/Job"
+                }
+               }
+              }
+             },
+             "400": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "401": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "404": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "409": {
+              "$ref": "#/components/responses/Problem"
+             }
+            }
+           }
           }
          },
          "components": {
@@ -259,6 +323,17 @@ extension OpenAPIDocument {
              "type": "integer",
              "minimum": 1,
              "maximum": 9223372036854775807
+            }
+           },
+           "IdempotencyKey": {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "description": "A key of the client's choosing (a UUID) that makes the request safe to retry: the tenant's requests with\nthe same key make one job. Kept as long as the job is.\n",
+            "schema": {
+             "type": "string",
+             "minLength": 1,
+             "maxLength": 255,
+             "pattern": "^[!-~]+$"
             }
            }
           },
@@ -474,6 +549,13 @@ extension OpenAPIDocument {
                 "maximum": 100
                }
               }
+             },
+             "retryOf": {
+              "type": [
+               "integer",
+               "null"
+              ],
+              "description": "The failed or cancelled job this one runs again."
              }
             }
            },

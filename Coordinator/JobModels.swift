@@ -263,6 +263,27 @@ package struct OutputFolderInUse: Error, CustomStringConvertible {
     }
 }
 
+/// The `Idempotency-Key` of a tenant's submit and the SHA-256 of its request (`JobStore.submit`).
+package struct IdempotencyKey: Sendable {
+    package var key: String
+    package var requestHash: Data
+
+    package init(key: String, requestHash: Data) {
+        self.key = key
+        self.requestHash = requestHash
+    }
+}
+
+/// A submit whose idempotency key made a job for another request.
+package struct IdempotencyKeyReused: Error, CustomStringConvertible {
+    package var key: String
+    package var jobID: Int64
+    package var description: String {
+        "the Idempotency-Key \(self.key) was used for job \(self.jobID) with another request; send the same request "
+            + "to get job \(self.jobID), or a new key for a new job"
+    }
+}
+
 package struct JobToPlan: Sendable {
     package var id: Int64
     package var source: String

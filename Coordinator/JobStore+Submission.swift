@@ -13,37 +13,72 @@ extension JobStore {
         priority: Int = 0,
         tenant: String? = nil
     ) async throws -> Int64 {
+        try await self.submit(
+            source: source,
+            outputDirectory: outputDirectory,
+            settings: settings,
+            priority: priority,
+            tenant: tenant,
+            idempotency: nil,
+            retryOf: nil
+        ).id
+    }
+
+    /// Submits a job, or with an `idempotency` key the tenant used before for the same request, finds the job that
+    /// request made (`replayed`). The same key with another request is refused (`IdempotencyKeyReused`).
+    /// `retryOf` names the ended job this one runs again.
+    package func submit(
+        source: String,
+        outputDirectory: String,
+        settings: JobSettings,
+        priority: Int,
+        tenant: String?,
+        idempotency: IdempotencyKey?,
+        retryOf: Int64?
+    ) async throws -> (id: Int64, replayed: Bool) {
         // Two jobs writing one folder at once would overwrite each other's segments: a folder belongs to one job
         // while it runs. Once it has ended (ready included), a new job may replace its output. The database enforces
         // it (the unique index `jobs_one_writer_per_output_dir`, migration 4); this statement gives the new job's id,
-        // or names the running job that holds the folder. A submit racing another into the same folder fails the
-        // index instead, and the next try finds the winner as the holder.
+        // or names the running job that holds the folder. A submit racing another into the same folder (or with the
+        // same idempotency key, `jobs_idempotency_key`) fails the index instead, and the next try finds the winner.
         for _ in 0..<3 {
             do {
                 let rows = try await self.client.query(
                     """
-                    WITH holder AS (
+                    WITH earlier AS (
+                        SELECT id, request_hash FROM jobs
+                        WHERE tenant = \(tenant) AND idempotency_key = \(idempotency?.key)
+                    ), holder AS (
                         SELECT id, state FROM jobs
                         WHERE output_dir = \(outputDirectory) AND state IN (\(JobState.submitted), \(JobState.running), \(JobState.stitching))
                         ORDER BY id LIMIT 1
                     ), inserted AS (
-                        INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight, tenant)
-                        SELECT \(source), \(outputDirectory), \(settings), \(priority), \(settings.maxInFlight), \(tenant)
-                        WHERE NOT EXISTS (SELECT 1 FROM holder)
+                        INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight, tenant, idempotency_key, request_hash, retry_of)
+                        SELECT \(source), \(outputDirectory), \(settings), \(priority), \(settings.maxInFlight), \(tenant),
+                               \(idempotency?.key), \(idempotency?.requestHash), \(retryOf)
+                        WHERE NOT EXISTS (SELECT 1 FROM holder) AND NOT EXISTS (SELECT 1 FROM earlier)
                         RETURNING id
                     )
-                    SELECT id, NULL::text FROM inserted UNION ALL SELECT id, state FROM holder
+                    SELECT id, NULL::text, NULL::bytea, false FROM inserted
+                    UNION ALL SELECT id, state, NULL::bytea, false FROM holder
+                    UNION ALL SELECT id, NULL::text, request_hash, true FROM earlier
                     """,
                     logger: self.logger
                 )
-                for try await (id, holderState) in rows.decode((Int64, JobState?).self) {
-                    if let holderState {
-                        throw OutputFolderInUse(outputDirectory: outputDirectory, jobID: id, state: holderState)
+                var found: [(id: Int64, holderState: JobState?, requestHash: Data?, isEarlier: Bool)] = []
+                for try await row in rows.decode((Int64, JobState?, Data?, Bool).self) { found.append(row) }
+                if let earlier = found.first(where: \.isEarlier) {
+                    guard earlier.requestHash == idempotency?.requestHash else {
+                        throw IdempotencyKeyReused(key: idempotency?.key ?? "", jobID: earlier.id)
                     }
-                    try await self.notifyWork("job")
-                    return id
+                    return (earlier.id, true)
                 }
-                throw ConfigurationError("inserting the job returned no id")
+                if let holder = found.first(where: { $0.holderState != nil }), let state = holder.holderState {
+                    throw OutputFolderInUse(outputDirectory: outputDirectory, jobID: holder.id, state: state)
+                }
+                guard let inserted = found.first else { throw ConfigurationError("inserting the job returned no id") }
+                try await self.notifyWork("job")
+                return (inserted.id, false)
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
                 continue
             }

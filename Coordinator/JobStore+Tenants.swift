@@ -13,6 +13,18 @@ package struct TenantJob: Sendable, Equatable {
     package var durationSeconds: Double?
     package var tasksTotal: Int
     package var tasksDone: Int
+    /// The failed or cancelled job this one runs again.
+    package var retryOf: Int64?
+}
+
+/// A retry of a job that has not ended as failed or cancelled.
+package struct JobNotRetryable: Error, CustomStringConvertible {
+    package var jobID: Int64
+    package var state: JobState
+    package var description: String {
+        "job \(self.jobID) is \(self.state.rawValue): only a failed or cancelled job can be retried"
+            + (self.state == .ready ? "; it is done" : "; cancel it first, or wait for it to end")
+    }
 }
 
 /// Jobs seen through a tenant's API key: a job of another tenant (or of the command line) does not exist for it.
@@ -33,6 +45,34 @@ extension JobStore {
         return try await self.cancel(jobID: jobID)
     }
 
+    /// Submits the tenant's failed or cancelled job again, as a new job with the same source, settings and
+    /// priority writing a new `outputDirectory`; nil when the tenant has no such job. With `idempotency`, a retried
+    /// request finds the job the first one made.
+    package func retry(
+        jobID: Int64,
+        tenant: String,
+        outputDirectory: String,
+        idempotency: IdempotencyKey?
+    ) async throws -> (id: Int64, replayed: Bool)? {
+        let rows = try await self.client.query(
+            "SELECT source, settings, priority, state FROM jobs WHERE id = \(jobID) AND tenant = \(tenant)",
+            logger: self.logger
+        )
+        for try await (source, settings, priority, state) in rows.decode((String, JobSettings, Int, JobState).self) {
+            guard state == .failed || state == .cancelled else { throw JobNotRetryable(jobID: jobID, state: state) }
+            return try await self.submit(
+                source: source,
+                outputDirectory: outputDirectory,
+                settings: settings,
+                priority: priority,
+                tenant: tenant,
+                idempotency: idempotency,
+                retryOf: jobID
+            )
+        }
+        return nil
+    }
+
     private func tenantJobs(
         tenant: String,
         id: Int64?,
@@ -44,7 +84,7 @@ extension JobStore {
             """
             SELECT j.id, j.state, j.error, j.priority, j.created_at, j.finished_at, j.duration_seconds,
                    (SELECT count(*) FROM tasks t WHERE t.job_id = j.id),
-                   (SELECT count(*) FROM tasks t WHERE t.job_id = j.id AND t.state = \(TaskState.done))
+                   (SELECT count(*) FROM tasks t WHERE t.job_id = j.id AND t.state = \(TaskState.done)), j.retry_of
             FROM jobs j
             WHERE j.tenant = \(tenant) AND (\(id)::bigint IS NULL OR j.id = \(id))
               AND (\(state?.rawValue)::text IS NULL OR j.state = \(state?.rawValue)) AND j.id < \(before ?? Int64.max)
@@ -53,8 +93,8 @@ extension JobStore {
             logger: self.logger
         )
         var jobs: [TenantJob] = []
-        for try await (id, state, error, priority, created, finished, duration, total, done) in rows.decode(
-            (Int64, JobState, String?, Int, Date, Date?, Double?, Int64, Int64).self
+        for try await (id, state, error, priority, created, finished, duration, total, done, retryOf) in rows.decode(
+            (Int64, JobState, String?, Int, Date, Date?, Double?, Int64, Int64, Int64?).self
         ) {
             jobs.append(
                 TenantJob(
@@ -66,7 +106,8 @@ extension JobStore {
                     finishedAt: finished,
                     durationSeconds: duration,
                     tasksTotal: Int(total),
-                    tasksDone: Int(done)
+                    tasksDone: Int(done),
+                    retryOf: retryOf
                 )
             )
         }

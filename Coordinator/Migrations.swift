@@ -221,6 +221,22 @@ package enum Migrations {
                 "CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, id DESC) WHERE tenant IS NOT NULL",
             ]
         ),
+        (
+            8, "idempotency keys and retries of API jobs",
+            [
+                // The `Idempotency-Key` a tenant's POST /v1/jobs carried, and the SHA-256 of what it asked: a
+                // retried POST with the same key finds the job instead of making a second one (`JobStore.submit`).
+                // The key lasts as long as the job's row.
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS idempotency_key text",
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS request_hash bytea",
+                """
+                CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency_key ON jobs (tenant, idempotency_key)
+                WHERE idempotency_key IS NOT NULL
+                """,
+                // The failed or cancelled job this one runs again (POST /v1/jobs/{id}/retry).
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS retry_of bigint REFERENCES jobs (id) ON DELETE SET NULL",
+            ]
+        ),
     ]
 
     /// The newest schema version this build knows.

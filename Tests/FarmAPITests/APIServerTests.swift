@@ -19,9 +19,10 @@ struct APIServerTests {
             _ method: HTTPRequest.Method,
             _ uri: String,
             key: APIKey? = nil,
-            json: String? = nil
+            json: String? = nil,
+            headers extra: HTTPFields = [:]
         ) async throws -> (status: HTTPResponse.Status, headers: HTTPFields, body: [String: Any]) {
-            var headers: HTTPFields = [:]
+            var headers = extra
             if let key { headers[.authorization] = "Bearer \(key.text)" }
             if json != nil { headers[.contentType] = "application/json" }
             let response = try await self.client.execute(
@@ -143,6 +144,106 @@ struct APIServerTests {
             #expect(again.status == .ok, "cancelling a cancelled job again is not an error")
             let onlyCancelled = try await server.request(.get, "/v1/jobs?state=cancelled", key: acme)
             #expect((onlyCancelled.body["jobs"] as? [[String: Any]])?.compactMap { $0["id"] as? Int } == [Int(ids[1])])
+        }
+    }
+
+    static let idempotencyKey = HTTPFields.Element.Name("Idempotency-Key")!
+    static let replayed = HTTPFields.Element.Name("Idempotent-Replayed")!
+
+    static func id(_ body: [String: Any]) -> Int64? {
+        body["id"] as? Int64 ?? (body["id"] as? Int).map(Int64.init)
+    }
+
+    /// A client whose answer was lost sends its POST again with the same Idempotency-Key: one job, whatever the
+    /// body's key order, and at once from many connections; the same key with another body is a 409 naming the job.
+    @Test func aSubmitRetriedWithItsIdempotencyKeyMakesOneJob() async throws {
+        try await Self.withServer { server in
+            let (_, acme) = try await server.keys.create(tenant: "acme")
+            let (_, other) = try await server.keys.create(tenant: "other")
+            let source = server.sources + "/clip.mp4"
+            try Data("not decoded: no planner runs here".utf8).write(to: URL(fileURLWithPath: source))
+            let body = #"{"source": {"path": "\#(source)"}, "rungs": ["240p"]}"#
+            let key: HTTPFields = [Self.idempotencyKey: "upload-7f3a"]
+
+            let first = try await server.request(.post, "/v1/jobs", key: acme, json: body, headers: key)
+            try #require(first.status == .created, "\(first.body)")
+            #expect(first.headers[Self.replayed] == nil)
+            let id = try #require(Self.id(first.body))
+            let reordered = #"{"rungs":["240p"],"source":{"path":"\#(source)"}}"#
+            let again = try await server.request(.post, "/v1/jobs", key: acme, json: reordered, headers: key)
+            #expect(again.status == .created && Self.id(again.body) == id, "\(again.body)")
+            #expect(again.headers[Self.replayed] == "true" && again.headers[.location] == "/v1/jobs/\(id)")
+
+            // Eight at once with a new key: the database's unique index lets one make the job.
+            let burst: HTTPFields = [Self.idempotencyKey: "upload-burst"]
+            let ids = try await withThrowingTaskGroup(of: Int64?.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        let answer = try await server.request(.post, "/v1/jobs", key: acme, json: body, headers: burst)
+                        return answer.status == .created ? Self.id(answer.body) : nil
+                    }
+                }
+                return try await group.reduce(into: [Int64?]()) { $0.append($1) }
+            }
+            #expect(ids.count == 8 && ids.allSatisfy { $0 != nil } && Set(ids).count == 1, "\(ids)")
+
+            let changed = try await server.request(
+                .post,
+                "/v1/jobs",
+                key: acme,
+                json: #"{"source": {"path": "\#(source)"}, "rungs": ["240p"], "priority": 5}"#,
+                headers: key
+            )
+            #expect(changed.status == .conflict, "\(changed.body)")
+            #expect((changed.body["detail"] as? String)?.contains("was used for job \(id)") == true, "\(changed.body)")
+            // Keys are the tenant's own: another tenant's same key makes its own job.
+            let theirs = try await server.request(.post, "/v1/jobs", key: other, json: body, headers: key)
+            #expect(theirs.status == .created && Self.id(theirs.body) != id && theirs.headers[Self.replayed] == nil)
+
+            let listed = try await server.request(.get, "/v1/jobs", key: acme)
+            #expect((listed.body["jobs"] as? [Any])?.count == 2, "\(listed.body)")
+            let bad = try await server.request(
+                .post,
+                "/v1/jobs",
+                key: acme,
+                json: body,
+                headers: [Self.idempotencyKey: String(repeating: "k", count: 256)]
+            )
+            #expect(bad.status == .badRequest && (bad.body["detail"] as? String)?.contains("1 to 255") == true)
+        }
+    }
+
+    /// A cancelled job is run again as a new job that names it; a job that has not ended is not, with a 409 that
+    /// says what to do; another tenant's job is a 404.
+    @Test func aCancelledJobIsRetriedAsANewJob() async throws {
+        try await Self.withServer { server in
+            let (_, acme) = try await server.keys.create(tenant: "acme")
+            let (_, other) = try await server.keys.create(tenant: "other")
+            let source = server.sources + "/clip.mp4"
+            try Data("not decoded: no planner runs here".utf8).write(to: URL(fileURLWithPath: source))
+            let created = try await server.request(
+                .post,
+                "/v1/jobs",
+                key: acme,
+                json: #"{"source": {"path": "\#(source)"}, "rungs": ["240p"], "priority": 7}"#
+            )
+            let id = try #require(Self.id(created.body))
+            let early = try await server.request(.post, "/v1/jobs/\(id)/retry", key: acme)
+            #expect(early.status == .conflict && (early.body["detail"] as? String)?.contains("cancel it first") == true)
+            #expect(try await server.request(.post, "/v1/jobs/\(id)/cancel", key: acme).status == .ok)
+            #expect(try await server.request(.post, "/v1/jobs/\(id)/retry", key: other).status == .notFound)
+
+            let key: HTTPFields = [Self.idempotencyKey: "retry-once"]
+            let retried = try await server.request(.post, "/v1/jobs/\(id)/retry", key: acme, headers: key)
+            try #require(retried.status == .created, "\(retried.body)")
+            let newID = try #require(Self.id(retried.body))
+            #expect(newID != id && retried.headers[.location] == "/v1/jobs/\(newID)")
+            #expect(retried.body["retryOf"] as? Int == Int(id) && retried.body["priority"] as? Int == 7)
+            #expect(retried.body["state"] as? String == "submitted")
+            let again = try await server.request(.post, "/v1/jobs/\(id)/retry", key: acme, headers: key)
+            #expect(Self.id(again.body) == newID && again.headers[Self.replayed] == "true")
+            let shown = try await server.request(.get, "/v1/jobs/\(newID)", key: acme)
+            #expect(shown.body["retryOf"] as? Int == Int(id))
         }
     }
 

@@ -2,6 +2,7 @@ import FarmFormats
 import FarmMedia
 import FarmProtocol
 import FarmTestSupport
+import FarmVerify
 import Foundation
 import Testing
 
@@ -169,6 +170,8 @@ struct StitcherChecksTests {
 
     /// A job planned before the presentation delay, whose agents encoded it as they did then (negative composition
     /// offsets, the sound unmoved), is still published: its retries and its stitch after an upgrade must go on.
+    /// `farm verify` fails it for the negative offsets alone (one line per rung, naming the players they break),
+    /// read from the fragments' boxes.
     @Test func aJobPlannedBeforeThePresentationDelayIsPublished() throws {
         let encoded = try Self.encode(ignoringDelay: [.video, .audio])
         defer { encoded.directory.remove() }
@@ -176,6 +179,9 @@ struct StitcherChecksTests {
         job.sourceInfo.presentationDelay = nil
         try Stitcher.stitch(job)
         #expect(FileManager.default.fileExists(atPath: "\(job.outputDirectory)/master.m3u8"))
+        let report = OutputVerifier.verify(source: encoded.source, hlsDirectory: job.outputDirectory)
+        #expect(report.failures.count == job.renditions.count, "\(report.failures)")
+        #expect(report.failures.allSatisfy { $0.contains("negative composition offsets") }, "\(report.failures)")
     }
 
     /// Segments of a new job with pictures shown before they decode (its first picture on time) are not published:
