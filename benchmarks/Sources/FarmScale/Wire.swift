@@ -78,7 +78,8 @@ func encodeFrame(_ kind: Kind, json: Data, body: ByteBuffer? = nil, allocator: B
 }
 
 // Headers (docs/PROTOCOL.md).
-struct Hello: Codable { var protocolVersion = 1, agentName: String }
+/// `protocolVersion`: farmProtocolVersion in Protocol/FarmMessage.swift (the coordinator refuses another).
+struct Hello: Codable { var protocolVersion = 2, agentName: String }
 struct Challenge: Codable { var nonce: String }
 struct Capabilities: Codable { var encoders: [String], vaapiDevice: String?, slots: Int }
 struct Authenticate: Codable { var proof: String, capabilities: Capabilities }
