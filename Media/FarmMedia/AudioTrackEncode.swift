@@ -43,13 +43,13 @@ struct AudioTrackEncode {
         // by the delay less the priming and its first sound is shown with the first picture. A delay shorter than
         // the priming (none without B-frames, or one B-frame at a high frame rate) cannot hold it: the track then
         // does not move and the sound starts the difference late.
-        let delay = self.spec.presentationDelay ?? 0
-        let shiftPastPriming = PresentationDelay.audioShift(
-            delay: delay,
+        let delay = PresentationDelay.audioShift(
+            delay: self.spec.presentationDelay ?? 0,
             timeBase: self.spec.timeBase,
             sampleRate: Int(sampleRate),
-            priming: priming
+            priming: 0
         )
+        let shiftPastPriming = max(delay - priming, 0)
 
         let resampler = try Resampler(decoder: decoder, encoder: encoder, label: label)
         let fifo = AudioFifo(encoder: encoder)
@@ -60,13 +60,14 @@ struct AudioTrackEncode {
         let outputStream = try container.addStream(encoder: encoder)
         try container.writeHeader(options: OutputContainer.fragmentedMP4Options(firstFragmentNumber: 1))
 
-        // Where each segment starts, in samples as the sound is shown: where the video's segment shows its first
-        // picture (the job's presentation delay after its start), so both cover the same stretch of the job. The
-        // encoder's packets are compared as shown too (priming and shift added).
+        // Where each segment after the first starts, in samples as the sound is shown: where the video's segment
+        // shows its first picture (the job's presentation delay after its start), so both cover the same stretch
+        // of the job. The encoder's packets are compared as shown too (priming and shift added). The first segment
+        // starts with the first packet, the priming's, shown before the first picture.
         let videoTimeBase = self.spec.timeBase
-        let boundaries = self.spec.segmentStarts.map { start -> Int64 in
-            let seconds = videoTimeBase.seconds(start - self.spec.originPTS + delay)
-            return Int64((seconds * Double(sampleRate)).rounded())
+        let boundaries = self.spec.segmentStarts.dropFirst().map { start -> Int64 in
+            let seconds = videoTimeBase.seconds(start - self.spec.originPTS)
+            return Int64((seconds * Double(sampleRate)).rounded()) + delay
         }
         var segmentTimes: [(start: Int64, duration: Int64, frames: Int)] = []
         var nextBoundary = 0
@@ -84,12 +85,13 @@ struct AudioTrackEncode {
                 packet.pts += priming + shiftPastPriming
                 packet.dts += priming + shiftPastPriming
                 let pts = packet.pts
-                if nextBoundary < boundaries.count, pts >= boundaries[nextBoundary] {
-                    if !segmentTimes.isEmpty { try container.flushFragment() }
+                if segmentTimes.isEmpty {
+                    segmentTimes.append((pts, 0, 0))
+                } else if nextBoundary < boundaries.count, pts >= boundaries[nextBoundary] {
+                    try container.flushFragment()
                     while nextBoundary < boundaries.count, pts >= boundaries[nextBoundary] { nextBoundary += 1 }
                     segmentTimes.append((pts, 0, 0))
                 }
-                if segmentTimes.isEmpty { segmentTimes.append((pts, 0, 0)) }
                 segmentTimes[segmentTimes.count - 1].duration += packet.duration
                 segmentTimes[segmentTimes.count - 1].frames += 1
                 try container.write(packet, stream: outputStream, from: encoder.timeBase)

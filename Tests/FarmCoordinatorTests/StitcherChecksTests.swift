@@ -112,6 +112,30 @@ struct StitcherChecksTests {
         #expect(FileManager.default.fileExists(atPath: "\(job.outputDirectory)/master.m3u8"))
     }
 
+    /// The sound is cut where the pictures are: each audio segment after the first starts with the AAC frame
+    /// shown at the video segment's first picture (shown the job's delay after its start), not a frame before it.
+    @Test func audioSegmentsStartWhereTheVideosPicturesDo() throws {
+        let encoded = try Self.encode()
+        defer { encoded.directory.remove() }
+        let output = encoded.encoded
+        func timing(_ path: String) throws -> MP4Boxes.FragmentTiming {
+            try MP4Boxes.timing(ofFragment: [UInt8](Data(contentsOf: URL(fileURLWithPath: "\(output)/\(path)"))))
+        }
+        let videoInit = try [UInt8](Data(contentsOf: URL(fileURLWithPath: "\(output)/240p/init.mp4")))
+        let timescale = Double(try #require(MP4Boxes.timescale(initSegment: videoInit)))
+        #expect(encoded.job.sourceInfo.segmentCount == 2)
+        for index in 1..<encoded.job.sourceInfo.segmentCount {
+            let name = String(format: "segment_%05d.m4s", index)
+            let video = try timing("240p/\(name)")
+            let shown = Double(video.baseDecodeTime + video.leadingCompositionOffset) / timescale
+            let sound = Double(try timing("audio/\(name)").baseDecodeTime) / 48_000
+            #expect(
+                sound >= shown && sound < shown + 1024.0 / 48_000,
+                "audio \(name) at \(sound) s, pictures at \(shown) s"
+            )
+        }
+    }
+
     /// An agent that encoded one frame too many but reported the right counts (as an ignored edit list did): the
     /// counts the agents sent agree with the source, the files do not.
     @Test func oneFrameTooManyIsRefusedThoughTheReportsAgree() throws {
