@@ -12,12 +12,29 @@ package struct APIConfiguration: Sendable {
     package var sourceFolders: [String]
     /// Where API jobs' outputs go, a new folder per job.
     package var outputRoot: String
+    /// Where tus uploads are stored, a file each (made if missing).
+    package var uploadFolder: String
+    /// The largest upload, in bytes.
+    package var maximumUploadSize: Int64
+    /// How long an upload lasts, in seconds (and after the job made from it ends, at least until then).
+    package var uploadLifetime: Double
 
-    package init(host: String = "0.0.0.0", port: Int = 8080, sourceFolders: [String] = [], outputRoot: String) {
+    package init(
+        host: String = "0.0.0.0",
+        port: Int = 8080,
+        sourceFolders: [String] = [],
+        outputRoot: String,
+        uploadFolder: String? = nil,
+        maximumUploadSize: Int64 = 100 << 30,
+        uploadLifetime: Double = 24 * 3600
+    ) {
         self.host = host
         self.port = port
         self.sourceFolders = sourceFolders
         self.outputRoot = outputRoot
+        self.uploadFolder = uploadFolder ?? (outputRoot as NSString).appendingPathComponent(".uploads")
+        self.maximumUploadSize = maximumUploadSize
+        self.uploadLifetime = uploadLifetime
     }
 }
 
@@ -48,9 +65,18 @@ package enum APIApplication {
             sources: try SourceFolders(configuration.sourceFolders),
             outputRoot: configuration.outputRoot
         )
+        try FileManager.default.createDirectory(atPath: configuration.uploadFolder, withIntermediateDirectories: true)
+        let uploads = UploadsController(
+            store: JobStore(client: client, logger: logger),
+            jobs: jobs,
+            folder: configuration.uploadFolder,
+            maximumSize: configuration.maximumUploadSize,
+            lifetime: configuration.uploadLifetime
+        )
         let keys = APIKeyAuthenticator(keys: APIKeyStore(client: client, logger: logger))
         let jobOperations = jobs.addRoutes(to: router.group("v1/jobs").add(middleware: keys))
-        return (router, Set(["GET /healthz", "GET /readyz", "GET /openapi.json"] + jobOperations))
+        let uploadOperations = uploads.addRoutes(to: router.group("v1/uploads").add(middleware: keys))
+        return (router, Set(["GET /healthz", "GET /readyz", "GET /openapi.json"] + jobOperations + uploadOperations))
     }
 
     /// The API as a service (run it in the coordinator's service group beside its `PostgresClient`).

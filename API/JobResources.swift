@@ -11,7 +11,10 @@ package struct JobRequest: Decodable, Sendable {
         package var path: String
     }
 
-    package var source: Source
+    /// A file on the coordinator's disk; or
+    package var source: Source?
+    /// the id of the tenant's finished upload (`/v1/uploads`).
+    package var upload: String?
     package var rungs: [String]?
     package var preset: String?
     package var crf: Int?
@@ -22,7 +25,8 @@ package struct JobRequest: Decodable, Sendable {
     package var maxInFlight: Int?
 
     static let fields: Set<String> = [
-        "source", "rungs", "preset", "crf", "bFrames", "container", "segmentDuration", "priority", "maxInFlight",
+        "source", "upload", "rungs", "preset", "crf", "bFrames", "container", "segmentDuration", "priority",
+        "maxInFlight",
     ]
 
     /// Decodes a request body, naming what is wrong with it.
@@ -49,6 +53,22 @@ package struct JobRequest: Decodable, Sendable {
         } catch let DecodingError.dataCorrupted(context) {
             throw Problem.badRequest("\(Self.path(context.codingPath)): \(context.debugDescription)")
         }
+    }
+
+    /// The job an upload's `farm-settings` metadata asks for (JSON: every field but `source` and `upload`), made from
+    /// the upload `upload`.
+    package static func fromUploadSettings(_ settings: Data, upload: String) throws -> JobRequest {
+        guard var object = try? JSONSerialization.jsonObject(with: settings) as? [String: Any] else {
+            throw Problem.badRequest(
+                "the farm-settings metadata is not a JSON object in base64; send the job's settings, as POST /v1/jobs "
+                    + "takes them, without source"
+            )
+        }
+        guard object["source"] == nil, object["upload"] == nil else {
+            throw Problem.badRequest("farm-settings names the video itself; leave source and upload out of it")
+        }
+        object["upload"] = upload
+        return try Self.decode(try JSONSerialization.data(withJSONObject: object))
     }
 
     /// What a request asks, whatever its key order and spacing: the SHA-256 of its JSON with sorted keys. A body

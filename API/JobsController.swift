@@ -27,24 +27,64 @@ package struct JobsController: Sendable {
         let tenant = try Self.tenant(context)
         let body = Data(buffer: try await request.body.collect(upTo: context.maxUploadSize))
         let job = try JobRequest.decode(body)
-        let settings = try job.settings()
-        let source: String
-        switch self.sources.source(job.source.path) {
-        case .success(let path): source = path
-        case .failure(let error): throw Problem(.unprocessableContent, "Source refused", detail: error.description)
-        }
         let submitted = try await Self.idempotent(request) { idempotency in
-            try await self.store.submit(
-                source: source,
-                outputDirectory: self.newOutputFolder(),
-                settings: settings,
-                priority: job.priority ?? 0,
+            try await self.submit(
+                job,
                 tenant: tenant,
-                idempotency: idempotency.map { IdempotencyKey(key: $0, requestHash: JobRequest.hash(of: body)) },
-                retryOf: nil
+                idempotency: idempotency.map { IdempotencyKey(key: $0, requestHash: JobRequest.hash(of: body)) }
             )
         }
         return try await self.created(submitted, tenant: tenant)
+    }
+
+    /// Submits `job` for `tenant`, from a path inside the source folders or from the tenant's finished upload.
+    package func submit(
+        _ job: JobRequest,
+        tenant: String,
+        idempotency: IdempotencyKey?
+    ) async throws -> (id: Int64, replayed: Bool) {
+        let settings = try job.settings()
+        let source: String
+        var upload: Upload?
+        switch (job.source, job.upload) {
+        case (let given?, nil):
+            switch self.sources.source(given.path) {
+            case .success(let path): source = path
+            case .failure(let error): throw Problem(.unprocessableContent, "Source refused", detail: error.description)
+            }
+        case (nil, let id?):
+            guard let found = try await self.store.upload(id, tenant: tenant) else {
+                throw Problem(
+                    .unprocessableContent,
+                    "Upload not found",
+                    detail: "upload \(id) does not exist for this API key (it may have expired); upload the file again"
+                )
+            }
+            guard found.isComplete else {
+                throw Problem(
+                    .conflict,
+                    "Upload not finished",
+                    detail: "upload \(id) has \(found.received) of \(found.length) bytes; send the rest (PATCH) first"
+                )
+            }
+            source = found.path
+            upload = found
+        default:
+            throw Problem.badRequest(
+                "give the video as exactly one of source ({\"path\": \"…\"}) and upload (the id of a finished upload)"
+            )
+        }
+        let submitted = try await self.store.submit(
+            source: source,
+            outputDirectory: self.newOutputFolder(),
+            settings: settings,
+            priority: job.priority ?? 0,
+            tenant: tenant,
+            idempotency: idempotency,
+            retryOf: nil
+        )
+        if let upload { try await self.store.attachUpload(upload.id, jobID: submitted.id) }
+        return submitted
     }
 
     /// A failed or cancelled job submitted again, as a new job (`retryOf` names the first) with a new output folder.

@@ -304,6 +304,296 @@ extension OpenAPIDocument {
              }
             }
            }
+          },
+          "/v1/uploads": {
+           "options": {
+            "operationId": "uploadCapabilities",
+            "summary": "What this tus server takes (tus 1.0 discovery).",
+            "responses": {
+             "204": {
+              "description": "The tus version, extensions, largest upload and checksum algorithm.",
+              "headers": {
+               "Tus-Version": {
+                "schema": {
+                 "type": "string"
+                }
+               },
+               "Tus-Extension": {
+                "schema": {
+                 "type": "string"
+                }
+               },
+               "Tus-Max-Size": {
+                "schema": {
+                 "type": "string"
+                }
+               },
+               "Tus-Checksum-Algorithm": {
+                "schema": {
+                 "type": "string"
+                }
+               }
+              }
+             },
+             "401": {
+              "$ref": "#/components/responses/Problem"
+             }
+            }
+           },
+           "post": {
+            "operationId": "createUpload",
+            "summary": "Create a resumable upload (tus 1.0 creation, and creation-with-upload with a body).",
+            "description": "`Upload-Metadata` may carry `farm-settings`: a job's settings as JSON (as createJob takes them, without\n`source`), base64; the job is then made when the last byte is stored, and named by `Farm-Job`.\n",
+            "parameters": [
+             {
+              "$ref": "#/components/parameters/TusResumable"
+             },
+             {
+              "name": "Upload-Length",
+              "in": "header",
+              "required": true,
+              "schema": {
+               "type": "string",
+               "pattern": "^[0-9]{1,19}$"
+              }
+             },
+             {
+              "name": "Upload-Metadata",
+              "in": "header",
+              "schema": {
+               "type": "string"
+              }
+             },
+             {
+              "$ref": "#/components/parameters/UploadChecksum"
+             }
+            ],
+            "requestBody": {
+             "content": {
+              "application/offset+octet-stream": {
+               "schema": {
+                "type": "string",
+                "format": "binary"
+               }
+              }
+             }
+            },
+            "responses": {
+             "201": {
+              "description": "The upload, created (with the body's bytes stored, if it had one).",
+              "headers": {
+               "Location": {
+                "description": "The upload's URL.",
+                "schema": {
+                 "type": "string"
+                }
+               },
+               "Upload-Offset": {
+                "schema": {
+                 "type": "string"
+                }
+               },
+               "Upload-Expires": {
+                "schema": {
+                 "type": "string"
+                }
+               },
+               "Farm-Job": {
+                "description": "The job made from the upload, when it is complete.",
+                "schema": {
+                 "type": "string"
+                }
+               }
+              }
+             },
+             "400": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "401": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "412": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "413": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "422": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "460": {
+              "$ref": "#/components/responses/Problem"
+             }
+            }
+           }
+          },
+          "/v1/uploads/{id}": {
+           "head": {
+            "operationId": "getUploadOffset",
+            "summary": "How many bytes of the upload are stored.",
+            "parameters": [
+             {
+              "$ref": "#/components/parameters/UploadID"
+             },
+             {
+              "$ref": "#/components/parameters/TusResumable"
+             }
+            ],
+            "responses": {
+             "200": {
+              "description": "The upload's offset, length and metadata.",
+              "headers": {
+               "Upload-Offset": {
+                "schema": {
+                 "type": "string"
+                }
+               },
+               "Upload-Length": {
+                "schema": {
+                 "type": "string"
+                }
+               },
+               "Upload-Metadata": {
+                "schema": {
+                 "type": "string"
+                }
+               },
+               "Upload-Expires": {
+                "schema": {
+                 "type": "string"
+                }
+               },
+               "Farm-Job": {
+                "schema": {
+                 "type": "string"
+                }
+               }
+              }
+             },
+             "401": {
+              "description": "Unauthorized."
+             },
+             "404": {
+              "description": "No such upload for this key."
+             },
+             "412": {
+              "description": "Tus-Resumable missing or another version."
+             }
+            }
+           },
+           "patch": {
+            "operationId": "uploadPiece",
+            "summary": "Store the next piece of the upload, from Upload-Offset.",
+            "parameters": [
+             {
+              "$ref": "#/components/parameters/UploadID"
+             },
+             {
+              "$ref": "#/components/parameters/TusResumable"
+             },
+             {
+              "name": "Upload-Offset",
+              "in": "header",
+              "required": true,
+              "schema": {
+               "type": "string",
+               "pattern": "^[0-9]{1,19}$"
+              }
+             },
+             {
+              "$ref": "#/components/parameters/UploadChecksum"
+             }
+            ],
+            "requestBody": {
+             "required": true,
+             "content": {
+              "application/offset+octet-stream": {
+               "schema": {
+                "type": "string",
+                "format": "binary"
+               }
+              }
+             }
+            },
+            "responses": {
+             "204": {
+              "description": "The piece, stored and fsynced.",
+              "headers": {
+               "Upload-Offset": {
+                "schema": {
+                 "type": "string"
+                }
+               },
+               "Upload-Expires": {
+                "schema": {
+                 "type": "string"
+                }
+               },
+               "Farm-Job": {
+                "schema": {
+                 "type": "string"
+                }
+               }
+              }
+             },
+             "400": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "401": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "404": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "409": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "412": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "413": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "415": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "423": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "460": {
+              "$ref": "#/components/responses/Problem"
+             }
+            }
+           },
+           "delete": {
+            "operationId": "terminateUpload",
+            "summary": "Remove the upload and its bytes (tus termination).",
+            "parameters": [
+             {
+              "$ref": "#/components/parameters/UploadID"
+             },
+             {
+              "$ref": "#/components/parameters/TusResumable"
+             }
+            ],
+            "responses": {
+             "204": {
+              "description": "Removed."
+             },
+             "401": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "404": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "409": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "412": {
+              "$ref": "#/components/responses/Problem"
+             }
+            }
+           }
           }
          },
          "components": {
@@ -334,6 +624,34 @@ extension OpenAPIDocument {
              "minLength": 1,
              "maxLength": 255,
              "pattern": "^[!-~]+$"
+            }
+           },
+           "UploadID": {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+             "type": "string",
+             "pattern": "^[0-9a-f]{32}$"
+            }
+           },
+           "TusResumable": {
+            "name": "Tus-Resumable",
+            "in": "header",
+            "required": true,
+            "schema": {
+             "type": "string",
+             "enum": [
+              "1.0.0"
+             ]
+            }
+           },
+           "UploadChecksum": {
+            "name": "Upload-Checksum",
+            "in": "header",
+            "description": "`sha1 ` and the base64 of the piece's SHA-1: a piece that does not match is not kept (460).",
+            "schema": {
+             "type": "string"
             }
            }
           },
@@ -398,10 +716,12 @@ extension OpenAPIDocument {
            "JobRequest": {
             "type": "object",
             "additionalProperties": false,
-            "required": [
-             "source"
-            ],
+            "description": "The video is exactly one of `source` and `upload`.",
             "properties": {
+             "upload": {
+              "type": "string",
+              "description": "The id of the tenant's finished upload (`/v1/uploads`)."
+             },
              "source": {
               "type": "object",
               "additionalProperties": false,

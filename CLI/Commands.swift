@@ -184,6 +184,18 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Where jobs submitted through the API write their outputs, a folder per job.")
     var outputRoot: String = "farm-outputs"
 
+    @Option(
+        help:
+            "Where tus uploads are stored (default: .uploads in --output-root); coordinators sharing uploads share it."
+    )
+    var uploadFolder: String?
+
+    @Option(help: "The largest upload an API key may make, in bytes.")
+    var maxUploadSize: Int64 = 100 << 30
+
+    @Option(help: "Hours an upload lasts (an unfinished one is then removed; a job's source once the job has ended).")
+    var uploadHours: Double = 24
+
     @Option(help: "Seconds a lease lasts without a heartbeat.")
     var leaseSeconds: Double = 30
 
@@ -201,6 +213,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
             throw ValidationError(
                 "--heartbeat-seconds must be positive and at most half of --lease-seconds (at least 2)"
             )
+        }
+        guard self.maxUploadSize > 0, self.uploadHours > 0 else {
+            throw ValidationError("--max-upload-size and --upload-hours must be positive")
         }
     }
 
@@ -238,7 +253,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
                         host: httpHost,
                         port: httpPort,
                         sourceFolders: self.sourceFolder,
-                        outputRoot: URL(fileURLWithPath: self.outputRoot).standardizedFileURL.path
+                        outputRoot: URL(fileURLWithPath: self.outputRoot).standardizedFileURL.path,
+                        uploadFolder: self.uploadFolder.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
+                        maximumUploadSize: self.maxUploadSize,
+                        uploadLifetime: self.uploadHours * 3600
                     ),
                     logger: logger,
                     onListening: { port in

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOPosix
 import ServiceLifecycle
@@ -29,6 +30,16 @@ final class JanitorService: Service, Sendable {
             }
         }) {
             self.rounds.logger.info("removed the partial output of an ended job", metadata: ["job": "\(jobID)"])
+        }
+        // Expired uploads (and those past their expiry whose job has ended): the row first, so no request finds an
+        // upload whose file is gone.
+        while true {
+            let paths = try await self.store.removeExpiredUploads()
+            guard !paths.isEmpty else { break }
+            try await NIOThreadPool.singleton.runIfActive {
+                for path in paths { try? FileManager.default.removeItem(atPath: path) }
+            }
+            self.rounds.logger.info("removed expired uploads", metadata: ["uploads": "\(paths.count)"])
         }
         let now = ContinuousClock.now
         let scanDue = self.lastOrphanScan.withLock { last in

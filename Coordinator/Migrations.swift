@@ -237,6 +237,29 @@ package enum Migrations {
                 "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS retry_of bigint REFERENCES jobs (id) ON DELETE SET NULL",
             ]
         ),
+        (
+            9, "tus uploads",
+            [
+                // A tenant's resumable upload (API/UploadsController.swift): `received` bytes of `length` are in the
+                // file at `path`, fsynced before they were counted. Expired uploads go with the janitor, once the job
+                // made from them (their source) has ended.
+                """
+                CREATE TABLE IF NOT EXISTS uploads (
+                    id text PRIMARY KEY,
+                    tenant text NOT NULL,
+                    length bigint NOT NULL CHECK (length >= 0),
+                    received bigint NOT NULL DEFAULT 0 CHECK (received >= 0 AND received <= length),
+                    metadata text NOT NULL DEFAULT '',
+                    path text NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    expires_at timestamptz NOT NULL,
+                    completed_at timestamptz,
+                    job_id bigint REFERENCES jobs (id) ON DELETE SET NULL
+                )
+                """,
+                "CREATE INDEX IF NOT EXISTS uploads_by_expiry ON uploads (expires_at)",
+            ]
+        ),
     ]
 
     /// The newest schema version this build knows.

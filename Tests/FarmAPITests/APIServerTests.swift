@@ -14,6 +14,8 @@ struct APIServerTests {
         var client: any TestClientProtocol
         var keys: APIKeyStore
         var sources: String
+        /// The upload folder.
+        var uploads: String
 
         func request(
             _ method: HTTPRequest.Method,
@@ -37,7 +39,10 @@ struct APIServerTests {
     }
 
     /// A coordinator's API (no planner runs: jobs stay submitted) on a fresh database with a source folder.
-    static func withServer(_ body: @Sendable (Server) async throws -> Void) async throws {
+    static func withServer(
+        maximumUploadSize: Int64 = 100 << 30,
+        _ body: @Sendable (Server) async throws -> Void
+    ) async throws {
         let directory = try TemporaryDirectory("farm-api")
         defer { directory.remove() }
         let sources = directory.file("sources")
@@ -51,7 +56,9 @@ struct APIServerTests {
                         host: "127.0.0.1",
                         port: 0,
                         sourceFolders: [sources],
-                        outputRoot: directory.file("outputs")
+                        outputRoot: directory.file("outputs"),
+                        uploadFolder: directory.file("uploads"),
+                        maximumUploadSize: maximumUploadSize
                     ),
                     logger: testLogger
                 )
@@ -60,7 +67,8 @@ struct APIServerTests {
                         Server(
                             client: testClient,
                             keys: APIKeyStore(client: client, logger: testLogger),
-                            sources: sources
+                            sources: sources,
+                            uploads: directory.file("uploads")
                         )
                     )
                 }
@@ -251,7 +259,7 @@ struct APIServerTests {
         arguments: [
             ("not json", 400, "JSON object"),
             (#"{"source": {"path": "/x"}, "crff": 20}"#, 400, "unknown field crff"),
-            (#"{"rungs": ["240p"]}"#, 400, "source is missing"),
+            (#"{"rungs": ["240p"]}"#, 400, "exactly one of source"),
             (#"{"source": {"path": "/etc/passwd"}}"#, 422, "outside the folders"),
             (#"{"source": {"path": "SOURCES/clip.mp4"}, "preset": "warp"}"#, 422, "preset warp"),
             (#"{"source": {"path": "SOURCES/clip.mp4"}, "rungs": ["999p"]}"#, 422, "unknown rung 999p"),

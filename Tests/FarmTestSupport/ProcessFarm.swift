@@ -11,6 +11,8 @@ package final class ProcessFarm: @unchecked Sendable {
     package let secret = "fault-test-secret"
     package private(set) var coordinators: [ChildProcess] = []
     package private(set) var coordinatorPorts: [Int] = []
+    /// Each coordinator's HTTP API port, in the order they started.
+    package private(set) var httpPorts: [Int] = []
     package private(set) var agents: [String: ChildProcess] = [:]
     private var started = 0
 
@@ -37,14 +39,20 @@ package final class ProcessFarm: @unchecked Sendable {
 
     /// Starts a coordinator and returns its port (`port` 0 picks a free one).
     @discardableResult
-    package func startCoordinator(port: Int = 0, leaseSeconds: Int = 6, extra: [String] = []) async throws -> Int {
+    package func startCoordinator(
+        port: Int = 0,
+        leaseSeconds: Int = 6,
+        http: String = "127.0.0.1:0",
+        extra: [String] = []
+    ) async throws -> Int {
         self.started += 1
         let portFile = self.directory.file("coordinator-\(self.started).port")
+        let httpPortFile = self.directory.file("coordinator-\(self.started).http-port")
         let process = try ChildProcess(
             [
                 "coordinator", "--database-url", self.database.connectionString, "--listen", "127.0.0.1:\(port)",
                 "--port-file", portFile, "--secret", self.secret, "--lease-seconds", "\(leaseSeconds)",
-                "--heartbeat-seconds", "1", "--reap-seconds", "1", "--http", "127.0.0.1:0",
+                "--heartbeat-seconds", "1", "--reap-seconds", "1", "--http", http, "--http-port-file", httpPortFile,
             ] + extra,
             logPath: self.directory.file("coordinator-\(self.started).log")
         )
@@ -52,9 +60,12 @@ package final class ProcessFarm: @unchecked Sendable {
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if let text = try? String(contentsOfFile: portFile, encoding: .utf8),
-                let bound = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+                let bound = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                let httpText = http == "off" ? "0" : try? String(contentsOfFile: httpPortFile, encoding: .utf8),
+                let httpBound = Int(httpText.trimmingCharacters(in: .whitespacesAndNewlines))
             {
                 self.coordinatorPorts.append(bound)
+                self.httpPorts.append(httpBound)
                 return bound
             }
             guard process.process.isRunning else {
