@@ -75,7 +75,9 @@ package enum APIApplication {
         )
         let keys = APIKeyAuthenticator(keys: APIKeyStore(client: client, logger: logger))
         let jobOperations = jobs.addRoutes(to: router.group("v1/jobs").add(middleware: keys))
-        let uploadOperations = uploads.addRoutes(to: router.group("v1/uploads").add(middleware: keys))
+        let uploadOperations = uploads.addRoutes(
+            to: router.group("v1/uploads").add(middleware: TusResumableMiddleware()).add(middleware: keys)
+        )
         return (router, Set(["GET /healthz", "GET /readyz", "GET /openapi.json"] + jobOperations + uploadOperations))
     }
 

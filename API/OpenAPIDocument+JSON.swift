@@ -280,6 +280,15 @@ extension OpenAPIDocument {
                 "schema": {
                  "type": "string"
                 }
+               },
+               "Idempotent-Replayed": {
+                "description": "`true` when the job was made by an earlier request with the same Idempotency-Key.",
+                "schema": {
+                 "type": "string",
+                 "enum": [
+                  "true"
+                 ]
+                }
                }
               },
               "content": {

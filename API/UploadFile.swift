@@ -61,8 +61,8 @@ enum UploadFile {
         func flush() async throws {
             guard pending.readableBytes > 0 else { return }
             let bytes = Data(buffer: pending)
-            pending.clear()
             try await NIOThreadPool.singleton.runIfActive { try Self.writeAll(bytes, to: descriptor, path: path) }
+            pending.clear()
         }
         do {
             for try await piece in body {
@@ -83,10 +83,15 @@ enum UploadFile {
         } catch {
             interruption = error
         }
-        try await flush()
-        try await NIOThreadPool.singleton.runIfActive {
-            guard fsync(descriptor) == 0 else { throw UploadFileError(operation: "fsync", path: path, code: errno) }
-        }
+        // The rest, and the fsync, in a task of its own: a client gone midway may have cancelled the request's task
+        // (the thread pool refuses work for a cancelled one), and what it sent must still be kept.
+        let rest = Data(buffer: pending)
+        try await Task {
+            try await NIOThreadPool.singleton.runIfActive {
+                try Self.writeAll(rest, to: descriptor, path: path)
+                guard fsync(descriptor) == 0 else { throw UploadFileError(operation: "fsync", path: path, code: errno) }
+            }
+        }.value
         return Appended(
             written: written,
             sha1: Data(sha1.finalize()),

@@ -18,7 +18,6 @@ package struct UploadsController: Sendable {
     let maximumSize: Int64
     /// How long an upload lasts after it is created (and, once a job reads it, after the job ends).
     let lifetime: TimeInterval
-    let writers = UploadWriters()
 
     static let version = "1.0.0"
     static let extensions = "creation,creation-with-upload,termination,checksum,expiration"
@@ -88,6 +87,7 @@ package struct UploadsController: Sendable {
         if let settings { _ = try JobRequest.fromUploadSettings(settings, upload: "check").settings() }
         let id = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let path = (self.folder as NSString).appendingPathComponent(id)
+        let hasPiece = request.headers[.contentType] == Self.offsetStream
         try await UploadFile.create(at: path)
         let upload = Upload(
             id: id,
@@ -99,6 +99,8 @@ package struct UploadsController: Sendable {
             expiresAt: Date().addingTimeInterval(self.lifetime),
             jobID: nil
         )
+        // A piece's headers are checked before the upload exists: refused then, it leaves nothing behind.
+        if hasPiece { _ = try Self.checkPiece(request, of: upload) }
         do {
             try await self.store.createUpload(upload)
         } catch {
@@ -107,10 +109,16 @@ package struct UploadsController: Sendable {
         }
         var headers = Self.headers(upload)
         headers[.location] = "/v1/uploads/\(id)"
-        if request.headers[.contentType] == Self.offsetStream {
-            let (stored, job) = try await self.write(request, to: upload)
-            headers[Self.uploadOffset] = "\(stored.received)"
-            if let job { headers[Self.farmJob] = "/v1/jobs/\(job)" }
+        if hasPiece {
+            do {
+                let (stored, job) = try await self.write(request, to: upload, at: 0)
+                headers[Self.uploadOffset] = "\(stored.received)"
+                if let job { headers[Self.farmJob] = "/v1/jobs/\(job)" }
+            } catch var problem as Problem {
+                // The upload exists though its first piece was refused: the client carries on from HEAD.
+                problem.headers[.location] = "/v1/uploads/\(id)"
+                throw problem
+            }
         }
         return Response(status: .created, headers: headers)
     }
@@ -118,10 +126,10 @@ package struct UploadsController: Sendable {
     @Sendable func head(_ request: Request, context: APIRequestContext) async throws -> Response {
         let upload = try await self.upload(request, context)
         var headers = Self.headers(upload)
+        if let job = try await self.job(for: upload) { headers[Self.farmJob] = "/v1/jobs/\(job)" }
         headers[Self.uploadOffset] = "\(upload.received)"
         headers[Self.uploadLength] = "\(upload.length)"
         if !upload.metadata.isEmpty { headers[Self.uploadMetadata] = upload.metadata }
-        if let job = upload.jobID { headers[Self.farmJob] = "/v1/jobs/\(job)" }
         headers[.cacheControl] = "no-store"
         return Response(status: .ok, headers: headers)
     }
@@ -138,15 +146,8 @@ package struct UploadsController: Sendable {
         guard let text = request.headers[Self.uploadOffset], let offset = Int64(text) else {
             throw Self.problem(.badRequest, "Offset required", "send Upload-Offset: where these bytes start")
         }
-        guard offset == upload.received else {
-            throw Self.problem(
-                .conflict,
-                "Wrong offset",
-                "the upload has \(upload.received) bytes stored, not \(offset); send the bytes from \(upload.received) "
-                    + "(HEAD tells where to carry on)"
-            )
-        }
-        let (stored, job) = try await self.write(request, to: upload)
+        guard offset == upload.received else { throw Self.wrongOffset(offset, upload) }
+        let (stored, job) = try await self.write(request, to: upload, at: offset)
         var headers = Self.headers(stored)
         headers[Self.uploadOffset] = "\(stored.received)"
         if let job { headers[Self.farmJob] = "/v1/jobs/\(job)" }
@@ -157,7 +158,7 @@ package struct UploadsController: Sendable {
     @Sendable func terminate(_ request: Request, context: APIRequestContext) async throws -> Response {
         let tenant = try JobsController.tenant(context)
         try Self.checkResumable(request)
-        let id = context.parameters.get("id") ?? ""
+        let id = try Self.uploadID(context)
         switch try await self.store.deleteUpload(id, tenant: tenant) {
         case .deleted(let path):
             if let path { await UploadFile.remove(at: path) }
@@ -173,36 +174,42 @@ package struct UploadsController: Sendable {
         }
     }
 
-    /// Writes the request's body as the upload's next piece, counts what was stored, and makes the job its
-    /// `farm-settings` ask for once the last byte is in.
-    private func write(_ request: Request, to upload: Upload) async throws -> (Upload, job: Int64?) {
-        let expected = try Self.expectedChecksum(request)
-        if let length = request.headers[.contentLength].flatMap({ Int64($0) }), length > upload.length - upload.received
-        {
-            throw Self.problem(
-                .contentTooLarge,
-                "Piece too large",
-                "the piece is \(length) bytes and the upload has \(upload.length - upload.received) left; send at most that"
-            )
+    /// Writes the request's body as the upload's next piece, from `offset` (the client's `Upload-Offset`), counts
+    /// what was stored, and makes the job its `farm-settings` ask for once the last byte is in.
+    private func write(_ request: Request, to found: Upload, at offset: Int64) async throws -> (Upload, job: Int64?) {
+        let expected = try Self.checkPiece(request, of: found)
+        return try await self.store.withUploadLock(found.id) { locked in
+            guard locked else {
+                throw Self.problem(
+                    Self.locked,
+                    "Upload busy",
+                    "another PATCH of this upload is still being received; wait for it to end, then HEAD and carry on"
+                )
+            }
+            // Read again under the lock: the offset the request was checked against may have moved meanwhile.
+            guard let upload = try await self.store.upload(found.id, tenant: found.tenant) else {
+                throw Self.notFound(found.id)
+            }
+            guard upload.received == offset else { throw Self.wrongOffset(offset, upload) }
+            return try await self.writeLocked(request, to: upload, expected: expected)
         }
-        guard self.writers.claim(upload.id) else {
-            throw Self.problem(
-                Self.locked,
-                "Upload busy",
-                "another PATCH of this upload is still being received; wait for it to end, then HEAD and carry on"
-            )
-        }
-        defer { self.writers.release(upload.id) }
+    }
+
+    private func writeLocked(
+        _ request: Request,
+        to upload: Upload,
+        expected: Data?
+    ) async throws -> (Upload, job: Int64?) {
         let appended = try await UploadFile.append(
             request.body,
             to: upload.path,
             at: upload.received,
             room: upload.length - upload.received
         )
-        // Counted in a task of its own: a client gone midway may cancel the request's task, and the bytes it had
-        // sent must still count.
         let (interrupted, overflowed, sha1, written) =
             (appended.interruption != nil, appended.overflowed, appended.sha1, appended.written)
+        // Counted in a task of its own: a client gone midway may cancel the request's task, and the bytes it had
+        // sent must still count.
         let outcome = try await Task { () throws -> PieceOutcome in
             if let expected, interrupted || overflowed || sha1 != expected {
                 try await UploadFile.cut(upload.path, to: upload.received)
@@ -213,54 +220,99 @@ package struct UploadsController: Sendable {
             guard try await self.store.advanceUpload(upload.id, from: upload.received, to: stored.received) else {
                 return .moved
             }
-            return .stored(stored)
+            // The job, as soon as the last byte counts: a client that goes away now finds the upload complete and
+            // sends nothing more.
+            return .stored(stored, job: try await self.job(for: stored))
         }.value
         if let interruption = appended.interruption { throw interruption }
-        let stored: Upload
         switch outcome {
-        case .stored(let upload): stored = upload
+        case .stored(let stored, let job):
+            if overflowed {
+                throw Self.problem(
+                    .contentTooLarge,
+                    "Piece too large",
+                    "the piece holds more bytes than the upload has left; \(stored.received) of \(stored.length) are "
+                        + "stored"
+                )
+            }
+            return (stored, job)
         case .moved:
             throw Self.problem(
                 .conflict,
                 "Upload moved",
                 "another request stored bytes of this upload meanwhile; HEAD it and carry on from its offset"
             )
-        case .refused where !appended.overflowed:
+        case .refused where overflowed:
+            throw Self.problem(
+                .contentTooLarge,
+                "Piece too large",
+                "the piece holds more bytes than the upload has left; nothing of it was kept"
+            )
+        case .refused:
             throw Self.problem(
                 Self.checksumMismatch,
                 "Checksum mismatch",
                 "the piece's SHA-1 is not the Upload-Checksum sent; nothing of it was kept: send it again"
             )
-        case .refused: stored = upload
         }
-        if appended.overflowed {
+    }
+
+    /// The job of a complete upload whose metadata asks for one (`farm-settings`), made once: the same
+    /// idempotency key every time, so a HEAD after a crash between the last byte and the job makes it then.
+    private func job(for upload: Upload) async throws -> Int64? {
+        if let job = upload.jobID { return job }
+        guard upload.isComplete, let settings = try UploadMetadata(parsing: upload.metadata).settings else {
+            return nil
+        }
+        return try await self.jobs.submit(
+            JobRequest.fromUploadSettings(settings, upload: upload.id),
+            tenant: upload.tenant,
+            idempotency: IdempotencyKey(key: "tus-upload-\(upload.id)", requestHash: Data(upload.id.utf8))
+        ).id
+    }
+
+    /// The piece's `Upload-Checksum`, if any, once its headers are checked: before any byte is written.
+    static func checkPiece(_ request: Request, of upload: Upload) throws -> Data? {
+        let expected = try Self.expectedChecksum(request)
+        if let length = request.headers[.contentLength].flatMap({ Int64($0) }), length > upload.length - upload.received
+        {
             throw Self.problem(
                 .contentTooLarge,
                 "Piece too large",
-                "the piece holds more bytes than the upload has left; \(stored.received) of \(stored.length) are stored"
+                "the piece is \(length) bytes and the upload has \(upload.length - upload.received) left; send at most "
+                    + "that"
             )
         }
-        guard stored.isComplete, let settings = try UploadMetadata(parsing: stored.metadata).settings else {
-            return (stored, nil)
-        }
-        let job = try await self.jobs.submit(
-            JobRequest.fromUploadSettings(settings, upload: stored.id),
-            tenant: stored.tenant,
-            idempotency: IdempotencyKey(key: "tus-upload-\(stored.id)", requestHash: Data(stored.id.utf8))
+        return expected
+    }
+
+    static func wrongOffset(_ offset: Int64, _ upload: Upload) -> Problem {
+        Self.problem(
+            .conflict,
+            "Wrong offset",
+            "the upload has \(upload.received) bytes stored, not \(offset); send the bytes from \(upload.received) "
+                + "(HEAD tells where to carry on)"
         )
-        return (stored, job.id)
     }
 
     private func upload(_ request: Request, _ context: APIRequestContext) async throws -> Upload {
         let tenant = try JobsController.tenant(context)
         try Self.checkResumable(request)
-        let id = context.parameters.get("id") ?? ""
+        let id = try Self.uploadID(context)
         guard let upload = try await self.store.upload(id, tenant: tenant) else { throw Self.notFound(id) }
         return upload
     }
 
+    /// The route's upload id: 32 lowercase hex digits, as `create` makes them; anything else is no upload.
+    static func uploadID(_ context: APIRequestContext) throws -> String {
+        let id = context.parameters.get("id") ?? ""
+        guard id.utf8.count == 32, id.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+        else { throw Self.notFound(id) }
+        return id
+    }
+
     private enum PieceOutcome {
-        case stored(Upload)
+        case stored(Upload, job: Int64?)
         /// Another request moved the offset first (two coordinators taking pieces of one upload at once).
         case moved
         /// Its checksum did not match (or could not be checked: it was cut off); nothing of it is kept.
@@ -324,15 +376,6 @@ package struct UploadsController: Sendable {
     }
 }
 
-/// The uploads this process is receiving a piece of: a second PATCH of one of them at once is refused (423), so
-/// two pieces never write the same file together.
-final class UploadWriters: Sendable {
-    private let busy = Mutex<Set<String>>([])
-
-    func claim(_ id: String) -> Bool { self.busy.withLock { $0.insert(id).inserted } }
-    func release(_ id: String) { _ = self.busy.withLock { $0.remove(id) } }
-}
-
 /// `Upload-Metadata`: comma-separated pairs of a key and its value in base64 (tus 1.0, creation). The farm reads
 /// `farm-settings`, a job's settings as JSON (JobRequest without `source` or `upload`); the rest is the client's.
 struct UploadMetadata {
@@ -366,4 +409,25 @@ struct UploadMetadata {
     }
 
     var settings: Data? { self.pairs["farm-settings"] }
+}
+
+/// Sets `Tus-Resumable` on every answer of the upload routes, problems included (an API key's 401 too), as tus 1.0
+/// asks of every response but OPTIONS'.
+struct TusResumableMiddleware: RouterMiddleware {
+    typealias Context = APIRequestContext
+
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            var response = try await next(request, context)
+            response.headers[UploadsController.tusResumable] = UploadsController.version
+            return response
+        } catch var problem as Problem {
+            problem.headers[UploadsController.tusResumable] = UploadsController.version
+            throw problem
+        }
+    }
 }

@@ -94,8 +94,46 @@ extension JobStore {
         return false
     }
 
-    /// Records the job made from a finished upload, and keeps the upload (the job's source) while the job is not
-    /// cleaned up: for `lifetime` after the job ends at the least.
+    /// Runs `body` holding the upload's writer lock (a PostgreSQL advisory lock, so it holds across coordinators),
+    /// with false when another request holds it. One piece of an upload is written at a time: a second writer
+    /// reading the offset before the first counted its piece would cut the first's bytes off.
+    package func withUploadLock<Result: Sendable>(
+        _ id: String,
+        _ body: (Bool) async throws -> Result
+    ) async throws -> Result {
+        try await self.client.withConnection { connection in
+            var locked = false
+            let rows = try await connection.query(
+                "SELECT pg_try_advisory_lock(hashtextextended(\(id), 7400274002))",
+                logger: self.logger
+            )
+            for try await value in rows.decode(Bool.self) { locked = value }
+            // Released in a task of its own: a lock left held by a cancelled request would stay with the pooled
+            // connection and refuse every later piece of the upload.
+            let held = locked
+            let logger = self.logger
+            func unlock() async {
+                guard held else { return }
+                _ = try? await Task {
+                    try await connection.query(
+                        "SELECT pg_advisory_unlock(hashtextextended(\(id), 7400274002))",
+                        logger: logger
+                    )
+                }.value
+            }
+            do {
+                let result = try await body(held)
+                await unlock()
+                return result
+            } catch {
+                await unlock()
+                throw error
+            }
+        }
+    }
+
+    /// Records the job made from a finished upload (the first, which HEAD names). Every job that reads the upload
+    /// keeps it from the janitor (`removeExpiredUploads`), whichever it is.
     package func attachUpload(_ id: String, jobID: Int64) async throws {
         try await self.client.query(
             "UPDATE uploads SET job_id = \(jobID) WHERE id = \(id) AND job_id IS NULL",
@@ -103,34 +141,45 @@ extension JobStore {
         )
     }
 
-    /// Terminates the tenant's upload: its row goes, and the file's path is returned for removal. Nil when there is
-    /// no such upload; an upload a job was made from stays (the job reads it), and is reported as `.inUse`.
+    /// Terminates the tenant's upload: its row goes, and the file's path is returned for removal. An upload a job
+    /// reads stays (`.inUse`).
     package func deleteUpload(_ id: String, tenant: String) async throws -> UploadDeletion {
         let rows = try await self.client.query(
             """
             WITH target AS (SELECT id, job_id FROM uploads WHERE id = \(id) AND tenant = \(tenant) AND expires_at > now()),
-            deleted AS (DELETE FROM uploads u USING target WHERE u.id = target.id AND target.job_id IS NULL RETURNING u.path)
-            SELECT (SELECT path FROM deleted), (SELECT job_id FROM target), EXISTS (SELECT 1 FROM target)
+            deleted AS (
+                DELETE FROM uploads u USING target
+                WHERE u.id = target.id AND u.job_id IS NULL AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.source = u.path)
+                RETURNING u.path
+            )
+            SELECT (SELECT path FROM deleted),
+                   coalesce((SELECT job_id FROM target), (SELECT max(j.id) FROM jobs j, uploads u
+                                                          WHERE u.id = \(id) AND j.source = u.path)),
+                   EXISTS (SELECT 1 FROM target)
             """,
             logger: self.logger
         )
         for try await (path, job, exists) in rows.decode((String?, Int64?, Bool).self) {
             if let path { return .deleted(path: path) }
-            if let job { return .inUse(jobID: job) }
-            return exists ? .deleted(path: nil) : .missing
+            guard exists else { return .missing }
+            return job.map { .inUse(jobID: $0) } ?? .deleted(path: nil)
         }
         return .missing
     }
 
-    /// Deletes uploads past their expiry whose job (if any) has ended, at most `limit`, and returns their files'
-    /// paths for the janitor to remove.
+    /// Deletes uploads past their expiry that no job needs, at most `limit`, and returns their files' paths for the
+    /// janitor to remove. A job needs its upload until it ends and for the upload's lifetime after (a failed job
+    /// may be retried from it); every job that reads it counts, retries included.
     package func removeExpiredUploads(limit: Int = 100) async throws -> [String] {
         let rows = try await self.client.query(
             """
             DELETE FROM uploads WHERE id IN (
-                SELECT u.id FROM uploads u LEFT JOIN jobs j ON j.id = u.job_id
+                SELECT u.id FROM uploads u
                 WHERE u.expires_at < now()
-                  AND (u.job_id IS NULL OR j.state IN (\(JobState.ready), \(JobState.failed), \(JobState.cancelled)))
+                  AND NOT EXISTS (
+                      SELECT 1 FROM jobs j WHERE j.source = u.path
+                        AND (j.finished_at IS NULL OR j.finished_at > now() - (u.expires_at - u.created_at))
+                  )
                 LIMIT \(limit)
             ) RETURNING path
             """,

@@ -16,6 +16,7 @@ struct APIServerTests {
         var sources: String
         /// The upload folder.
         var uploads: String
+        var store: JobStore
 
         func request(
             _ method: HTTPRequest.Method,
@@ -41,6 +42,7 @@ struct APIServerTests {
     /// A coordinator's API (no planner runs: jobs stay submitted) on a fresh database with a source folder.
     static func withServer(
         maximumUploadSize: Int64 = 100 << 30,
+        uploadLifetime: Double = 24 * 3600,
         _ body: @Sendable (Server) async throws -> Void
     ) async throws {
         let directory = try TemporaryDirectory("farm-api")
@@ -58,7 +60,8 @@ struct APIServerTests {
                         sourceFolders: [sources],
                         outputRoot: directory.file("outputs"),
                         uploadFolder: directory.file("uploads"),
-                        maximumUploadSize: maximumUploadSize
+                        maximumUploadSize: maximumUploadSize,
+                        uploadLifetime: uploadLifetime
                     ),
                     logger: testLogger
                 )
@@ -68,7 +71,8 @@ struct APIServerTests {
                             client: testClient,
                             keys: APIKeyStore(client: client, logger: testLogger),
                             sources: sources,
-                            uploads: directory.file("uploads")
+                            uploads: directory.file("uploads"),
+                            store: JobStore(client: client, logger: testLogger)
                         )
                     )
                 }

@@ -103,6 +103,10 @@ struct UploadsTests {
                 body: ByteBuffer(bytes: bytes[1000..<2000])
             )
             #expect(badChecksum.status.code == 460, "\(badChecksum.status)")
+            let afterRefusal =
+                try FileManager.default.attributesOfItem(atPath: "\(server.uploads)/\(id)")[.size] as? Int
+            #expect(afterRefusal == 1000, "a refused piece leaves nothing in the file")
+            #expect(badChecksum.headers[Self.name("Tus-Resumable")] == "1.0.0", "every answer says Tus-Resumable")
             let wrongType = try await server.client.execute(
                 uri: location,
                 method: .patch,
@@ -120,6 +124,29 @@ struct UploadsTests {
                 try await server.client.execute(uri: location, method: .head, headers: Self.headers(other)).status
                     == .notFound
             )
+            let foreignPatch = try await server.client.execute(
+                uri: location,
+                method: .patch,
+                headers: Self.headers(other, Self.piece(1000, [])),
+                body: ByteBuffer(bytes: bytes[1000..<2000])
+            )
+            #expect(foreignPatch.status == .notFound)
+            let foreignDelete = try await server.client.execute(
+                uri: location,
+                method: .delete,
+                headers: Self.headers(other)
+            )
+            #expect(foreignDelete.status == .notFound)
+            let traversal = try await server.client.execute(
+                uri: "/v1/uploads/..%2F..%2Fetc%2Fpasswd",
+                method: .head,
+                headers: Self.headers(acme)
+            )
+            #expect(traversal.status == .notFound)
+            var keyless = Self.tus
+            keyless[Self.name("Upload-Length")] = "10"
+            let unauthorized = try await server.client.execute(uri: "/v1/uploads", method: .post, headers: keyless)
+            #expect(unauthorized.status == .unauthorized && unauthorized.headers[Self.name("Tus-Resumable")] == "1.0.0")
 
             let early = try await server.request(.post, "/v1/jobs", key: acme, json: #"{"upload": "\#(id)"}"#)
             #expect(early.status == .conflict && (early.body["detail"] as? String)?.contains("1000 of 3000") == true)
@@ -212,6 +239,36 @@ struct UploadsTests {
                 try await server.client.execute(uri: otherLocation, method: .head, headers: Self.headers(acme)).status
                     == .notFound
             )
+        }
+    }
+
+    /// The janitor's query: an expired upload goes unless a job needs it, a job that has not ended, or one that
+    /// ended less than the upload's lifetime ago (it may be retried from it).
+    @Test func expiredUploadsGoOnceNoJobNeedsThem() async throws {
+        try await APIServerTests.withServer(uploadLifetime: 1) { server in
+            let (_, acme) = try await server.keys.create(tenant: "acme")
+            func create(_ bytes: [UInt8]) async throws -> String {
+                let created = try await server.client.execute(
+                    uri: "/v1/uploads",
+                    method: .post,
+                    headers: Self.headers(
+                        acme,
+                        ["Upload-Length": "\(bytes.count)", "Content-Type": "application/offset+octet-stream"]
+                    ),
+                    body: ByteBuffer(bytes: bytes)
+                )
+                return String(try #require(created.headers[.location]).dropFirst("/v1/uploads/".count))
+            }
+            let unused = try await create([1, 2])
+            let used = try await create([3, 4])
+            let job = try await server.request(.post, "/v1/jobs", key: acme, json: #"{"upload": "\#(used)"}"#)
+            let jobID = try #require(APIServerTests.id(job.body))
+            try await Task.sleep(for: .milliseconds(1200))
+            #expect(try await server.store.removeExpiredUploads() == ["\(server.uploads)/\(unused)"])
+            #expect(try await server.store.cancel(jobID: jobID))
+            #expect(try await server.store.removeExpiredUploads().isEmpty, "a job that just ended may be retried")
+            try await Task.sleep(for: .milliseconds(1200))
+            #expect(try await server.store.removeExpiredUploads() == ["\(server.uploads)/\(used)"])
         }
     }
 }
