@@ -71,9 +71,9 @@ package enum Stitcher {
                 $0.segmentIndex! < $1.segmentIndex!
             }
             guard !segments.isEmpty else { throw ContinuityError(description: "the audio track has no segments") }
-            // Cut at the video's segment starts, so the same number: a player switching rungs finds the sound of
-            // the segment it plays in the segment of the same number.
-            guard segments.count == info.segmentCount else {
+            // Cut at the video's segment starts, so never more segments than the video (fewer when the sound ends
+            // before the pictures do: its length is checked below).
+            guard segments.count <= info.segmentCount else {
                 throw ContinuityError(
                     description: "the audio track has \(segments.count) segments where the video has "
                         + "\(info.segmentCount): it is not cut at the video's segment starts"
