@@ -1,7 +1,6 @@
 import FarmCoordinator
 import Foundation
 import Hummingbird
-import Synchronization
 
 /// `/v1/uploads`: resumable uploads, tus 1.0 (https://tus.io/protocols/resumable-upload) with the creation,
 /// creation-with-upload, termination, checksum (sha1) and expiration extensions (docs/api.md, "Uploads").

@@ -22,7 +22,8 @@ struct UploadsTests {
         return headers
     }
 
-    static func piece(_ offset: Int, _ bytes: [UInt8], checksum: [UInt8]? = nil) -> [String: String] {
+    /// The headers of a piece from `offset`, with the SHA-1 of `checksum` as its `Upload-Checksum` when given.
+    static func piece(_ offset: Int, checksum: [UInt8]? = nil) -> [String: String] {
         var headers = ["Content-Type": "application/offset+octet-stream", "Upload-Offset": "\(offset)"]
         if let checksum {
             headers["Upload-Checksum"] = "sha1 " + Data(Insecure.SHA1.hash(data: checksum)).base64EncodedString()
@@ -90,7 +91,7 @@ struct UploadsTests {
             let wrongOffset = try await server.client.execute(
                 uri: location,
                 method: .patch,
-                headers: Self.headers(acme, Self.piece(500, [])),
+                headers: Self.headers(acme, Self.piece(500)),
                 body: ByteBuffer(bytes: bytes[1000..<2000])
             )
             #expect(
@@ -99,7 +100,7 @@ struct UploadsTests {
             let badChecksum = try await server.client.execute(
                 uri: location,
                 method: .patch,
-                headers: Self.headers(acme, Self.piece(1000, [], checksum: [1, 2, 3])),
+                headers: Self.headers(acme, Self.piece(1000, checksum: [1, 2, 3])),
                 body: ByteBuffer(bytes: bytes[1000..<2000])
             )
             #expect(badChecksum.status.code == 460, "\(badChecksum.status)")
@@ -127,7 +128,7 @@ struct UploadsTests {
             let foreignPatch = try await server.client.execute(
                 uri: location,
                 method: .patch,
-                headers: Self.headers(other, Self.piece(1000, [])),
+                headers: Self.headers(other, Self.piece(1000)),
                 body: ByteBuffer(bytes: bytes[1000..<2000])
             )
             #expect(foreignPatch.status == .notFound)
@@ -156,7 +157,7 @@ struct UploadsTests {
                 let answer = try await server.client.execute(
                     uri: location,
                     method: .patch,
-                    headers: Self.headers(acme, Self.piece(start, [], checksum: piece)),
+                    headers: Self.headers(acme, Self.piece(start, checksum: piece)),
                     body: ByteBuffer(bytes: piece)
                 )
                 #expect(answer.status == .noContent && answer.headers[Self.name("Upload-Offset")] == "\(end)")
@@ -164,7 +165,7 @@ struct UploadsTests {
             let beyond = try await server.client.execute(
                 uri: location,
                 method: .patch,
-                headers: Self.headers(acme, Self.piece(3000, [])),
+                headers: Self.headers(acme, Self.piece(3000)),
                 body: ByteBuffer(bytes: [1])
             )
             #expect(beyond.status == .contentTooLarge)
