@@ -60,6 +60,7 @@ let package = Package(
             from: "2.28.1",
             traits: ["FullFoundation"]
         ),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -96,6 +97,7 @@ let package = Package(
                 "FarmCoordinator", "FarmProtocol", logging, .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), serviceLifecycle,
             ]
         ),
         .farmLibrary("FarmAgent", path: "Agent", ["FarmFormats", "FarmMedia"] + serviceDependencies),

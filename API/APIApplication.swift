@@ -1,8 +1,10 @@
+import AsyncHTTPClient
 import FarmCoordinator
 import Foundation
 import Hummingbird
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 
 /// Where the HTTP API listens and what it may touch.
 package struct APIConfiguration: Sendable {
@@ -16,8 +18,16 @@ package struct APIConfiguration: Sendable {
     package var uploadFolder: String
     /// The largest upload, in bytes.
     package var maximumUploadSize: Int64
-    /// How long an upload lasts, in seconds (and after the job made from it ends, at least until then).
+    /// How long an upload lasts, in seconds (and after the job made from it ends, at least until then); also how
+    /// long a source fetched from a URL is kept after its job ends.
     package var uploadLifetime: Double
+    /// Which URLs clients may give as sources and webhooks (by default none inside the coordinator's networks).
+    package var outbound: OutboundURLPolicy
+    /// The longest a whole source fetch may take.
+    package var fetchTimeout: Duration
+    package var webhookRetries: WebhookRetries
+    /// The longest an event stream stays silent before a heartbeat comment.
+    package var eventHeartbeat: Duration
 
     package init(
         host: String = "0.0.0.0",
@@ -26,7 +36,11 @@ package struct APIConfiguration: Sendable {
         outputRoot: String,
         uploadFolder: String? = nil,
         maximumUploadSize: Int64 = 100 << 30,
-        uploadLifetime: Double = 24 * 3600
+        uploadLifetime: Double = 24 * 3600,
+        outbound: OutboundURLPolicy = OutboundURLPolicy(),
+        fetchTimeout: Duration = .seconds(3600),
+        webhookRetries: WebhookRetries = WebhookRetries(),
+        eventHeartbeat: Duration = .seconds(15)
     ) {
         self.host = host
         self.port = port
@@ -35,6 +49,10 @@ package struct APIConfiguration: Sendable {
         self.uploadFolder = uploadFolder ?? (outputRoot as NSString).appendingPathComponent(".uploads")
         self.maximumUploadSize = maximumUploadSize
         self.uploadLifetime = uploadLifetime
+        self.outbound = outbound
+        self.fetchTimeout = fetchTimeout
+        self.webhookRetries = webhookRetries
+        self.eventHeartbeat = eventHeartbeat
     }
 }
 
@@ -46,6 +64,7 @@ package enum APIApplication {
     package static func router(
         client: PostgresClient,
         configuration: APIConfiguration,
+        signals: APISignals = APISignals(),
         logger: Logger
     ) throws -> (router: Router<APIRequestContext>, operations: Set<String>) {
         let router = Router(context: APIRequestContext.self)
@@ -63,7 +82,14 @@ package enum APIApplication {
         let jobs = JobsController(
             store: JobStore(client: client, logger: logger),
             sources: try SourceFolders(configuration.sourceFolders),
-            outputRoot: configuration.outputRoot
+            outputRoot: configuration.outputRoot,
+            fetchFolder: configuration.uploadFolder,
+            outbound: configuration.outbound
+        )
+        let events = JobEventsController(
+            store: JobStore(client: client, logger: logger),
+            signals: signals,
+            heartbeat: configuration.eventHeartbeat
         )
         try FileManager.default.createDirectory(atPath: configuration.uploadFolder, withIntermediateDirectories: true)
         let uploads = UploadsController(
@@ -74,22 +100,70 @@ package enum APIApplication {
             lifetime: configuration.uploadLifetime
         )
         let keys = APIKeyAuthenticator(keys: APIKeyStore(client: client, logger: logger))
-        let jobOperations = jobs.addRoutes(to: router.group("v1/jobs").add(middleware: keys))
+        let jobRoutes = router.group("v1/jobs").add(middleware: keys)
+        let jobOperations = jobs.addRoutes(to: jobRoutes) + events.addRoutes(to: jobRoutes)
         let uploadOperations = uploads.addRoutes(
             to: router.group("v1/uploads").add(middleware: TusResumableMiddleware()).add(middleware: keys)
         )
         return (router, Set(["GET /healthz", "GET /readyz", "GET /openapi.json"] + jobOperations + uploadOperations))
     }
 
-    /// The API as a service (run it in the coordinator's service group beside its `PostgresClient`).
-    package static func application(
+    /// The API as services, to run in the coordinator's service group after its `PostgresClient`: the HTTP
+    /// server, the listener of the API's notifications, the source fetcher and the webhook sender (and the HTTP
+    /// client these two share, shut down last).
+    package static func services(
         client: PostgresClient,
         configuration: APIConfiguration,
         logger: Logger,
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) throws -> [any Service] {
+        let signals = APISignals()
+        let store = JobStore(client: client, logger: logger)
+        let http = OutboundHTTPClient()
+        return [
+            http,
+            APINotificationListener(client: client, signals: signals, logger: logger),
+            SourceFetcher(
+                store: store,
+                http: http.client,
+                policy: configuration.outbound,
+                signal: signals.fetches,
+                limits: SourceFetchLimits(
+                    maximumSize: configuration.maximumUploadSize,
+                    timeout: configuration.fetchTimeout,
+                    lifetime: configuration.uploadLifetime
+                ),
+                logger: logger
+            ),
+            WebhookSender(
+                store: store,
+                http: http.client,
+                policy: configuration.outbound,
+                signal: signals.webhooks,
+                retries: configuration.webhookRetries,
+                logger: logger
+            ),
+            try self.application(
+                client: client,
+                configuration: configuration,
+                signals: signals,
+                logger: logger,
+                onListening: onListening
+            ),
+        ]
+    }
+
+    /// The HTTP server alone (the tests' server: its streams wake on `signals` only).
+    package static func application(
+        client: PostgresClient,
+        configuration: APIConfiguration,
+        signals: APISignals = APISignals(),
+        logger: Logger,
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         Application(
-            router: try self.router(client: client, configuration: configuration, logger: logger).router,
+            router: try self.router(client: client, configuration: configuration, signals: signals, logger: logger)
+                .router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "farm"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
@@ -121,5 +195,22 @@ package enum APIApplication {
             )
         }
         return try JobsController.json(["status": "ready"])
+    }
+}
+
+/// The HTTP client that fetches sources and sends webhooks: redirects are followed by the fetcher itself (each
+/// checked against the outbound policy), never by the client; shut down when the service group ends.
+final class OutboundHTTPClient: Service, Sendable {
+    let client = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+        configuration: HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: HTTPClient.Configuration.Timeout(connect: .seconds(10), read: .seconds(30))
+        )
+    )
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await self.client.shutdown()
     }
 }

@@ -6,9 +6,18 @@ import Foundation
 /// `POST /v1/jobs`: where the video is and how to encode it (docs/openapi.yaml, `JobRequest`). Every setting is
 /// optional; unknown fields are refused, so a misspelt setting is an error rather than a default.
 package struct JobRequest: Decodable, Sendable {
+    /// Exactly one of:
     package struct Source: Decodable, Sendable {
-        /// A file on the coordinator's disk, inside a folder its operator allows (`--source-folder`).
-        package var path: String
+        /// a file on the coordinator's disk, inside a folder its operator allows (`--source-folder`);
+        package var path: String?
+        /// an `https://` or `http://` URL the coordinator fetches the video from.
+        package var url: String?
+    }
+
+    /// Where the job's webhooks go (on ready and on failed), signed with `secret` (docs/api.md, "Webhooks").
+    package struct Webhook: Decodable, Sendable {
+        package var url: String
+        package var secret: String
     }
 
     /// A file on the coordinator's disk; or
@@ -23,11 +32,17 @@ package struct JobRequest: Decodable, Sendable {
     package var segmentDuration: Double?
     package var priority: Int?
     package var maxInFlight: Int?
+    package var webhook: Webhook?
+    /// The client's own JSON object, given back with the job, at most `metadataLimit` bytes.
+    package var metadata: JSONObject?
 
     static let fields: Set<String> = [
         "source", "upload", "rungs", "preset", "crf", "bFrames", "container", "segmentDuration", "priority",
-        "maxInFlight",
+        "maxInFlight", "webhook", "metadata",
     ]
+
+    /// The largest `metadata`, in bytes of its JSON.
+    package static let metadataLimit = 16 * 1024
 
     /// Decodes a request body, naming what is wrong with it.
     package static func decode(_ data: Data) throws -> JobRequest {
@@ -39,8 +54,37 @@ package struct JobRequest: Decodable, Sendable {
                 "unknown field \(unknown); the fields are \(Self.fields.sorted().joined(separator: ", "))"
             )
         }
-        if let source = object["source"] as? [String: Any], let unknown = Set(source.keys).subtracting(["path"]).first {
-            throw Problem.badRequest("unknown source field \(unknown); give the source as {\"path\": \"…\"}")
+        if let source = object["source"] as? [String: Any] {
+            if let unknown = Set(source.keys).subtracting(["path", "url"]).first {
+                throw Problem.badRequest(
+                    "unknown source field \(unknown); give the source as {\"path\": \"…\"} or {\"url\": \"https://…\"}"
+                )
+            }
+            guard source.count == 1 else {
+                throw Problem.badRequest(
+                    "give the source as exactly one of {\"path\": \"…\"} and {\"url\": \"https://…\"}"
+                )
+            }
+        }
+        if let webhook = object["webhook"] as? [String: Any],
+            let unknown = Set(webhook.keys).subtracting(["url", "secret"]).first
+        {
+            throw Problem.badRequest(
+                "unknown webhook field \(unknown); give {\"url\": \"https://…\", \"secret\": \"…\"}"
+            )
+        }
+        if let metadata = object["metadata"] {
+            guard metadata is [String: Any] else { throw Problem.badRequest("metadata must be a JSON object") }
+            let size = (try? JSONSerialization.data(withJSONObject: metadata).count) ?? Int.max
+            guard size <= Self.metadataLimit else {
+                throw Problem(
+                    .contentTooLarge,
+                    "Metadata too large",
+                    detail:
+                        "metadata is \(size) bytes of JSON, more than \(Self.metadataLimit); keep large data on your "
+                        + "side and put its id in metadata"
+                )
+            }
         }
         do {
             return try JSONDecoder().decode(JobRequest.self, from: data)
@@ -135,6 +179,10 @@ package struct JobResource: Codable, Sendable, Equatable {
     package var durationSeconds: Double?
     package var progress: Progress
     package var retryOf: Int64?
+    /// The URL the source is fetched from, for a job submitted with one.
+    package var sourceURL: String?
+    package var webhookURL: String?
+    package var metadata: JSONObject?
 
     package init(_ job: TenantJob) {
         let formatter = ISO8601DateFormatter()
@@ -150,6 +198,9 @@ package struct JobResource: Codable, Sendable, Equatable {
             ? 100 : job.tasksTotal == 0 ? 0 : (Double(job.tasksDone) * 1000 / Double(job.tasksTotal)).rounded() / 10
         self.progress = Progress(tasksTotal: job.tasksTotal, tasksDone: job.tasksDone, percent: percent)
         self.retryOf = job.retryOf
+        self.sourceURL = job.sourceURL
+        self.webhookURL = job.webhookURL
+        self.metadata = job.metadata.flatMap { try? JSONDecoder().decode(JSONObject.self, from: Data($0.utf8)) }
     }
 }
 

@@ -9,6 +9,10 @@ package struct JobsController: Sendable {
     let sources: SourceFolders
     /// Where API jobs' outputs go: one new folder per job.
     let outputRoot: String
+    /// Where sources fetched from URLs go (the upload folder): one new file per job.
+    let fetchFolder: String
+    /// Which URLs a client may give as a source or a webhook.
+    let outbound: OutboundURLPolicy
 
     /// Adds the routes under `group` (at `/v1/jobs`) and returns their operations, as docs/openapi.yaml names them.
     package func addRoutes(to group: RouterGroup<APIRequestContext>) -> [String] {
@@ -44,13 +48,24 @@ package struct JobsController: Sendable {
         idempotency: IdempotencyKey?
     ) async throws -> (id: Int64, replayed: Bool) {
         let settings = try job.settings()
+        var details = try await self.details(of: job)
         let source: String
         var upload: Upload?
         switch (job.source, job.upload) {
         case (let given?, nil):
-            switch self.sources.source(given.path) {
-            case .success(let path): source = path
-            case .failure(let error): throw Problem(.unprocessableContent, "Source refused", detail: error.description)
+            if let path = given.path {
+                switch self.sources.source(path) {
+                case .success(let path): source = path
+                case .failure(let error):
+                    throw Problem(.unprocessableContent, "Source refused", detail: error.description)
+                }
+            } else {
+                do {
+                    details.sourceURL = try await self.outbound.check(given.url ?? "", purpose: "source").absoluteString
+                } catch let error as OutboundURLRefused {
+                    throw Problem(.unprocessableContent, "Source URL refused", detail: error.description)
+                }
+                source = self.newFetchPath()
             }
         case (nil, let id?):
             guard let found = try await self.store.upload(id, tenant: tenant) else {
@@ -71,7 +86,8 @@ package struct JobsController: Sendable {
             upload = found
         default:
             throw Problem.badRequest(
-                "give the video as exactly one of source ({\"path\": \"…\"}) and upload (the id of a finished upload)"
+                "give the video as exactly one of source ({\"path\": \"…\"} or {\"url\": \"https://…\"}) and upload (the id "
+                    + "of a finished upload)"
             )
         }
         let submitted = try await self.store.submit(
@@ -81,10 +97,37 @@ package struct JobsController: Sendable {
             priority: job.priority ?? 0,
             tenant: tenant,
             idempotency: idempotency,
-            retryOf: nil
+            retryOf: nil,
+            details: details
         )
         if let upload { try await self.store.attachUpload(upload.id, jobID: submitted.id) }
         return submitted
+    }
+
+    /// The request's webhook (its URL checked as a source URL is) and metadata, as the store keeps them.
+    private func details(of job: JobRequest) async throws -> APIJobDetails {
+        var details = APIJobDetails()
+        if let webhook = job.webhook {
+            do {
+                details.webhookURL = try await self.outbound.check(webhook.url, purpose: "webhook").absoluteString
+            } catch let error as OutboundURLRefused {
+                throw Problem(.unprocessableContent, "Webhook URL refused", detail: error.description)
+            }
+            guard (16...256).contains(webhook.secret.utf8.count) else {
+                throw Problem(
+                    .unprocessableContent,
+                    "Webhook secret refused",
+                    detail: "webhook.secret must be 16 to 256 bytes; use 32 random bytes in hex or base64"
+                )
+            }
+            details.webhookSecret = webhook.secret
+        }
+        if let metadata = job.metadata {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            details.metadata = String(decoding: try encoder.encode(metadata), as: UTF8.self)
+        }
+        return details
     }
 
     /// A failed or cancelled job submitted again, as a new job (`retryOf` names the first) with a new output folder.
@@ -97,6 +140,7 @@ package struct JobsController: Sendable {
                     jobID: id,
                     tenant: tenant,
                     outputDirectory: self.newOutputFolder(),
+                    fetchPath: self.newFetchPath(),
                     idempotency: idempotency.map {
                         IdempotencyKey(key: $0, requestHash: JobRequest.hash(of: Data("retry \(id)".utf8)))
                     }
@@ -111,6 +155,10 @@ package struct JobsController: Sendable {
 
     private func newOutputFolder() -> String {
         (self.outputRoot as NSString).appendingPathComponent(UUID().uuidString.lowercased())
+    }
+
+    private func newFetchPath() -> String {
+        (self.fetchFolder as NSString).appendingPathComponent("fetched-" + UUID().uuidString.lowercased())
     }
 
     /// 201 with the job, for a new job and for a request replayed with its `Idempotency-Key` alike (the latter

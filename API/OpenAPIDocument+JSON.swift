@@ -85,7 +85,7 @@ extension OpenAPIDocument {
            "post": {
             "operationId": "createJob",
             "summary": "Submit a job.",
-            "description": "The source is a file on the coordinator's disk inside a folder its operator allows\n(`farm coordinator --source-folder DIR`). The job's outputs go to a new folder of its own.\nWith an `Idempotency-Key`, a retried request (same key, same body) answers with the job the first made\n(`Idempotent-Replayed: true`); the same key with another body is a 409.\n",
+            "description": "The video is a finished upload, a URL the coordinator fetches (the job stays `submitted` until it has the\nfile; a fetch that fails for good fails the job with the reason), or a file on the coordinator's disk inside\na folder its operator allows (`farm coordinator --source-folder DIR`). The job's outputs go to a new folder\nof its own.\nWith an `Idempotency-Key`, a retried request (same key, same body) answers with the job the first made\n(`Idempotent-Replayed: true`); the same key with another body is a 409.\n",
             "parameters": [
              {
               "$ref": "#/components/parameters/IdempotencyKey"
@@ -213,6 +213,76 @@ extension OpenAPIDocument {
                "application/json": {
                 "schema": {
                  "$ref": "#/components/schemas/Job"
+                }
+               }
+              }
+             },
+             "401": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "404": {
+              "$ref": "#/components/responses/Problem"
+             }
+            }
+           }
+          },
+          "/v1/jobs/{id}/events": {
+           "get": {
+            "operationId": "jobEvents",
+            "summary": "The job's progress as Server-Sent Events.",
+            "description": "`event: state` (`{\"state\": \u2026, \"error\": \u2026}`) at each state change and `event: progress` (`tasksDone`,\n`tasksTotal`, `percent`, `speed` in \u00d7 realtime, `etaSeconds`) at each task done, each with an `id:`; a\n`: heartbeat` comment when the stream has been quiet for 15 s. The stream ends after the job's final state\nevent. Reconnect with `Last-Event-ID` to get every event after that one.\n",
+            "parameters": [
+             {
+              "$ref": "#/components/parameters/JobID"
+             },
+             {
+              "name": "Last-Event-ID",
+              "in": "header",
+              "schema": {
+               "type": "string",
+               "pattern": "^[0-9]{1,18}$"
+              }
+             }
+            ],
+            "responses": {
+             "200": {
+              "description": "The stream.",
+              "content": {
+               "text/event-stream": {
+                "schema": {
+                 "type": "string"
+                }
+               }
+              }
+             },
+             "400": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "401": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "404": {
+              "$ref": "#/components/responses/Problem"
+             }
+            }
+           }
+          },
+          "/v1/jobs/{id}/webhooks": {
+           "get": {
+            "operationId": "jobWebhooks",
+            "summary": "The job's webhook deliveries, with every attempt.",
+            "parameters": [
+             {
+              "$ref": "#/components/parameters/JobID"
+             }
+            ],
+            "responses": {
+             "200": {
+              "description": "The deliveries, oldest first.",
+              "content": {
+               "application/json": {
+                "schema": {
+                 "$ref": "#/components/schemas/WebhookDeliveries"
                 }
                }
               }
@@ -732,17 +802,60 @@ extension OpenAPIDocument {
               "description": "The id of the tenant's finished upload (`/v1/uploads`)."
              },
              "source": {
+              "description": "Exactly one of `path` and `url`.",
+              "oneOf": [
+               {
+                "type": "object",
+                "additionalProperties": false,
+                "required": [
+                 "path"
+                ],
+                "properties": {
+                 "path": {
+                  "type": "string",
+                  "description": "An absolute path inside one of the coordinator's source folders."
+                 }
+                }
+               },
+               {
+                "type": "object",
+                "additionalProperties": false,
+                "required": [
+                 "url"
+                ],
+                "properties": {
+                 "url": {
+                  "type": "string",
+                  "maxLength": 2048,
+                  "description": "An `https://` or `http://` URL the coordinator fetches the video from (up to the upload size\nlimit, 5 redirects). An address inside the coordinator's own networks (loopback, link-local,\nprivate) is refused with a 422 unless the operator allows it.\n"
+                 }
+                }
+               }
+              ]
+             },
+             "webhook": {
               "type": "object",
               "additionalProperties": false,
               "required": [
-               "path"
+               "url",
+               "secret"
               ],
+              "description": "Where `job.ready` and `job.failed` are POSTed, signed with `secret` (header `Farm-Signature:\nt=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`); retried with backoff for 24 hours.\n",
               "properties": {
-               "path": {
+               "url": {
                 "type": "string",
-                "description": "An absolute path inside one of the coordinator's source folders."
+                "maxLength": 2048
+               },
+               "secret": {
+                "type": "string",
+                "minLength": 16,
+                "maxLength": 256
                }
               }
+             },
+             "metadata": {
+              "type": "object",
+              "description": "The client's own JSON object (at most 16 KiB), given back with the job."
              },
              "rungs": {
               "type": "array",
@@ -885,6 +998,125 @@ extension OpenAPIDocument {
                "null"
               ],
               "description": "The failed or cancelled job this one runs again."
+             },
+             "sourceURL": {
+              "type": [
+               "string",
+               "null"
+              ],
+              "description": "The URL the source is fetched from."
+             },
+             "webhookURL": {
+              "type": [
+               "string",
+               "null"
+              ]
+             },
+             "metadata": {
+              "type": [
+               "object",
+               "null"
+              ],
+              "description": "The client's own metadata, as it came."
+             }
+            }
+           },
+           "WebhookDeliveries": {
+            "type": "object",
+            "required": [
+             "deliveries"
+            ],
+            "properties": {
+             "deliveries": {
+              "type": "array",
+              "items": {
+               "type": "object",
+               "required": [
+                "id",
+                "event",
+                "url",
+                "state",
+                "createdAt",
+                "attempts"
+               ],
+               "properties": {
+                "id": {
+                 "type": "integer"
+                },
+                "event": {
+                 "type": "string",
+                 "enum": [
+                  "job.ready",
+                  "job.failed"
+                 ]
+                },
+                "url": {
+                 "type": "string"
+                },
+                "state": {
+                 "type": "string",
+                 "enum": [
+                  "pending",
+                  "delivered",
+                  "failed"
+                 ]
+                },
+                "createdAt": {
+                 "type": "string",
+                 "format": "date-time"
+                },
+                "nextAttemptAt": {
+                 "type": [
+                  "string",
+                  "null"
+                 ],
+                 "format": "date-time"
+                },
+                "attempts": {
+                 "type": "array",
+                 "items": {
+                  "type": "object",
+                  "required": [
+                   "attempt",
+                   "startedAt",
+                   "durationMs"
+                  ],
+                  "properties": {
+                   "attempt": {
+                    "type": "integer",
+                    "minimum": 1
+                   },
+                   "startedAt": {
+                    "type": "string",
+                    "format": "date-time"
+                   },
+                   "durationMs": {
+                    "type": "integer",
+                    "minimum": 0
+                   },
+                   "status": {
+                    "type": [
+                     "integer",
+                     "null"
+                    ]
+                   },
+                   "error": {
+                    "type": [
+                     "string",
+                     "null"
+                    ]
+                   },
+                   "responseExcerpt": {
+                    "type": [
+                     "string",
+                     "null"
+                    ]
+                   }
+                  }
+                 }
+                }
+               }
+              }
              }
             }
            },

@@ -4,7 +4,7 @@ import Hummingbird
 import NIOCore
 import NIOPosix
 
-/// The file of a tus upload on the coordinator's disk. A piece is written at the upload's stored offset (whatever
+/// The file of a tus upload (or of a source fetched from a URL) on the coordinator's disk. A piece is written at the upload's stored offset (whatever
 /// an earlier piece left past it, never counted, is cut off first) and fsynced before it counts; POSIX calls on the
 /// thread pool, off the event loop.
 enum UploadFile {
@@ -41,7 +41,12 @@ enum UploadFile {
     }
 
     /// Writes `body` at `offset`, at most `room` bytes, in pieces of up to 1 MiB, then fsyncs.
-    static func append(_ body: RequestBody, to path: String, at offset: Int64, room: Int64) async throws -> Appended {
+    static func append<Body: AsyncSequence>(
+        _ body: Body,
+        to path: String,
+        at offset: Int64,
+        room: Int64
+    ) async throws -> Appended where Body.Element == ByteBuffer {
         let descriptor = try await NIOThreadPool.singleton.runIfActive { () throws -> Int32 in
             let descriptor = open(path, O_WRONLY | O_CLOEXEC)
             guard descriptor >= 0 else { throw UploadFileError(operation: "open", path: path, code: errno) }

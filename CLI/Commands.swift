@@ -196,6 +196,23 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Hours an upload lasts (an unfinished one is then removed; a job's source once the job has ended).")
     var uploadHours: Double = 24
 
+    @Option(
+        help: ArgumentHelp(
+            "A network (CIDR, or one address) inside this coordinator's own that API clients may still name in source "
+                + "and webhook URLs, e.g. 10.1.2.0/24 for an internal media server (repeat for several; default: none)."
+        )
+    )
+    var allowUrlNetwork: [String] = []
+
+    @Option(help: "Minutes a source fetched from a URL may take.")
+    var fetchMinutes: Double = 60
+
+    @Option(help: "Seconds before the first retry of a webhook that failed (each next one waits twice as long).")
+    var webhookRetrySeconds: Double = 10
+
+    @Option(help: .hidden)
+    var eventHeartbeatSeconds: Double = 15
+
     @Option(help: "Seconds a lease lasts without a heartbeat.")
     var leaseSeconds: Double = 30
 
@@ -216,6 +233,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
         }
         guard self.maxUploadSize > 0, self.uploadHours > 0 else {
             throw ValidationError("--max-upload-size and --upload-hours must be positive")
+        }
+        guard self.fetchMinutes > 0, self.webhookRetrySeconds > 0, self.eventHeartbeatSeconds > 0 else {
+            throw ValidationError("--fetch-minutes and --webhook-retry-seconds must be positive")
+        }
+        if let bad = self.allowUrlNetwork.first(where: { IPNetwork($0) == nil }) {
+            throw ValidationError("--allow-url-network \(bad) is not a network: give one like 10.1.2.0/24 or fd00::/8")
         }
     }
 
@@ -247,7 +270,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             let (httpHost, httpPort) = try parseAddress(self.http, defaultPort: 8080)
             let httpPortFile = self.httpPortFile
             services.append(
-                try APIApplication.application(
+                contentsOf: try APIApplication.services(
                     client: client,
                     configuration: APIConfiguration(
                         host: httpHost,
@@ -256,7 +279,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
                         outputRoot: URL(fileURLWithPath: self.outputRoot).standardizedFileURL.path,
                         uploadFolder: self.uploadFolder.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
                         maximumUploadSize: self.maxUploadSize,
-                        uploadLifetime: self.uploadHours * 3600
+                        uploadLifetime: self.uploadHours * 3600,
+                        outbound: OutboundURLPolicy(allowedNetworks: self.allowUrlNetwork.compactMap(IPNetwork.init)),
+                        fetchTimeout: .seconds(configured: self.fetchMinutes * 60),
+                        webhookRetries: WebhookRetries(firstWait: self.webhookRetrySeconds),
+                        eventHeartbeat: .seconds(configured: self.eventHeartbeatSeconds)
                     ),
                     logger: logger,
                     onListening: { port in

@@ -40,13 +40,6 @@ struct JobProgress {
     }
 }
 
-extension Duration {
-    var seconds: Double {
-        let (seconds, attoseconds) = self.components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
-}
-
 /// What a finished job produced, for the summary the CLI prints.
 enum OutputSummary {
     static func describe(outputDirectory: String, wallSeconds: Double, mediaSeconds: Double?) -> String {

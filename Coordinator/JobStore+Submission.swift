@@ -4,6 +4,29 @@ import Foundation
 import Logging
 import PostgresNIO
 
+/// What a job submitted through the HTTP API may carry beside its source and settings.
+package struct APIJobDetails: Sendable, Equatable {
+    /// The `http(s)://` URL the coordinator fetches the video from into `source` before the job is planned.
+    package var sourceURL: String?
+    /// The client's own JSON object, given back with the job.
+    package var metadata: String?
+    /// Where the job's webhooks go, and the secret they are signed with.
+    package var webhookURL: String?
+    package var webhookSecret: String?
+
+    package init(
+        sourceURL: String? = nil,
+        metadata: String? = nil,
+        webhookURL: String? = nil,
+        webhookSecret: String? = nil
+    ) {
+        self.sourceURL = sourceURL
+        self.metadata = metadata
+        self.webhookURL = webhookURL
+        self.webhookSecret = webhookSecret
+    }
+}
+
 /// Submitting, planning, following and ending jobs.
 extension JobStore {
     package func submit(
@@ -34,7 +57,8 @@ extension JobStore {
         priority: Int,
         tenant: String?,
         idempotency: IdempotencyKey?,
-        retryOf: Int64?
+        retryOf: Int64?,
+        details: APIJobDetails = APIJobDetails()
     ) async throws -> (id: Int64, replayed: Bool) {
         // Two jobs writing one folder at once would overwrite each other's segments: a folder belongs to one job
         // while it runs. Once it has ended (ready included), a new job may replace its output. The database enforces
@@ -53,9 +77,11 @@ extension JobStore {
                         WHERE output_dir = \(outputDirectory) AND state IN (\(JobState.submitted), \(JobState.running), \(JobState.stitching))
                         ORDER BY id LIMIT 1
                     ), inserted AS (
-                        INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight, tenant, idempotency_key, request_hash, retry_of)
+                        INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight, tenant, idempotency_key, request_hash, retry_of,
+                                          source_url, metadata, webhook_url, webhook_secret)
                         SELECT \(source), \(outputDirectory), \(settings), \(priority), \(settings.maxInFlight), \(tenant),
-                               \(idempotency?.key), \(idempotency?.requestHash), \(retryOf)
+                               \(idempotency?.key), \(idempotency?.requestHash), \(retryOf),
+                               \(details.sourceURL), \(details.metadata)::jsonb, \(details.webhookURL), \(details.webhookSecret)
                         WHERE NOT EXISTS (SELECT 1 FROM holder) AND NOT EXISTS (SELECT 1 FROM earlier)
                         RETURNING id
                     )
@@ -77,7 +103,11 @@ extension JobStore {
                     throw OutputFolderInUse(outputDirectory: outputDirectory, jobID: holder.id, state: state)
                 }
                 guard let inserted = found.first else { throw ConfigurationError("inserting the job returned no id") }
-                try await self.notifyWork("job")
+                if details.sourceURL == nil {
+                    try await self.notifyWork("job")
+                } else {
+                    try await self.notifyAPI("fetch")
+                }
                 return (inserted.id, false)
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
                 continue
@@ -99,7 +129,8 @@ extension JobStore {
             let rows = try await connection.query(
                 """
                 SELECT id, source, output_dir, settings, priority FROM jobs
-                WHERE state = \(JobState.submitted) ORDER BY priority DESC, id
+                WHERE state = \(JobState.submitted) AND (source_url IS NULL OR source_fetched_at IS NOT NULL)
+                ORDER BY priority DESC, id
                 FOR UPDATE SKIP LOCKED LIMIT 1
                 """,
                 logger: self.logger

@@ -15,6 +15,11 @@ package struct TenantJob: Sendable, Equatable {
     package var tasksDone: Int
     /// The failed or cancelled job this one runs again.
     package var retryOf: Int64?
+    /// Where the coordinator fetches (or fetched) the source from, for a job submitted with a URL.
+    package var sourceURL: String?
+    /// The client's own JSON, as stored.
+    package var metadata: String?
+    package var webhookURL: String?
 }
 
 /// A retry of a job that has not ended as failed or cancelled.
@@ -45,29 +50,41 @@ extension JobStore {
         return try await self.cancel(jobID: jobID)
     }
 
-    /// Submits the tenant's failed or cancelled job again, as a new job with the same source, settings and
-    /// priority writing a new `outputDirectory`; nil when the tenant has no such job. With `idempotency`, a retried
-    /// request finds the job the first one made.
+    /// Submits the tenant's failed or cancelled job again, as a new job with the same source, settings, priority,
+    /// metadata and webhook writing a new `outputDirectory`; nil when the tenant has no such job. A source given by
+    /// URL is fetched again, to `fetchPath`. With `idempotency`, a retried request finds the job the first one made.
     package func retry(
         jobID: Int64,
         tenant: String,
         outputDirectory: String,
+        fetchPath: String,
         idempotency: IdempotencyKey?
     ) async throws -> (id: Int64, replayed: Bool)? {
         let rows = try await self.client.query(
-            "SELECT source, settings, priority, state FROM jobs WHERE id = \(jobID) AND tenant = \(tenant)",
+            """
+            SELECT source, settings, priority, state, source_url, metadata::text, webhook_url, webhook_secret
+            FROM jobs WHERE id = \(jobID) AND tenant = \(tenant)
+            """,
             logger: self.logger
         )
-        for try await (source, settings, priority, state) in rows.decode((String, JobSettings, Int, JobState).self) {
+        for try await (source, settings, priority, state, url, metadata, webhookURL, webhookSecret) in rows.decode(
+            (String, JobSettings, Int, JobState, String?, String?, String?, String?).self
+        ) {
             guard state == .failed || state == .cancelled else { throw JobNotRetryable(jobID: jobID, state: state) }
             return try await self.submit(
-                source: source,
+                source: url == nil ? source : fetchPath,
                 outputDirectory: outputDirectory,
                 settings: settings,
                 priority: priority,
                 tenant: tenant,
                 idempotency: idempotency,
-                retryOf: jobID
+                retryOf: jobID,
+                details: APIJobDetails(
+                    sourceURL: url,
+                    metadata: metadata,
+                    webhookURL: webhookURL,
+                    webhookSecret: webhookSecret
+                )
             )
         }
         return nil
@@ -84,7 +101,8 @@ extension JobStore {
             """
             SELECT j.id, j.state, j.error, j.priority, j.created_at, j.finished_at, j.duration_seconds,
                    (SELECT count(*) FROM tasks t WHERE t.job_id = j.id),
-                   (SELECT count(*) FROM tasks t WHERE t.job_id = j.id AND t.state = \(TaskState.done)), j.retry_of
+                   (SELECT count(*) FROM tasks t WHERE t.job_id = j.id AND t.state = \(TaskState.done)), j.retry_of,
+                   j.source_url, j.metadata::text, j.webhook_url
             FROM jobs j
             WHERE j.tenant = \(tenant) AND (\(id)::bigint IS NULL OR j.id = \(id))
               AND (\(state?.rawValue)::text IS NULL OR j.state = \(state?.rawValue)) AND j.id < \(before ?? Int64.max)
@@ -93,8 +111,10 @@ extension JobStore {
             logger: self.logger
         )
         var jobs: [TenantJob] = []
-        for try await (id, state, error, priority, created, finished, duration, total, done, retryOf) in rows.decode(
-            (Int64, JobState, String?, Int, Date, Date?, Double?, Int64, Int64, Int64?).self
+        for try await (
+            id, state, error, priority, created, finished, duration, total, done, retryOf, url, metadata, webhookURL
+        ) in rows.decode(
+            (Int64, JobState, String?, Int, Date, Date?, Double?, Int64, Int64, Int64?, String?, String?, String?).self
         ) {
             jobs.append(
                 TenantJob(
@@ -107,7 +127,10 @@ extension JobStore {
                     durationSeconds: duration,
                     tasksTotal: Int(total),
                     tasksDone: Int(done),
-                    retryOf: retryOf
+                    retryOf: retryOf,
+                    sourceURL: url,
+                    metadata: metadata,
+                    webhookURL: webhookURL
                 )
             )
         }

@@ -20,12 +20,25 @@ package struct JobStore: Sendable {
     /// Sends a notification on `workChannel`: on `connection`, delivered when its transaction commits; without one,
     /// at once.
     package func notifyWork(_ payload: String, on connection: PostgresConnection? = nil) async throws {
-        let notification: PostgresQuery = "SELECT pg_notify(\(Self.workChannel), \(payload))"
+        try await self.notify(Self.workChannel, payload, on: connection)
+    }
+
+    private func notify(_ channel: String, _ payload: String, on connection: PostgresConnection?) async throws {
+        let notification: PostgresQuery = "SELECT pg_notify(\(channel), \(payload))"
         if let connection {
             _ = try await connection.query(notification, logger: self.logger)
         } else {
             _ = try await self.client.query(notification, logger: self.logger)
         }
+    }
+
+    /// The channel of the HTTP API's own news (`events:<job>`, `fetch`, `webhooks`): its streams, source fetches and
+    /// webhook deliveries wait on it (migrations 11 and 12 notify it from triggers).
+    package static let apiChannel = "farm_api"
+
+    /// Sends a notification on `apiChannel`, delivered at once (or when `connection`'s transaction commits).
+    package func notifyAPI(_ payload: String, on connection: PostgresConnection? = nil) async throws {
+        try await self.notify(Self.apiChannel, payload, on: connection)
     }
 
     /// When a task whose attempt failed (or whose lease expired) may run again: an exponential backoff with jitter

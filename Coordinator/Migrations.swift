@@ -260,6 +260,167 @@ package enum Migrations {
                 "CREATE INDEX IF NOT EXISTS uploads_by_expiry ON uploads (expires_at)",
             ]
         ),
+        (
+            10, "URL sources and the client's metadata",
+            [
+                // A job whose video the coordinator fetches (API/SourceFetcher.swift) into `source` before it can be
+                // planned: the planner takes it once `source_fetched_at` is set. A fetch is leased like a task
+                // (`fetch_leased_until`), so a coordinator that dies mid-fetch leaves it to another.
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS source_url text",
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS source_fetched_at timestamptz",
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS fetch_leased_until timestamptz",
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS fetch_attempts integer NOT NULL DEFAULT 0",
+                // The client's own JSON, given back as it came (size-limited by the API).
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS metadata jsonb",
+                // Where and with what secret the job's webhooks are signed and sent (API/WebhookSender.swift).
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS webhook_url text",
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS webhook_secret text",
+            ]
+        ),
+        (
+            11, "job events",
+            [
+                // What `GET /v1/jobs/{id}/events` streams: a row per state change and per task done of an API job,
+                // written by triggers, so that no code path that moves a job can forget one. Rows of one job are
+                // inserted in commit order (the triggers take the job's advisory lock, held to commit): a reader
+                // that has seen event n has seen every event of that job before n, so resuming after
+                // `Last-Event-ID` misses none. Each insert NOTIFYs `farm_api` with `events:<job>`.
+                """
+                CREATE TABLE IF NOT EXISTS job_events (
+                    id bigserial PRIMARY KEY,
+                    job_id bigint NOT NULL REFERENCES jobs ON DELETE CASCADE,
+                    kind text NOT NULL,
+                    data jsonb NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                "CREATE INDEX IF NOT EXISTS job_events_by_job ON job_events (job_id, id)",
+                """
+                CREATE OR REPLACE FUNCTION farm_job_progress(job bigint) RETURNS jsonb LANGUAGE sql STABLE AS $$
+                    WITH counts AS (
+                        SELECT count(*) FILTER (WHERE state = 'done') AS done, count(*) AS total
+                        FROM tasks WHERE job_id = job
+                    ), started AS (
+                        SELECT min(created_at) AS at FROM job_events
+                        WHERE job_id = job AND kind = 'state' AND data->>'state' = 'running'
+                    ), figures AS (
+                        SELECT c.done, c.total, j.duration_seconds,
+                               CASE WHEN c.total = 0 THEN 0 ELSE c.done::double precision / c.total END AS fraction,
+                               CASE WHEN s.at IS NULL THEN NULL
+                                    ELSE greatest(extract(epoch FROM clock_timestamp() - s.at), 0.001) END AS elapsed
+                        FROM counts c, started s, jobs j WHERE j.id = job
+                    )
+                    SELECT jsonb_build_object(
+                        'tasksDone', done, 'tasksTotal', total,
+                        'percent', round((fraction * 100)::numeric, 1),
+                        'speed', CASE WHEN elapsed IS NULL OR duration_seconds IS NULL THEN NULL
+                                      ELSE round((fraction * duration_seconds / elapsed)::numeric, 3) END,
+                        'etaSeconds', CASE WHEN elapsed IS NULL OR fraction = 0 THEN NULL
+                                           ELSE round((elapsed * (1 - fraction) / fraction)::numeric, 1) END
+                    ) FROM figures
+                $$
+                """,
+                """
+                CREATE OR REPLACE FUNCTION farm_record_job_event(job bigint, event_kind text, event_data jsonb)
+                RETURNS void LANGUAGE plpgsql AS $$
+                BEGIN
+                    PERFORM pg_advisory_xact_lock(74003, (job % 2147483647)::integer);
+                    INSERT INTO job_events (job_id, kind, data) VALUES (job, event_kind, event_data);
+                    PERFORM pg_notify('farm_api', 'events:' || job);
+                END
+                $$
+                """,
+                """
+                CREATE OR REPLACE FUNCTION farm_job_state_event() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF TG_OP = 'INSERT' OR NEW.state IS DISTINCT FROM OLD.state THEN
+                        PERFORM farm_record_job_event(
+                            NEW.id, 'state', jsonb_strip_nulls(jsonb_build_object('state', NEW.state, 'error', NEW.error)));
+                    END IF;
+                    RETURN NULL;
+                END
+                $$
+                """,
+                "DROP TRIGGER IF EXISTS jobs_state_events ON jobs",
+                """
+                CREATE TRIGGER jobs_state_events AFTER INSERT OR UPDATE OF state ON jobs
+                FOR EACH ROW WHEN (NEW.tenant IS NOT NULL) EXECUTE FUNCTION farm_job_state_event()
+                """,
+                """
+                CREATE OR REPLACE FUNCTION farm_task_done_event() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF EXISTS (SELECT 1 FROM jobs WHERE id = NEW.job_id AND tenant IS NOT NULL) THEN
+                        -- The lock first: the counts then include every task done before.
+                        PERFORM pg_advisory_xact_lock(74003, (NEW.job_id % 2147483647)::integer);
+                        PERFORM farm_record_job_event(NEW.job_id, 'progress', farm_job_progress(NEW.job_id));
+                    END IF;
+                    RETURN NULL;
+                END
+                $$
+                """,
+                "DROP TRIGGER IF EXISTS tasks_done_events ON tasks",
+                """
+                CREATE TRIGGER tasks_done_events AFTER UPDATE OF state ON tasks
+                FOR EACH ROW WHEN (NEW.state = 'done' AND OLD.state IS DISTINCT FROM 'done')
+                EXECUTE FUNCTION farm_task_done_event()
+                """,
+            ]
+        ),
+        (
+            12, "webhook deliveries",
+            [
+                // One delivery per job that reached ready or failed with a webhook URL, made by a trigger in the
+                // transaction that ended the job; sent by one coordinator at a time (`leased_until`), retried with
+                // backoff until `give_up_at` (API/WebhookSender.swift). `body` is fixed at the first attempt, so
+                // every attempt carries the same bytes.
+                """
+                CREATE TABLE IF NOT EXISTS webhook_deliveries (
+                    id bigserial PRIMARY KEY,
+                    job_id bigint NOT NULL REFERENCES jobs ON DELETE CASCADE,
+                    event text NOT NULL,
+                    url text NOT NULL,
+                    state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+                    body bytea,
+                    attempts integer NOT NULL DEFAULT 0,
+                    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+                    leased_until timestamptz,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    give_up_at timestamptz NOT NULL DEFAULT now() + interval '24 hours',
+                    finished_at timestamptz
+                )
+                """,
+                "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending'",
+                "CREATE INDEX IF NOT EXISTS webhook_deliveries_by_job ON webhook_deliveries (job_id, id)",
+                """
+                CREATE TABLE IF NOT EXISTS webhook_attempts (
+                    delivery_id bigint NOT NULL REFERENCES webhook_deliveries ON DELETE CASCADE,
+                    attempt integer NOT NULL,
+                    started_at timestamptz NOT NULL,
+                    duration_ms integer NOT NULL,
+                    status integer,
+                    error text,
+                    response_excerpt text,
+                    PRIMARY KEY (delivery_id, attempt)
+                )
+                """,
+                """
+                CREATE OR REPLACE FUNCTION farm_webhook_delivery() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.state IS DISTINCT FROM OLD.state AND NEW.state IN ('ready', 'failed') THEN
+                        INSERT INTO webhook_deliveries (job_id, event, url) VALUES (NEW.id, 'job.' || NEW.state, NEW.webhook_url);
+                        PERFORM pg_notify('farm_api', 'webhooks');
+                    END IF;
+                    RETURN NULL;
+                END
+                $$
+                """,
+                "DROP TRIGGER IF EXISTS jobs_webhook_deliveries ON jobs",
+                """
+                CREATE TRIGGER jobs_webhook_deliveries AFTER UPDATE OF state ON jobs
+                FOR EACH ROW WHEN (NEW.webhook_url IS NOT NULL) EXECUTE FUNCTION farm_webhook_delivery()
+                """,
+            ]
+        ),
     ]
 
     /// The newest schema version this build knows.

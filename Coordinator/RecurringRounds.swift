@@ -37,5 +37,11 @@ struct RecurringRounds: Sendable {
 
 extension Duration {
     /// A configuration's seconds as a duration, to the millisecond.
-    static func seconds(configured seconds: Double) -> Duration { .milliseconds(Int64(seconds * 1000)) }
+    package static func seconds(configured seconds: Double) -> Duration { .milliseconds(Int64(seconds * 1000)) }
+
+    /// The duration in seconds, as a configuration or a log gives them.
+    package var seconds: Double {
+        let (seconds, attoseconds) = self.components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
 }
