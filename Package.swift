@@ -153,7 +153,7 @@ let package = Package(
             "EndToEndTests",
             [
                 "FarmAllInOne", "FarmCoordinator", "FarmAgent", "FarmTestSupport", "FarmFormats", "FarmMedia",
-                "FarmVerify", "farm",
+                "FarmVerify", "farm", .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
     ]

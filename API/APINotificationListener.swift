@@ -32,12 +32,18 @@ package struct APISignals: Sendable {
 
 /// Holds one connection in LISTEN on the API's channel and turns each notification into its signal, so streams,
 /// fetches and deliveries wait on NOTIFY rather than poll.
-struct APINotificationListener: Service {
+package struct APINotificationListener: Service {
     var client: PostgresClient
     var signals: APISignals
     var logger: Logger
 
-    func run() async {
+    package init(client: PostgresClient, signals: APISignals, logger: Logger) {
+        self.client = client
+        self.signals = signals
+        self.logger = logger
+    }
+
+    package func run() async {
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             do {
                 try await self.client.withConnection { connection in

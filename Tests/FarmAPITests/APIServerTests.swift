@@ -43,6 +43,7 @@ struct APIServerTests {
     static func withServer(
         maximumUploadSize: Int64 = 100 << 30,
         uploadLifetime: Double = 24 * 3600,
+        eventHeartbeat: Duration = .seconds(15),
         _ body: @Sendable (Server) async throws -> Void
     ) async throws {
         let directory = try TemporaryDirectory("farm-api")
@@ -52,6 +53,12 @@ struct APIServerTests {
         try await TestDatabase.with { database in
             try await withPostgresClient(database.url) { client in
                 try await Migrations.migrate(client, logger: testLogger)
+                // The streams wake on NOTIFY, as in a coordinator.
+                let signals = APISignals()
+                let listener = Task {
+                    await APINotificationListener(client: client, signals: signals, logger: testLogger).run()
+                }
+                defer { listener.cancel() }
                 let application = try APIApplication.application(
                     client: client,
                     configuration: APIConfiguration(
@@ -61,8 +68,10 @@ struct APIServerTests {
                         outputRoot: directory.file("outputs"),
                         uploadFolder: directory.file("uploads"),
                         maximumUploadSize: maximumUploadSize,
-                        uploadLifetime: uploadLifetime
+                        uploadLifetime: uploadLifetime,
+                        eventHeartbeat: eventHeartbeat
                     ),
+                    signals: signals,
                     logger: testLogger
                 )
                 try await application.test(.live) { testClient in
