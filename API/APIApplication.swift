@@ -18,6 +18,8 @@ package struct APIConfiguration: Sendable {
     package var maximumUploadSize: Int64
     /// How long an upload lasts, in seconds (and after the job made from it ends, at least until then).
     package var uploadLifetime: Double
+    /// Signs playback URLs; nil: a key of this process alone (`farm coordinator` passes the cluster secret's).
+    package var playbackSigner: PlaybackSigner?
 
     package init(
         host: String = "0.0.0.0",
@@ -26,7 +28,8 @@ package struct APIConfiguration: Sendable {
         outputRoot: String,
         uploadFolder: String? = nil,
         maximumUploadSize: Int64 = 100 << 30,
-        uploadLifetime: Double = 24 * 3600
+        uploadLifetime: Double = 24 * 3600,
+        playbackSigner: PlaybackSigner? = nil
     ) {
         self.host = host
         self.port = port
@@ -35,6 +38,7 @@ package struct APIConfiguration: Sendable {
         self.uploadFolder = uploadFolder ?? (outputRoot as NSString).appendingPathComponent(".uploads")
         self.maximumUploadSize = maximumUploadSize
         self.uploadLifetime = uploadLifetime
+        self.playbackSigner = playbackSigner
     }
 }
 
@@ -78,7 +82,28 @@ package enum APIApplication {
         let uploadOperations = uploads.addRoutes(
             to: router.group("v1/uploads").add(middleware: TusResumableMiddleware()).add(middleware: keys)
         )
-        return (router, Set(["GET /healthz", "GET /readyz", "GET /openapi.json"] + jobOperations + uploadOperations))
+        let signer =
+            configuration.playbackSigner
+            ?? {
+                let warning =
+                    "playback URLs are signed with a key of this process: without a cluster secret they work only on "
+                    + "this coordinator, until it stops"
+                logger.warning("\(warning)")
+                return PlaybackSigner.random()
+            }()
+        let origin = OriginController(store: JobStore(client: client, logger: logger), signer: signer)
+        // The files answer to the URL's signature alone: their group has no key middleware.
+        let originOperations = origin.addRoutes(
+            keyed: router.group("v1/jobs").add(middleware: keys),
+            signed: router.group("v1/jobs")
+        )
+        return (
+            router,
+            Set(
+                ["GET /healthz", "GET /readyz", "GET /openapi.json"] + jobOperations + uploadOperations
+                    + originOperations
+            )
+        )
     }
 
     /// The API as a service (run it in the coordinator's service group beside its `PostgresClient`).

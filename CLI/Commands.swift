@@ -225,12 +225,13 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let (host, port) = try parseAddress(self.listen, defaultPort: 7400)
         let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
         let portFile = self.portFile
+        let secret = try self.secret.resolve()
         let coordinator = CoordinatorService(
             client: client,
             configuration: CoordinatorConfiguration(
                 host: host,
                 port: port,
-                secret: try self.secret.resolve(),
+                secret: secret,
                 leaseSeconds: self.leaseSeconds,
                 heartbeatIntervalSeconds: self.heartbeatSeconds,
                 reapIntervalSeconds: self.reapSeconds
@@ -256,7 +257,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
                         outputRoot: URL(fileURLWithPath: self.outputRoot).standardizedFileURL.path,
                         uploadFolder: self.uploadFolder.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
                         maximumUploadSize: self.maxUploadSize,
-                        uploadLifetime: self.uploadHours * 3600
+                        uploadLifetime: self.uploadHours * 3600,
+                        playbackSigner: PlaybackSigner(clusterSecret: secret)
                     ),
                     logger: logger,
                     onListening: { port in

@@ -43,6 +43,7 @@ struct APIServerTests {
     static func withServer(
         maximumUploadSize: Int64 = 100 << 30,
         uploadLifetime: Double = 24 * 3600,
+        playbackSigner: PlaybackSigner? = nil,
         _ body: @Sendable (Server) async throws -> Void
     ) async throws {
         let directory = try TemporaryDirectory("farm-api")
@@ -61,7 +62,8 @@ struct APIServerTests {
                         outputRoot: directory.file("outputs"),
                         uploadFolder: directory.file("uploads"),
                         maximumUploadSize: maximumUploadSize,
-                        uploadLifetime: uploadLifetime
+                        uploadLifetime: uploadLifetime,
+                        playbackSigner: playbackSigner
                     ),
                     logger: testLogger
                 )
