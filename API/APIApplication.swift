@@ -42,8 +42,9 @@ package struct APIConfiguration: Sendable {
     }
 }
 
-/// The coordinator's HTTP API (docs/api.md, docs/openapi.yaml): health and readiness, the OpenAPI document, and the
-/// tenants' jobs behind their API keys. Used by `farm coordinator --http` and by the tests.
+/// The coordinator's HTTP API (docs/api.md, docs/openapi.yaml): health and readiness, the OpenAPI document, the
+/// tenants' jobs behind their API keys, and the HLS origin behind signed URLs. Used by `farm coordinator --http` and
+/// by the tests.
 package enum APIApplication {
     /// The routes, and their operations as docs/openapi.yaml names them (`APIDocumentTests` holds the two to each
     /// other: each operation added here is listed beside the line that adds it).
