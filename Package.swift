@@ -144,7 +144,8 @@ let package = Package(
         .farmTests(
             "FarmAPITests",
             [
-                "FarmAPI", "FarmCoordinator", "FarmTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+                "FarmAPI", "FarmCoordinator", "FarmProtocol", "FarmTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]

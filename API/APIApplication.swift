@@ -28,6 +28,8 @@ package struct APIConfiguration: Sendable {
     package var webhookRetries: WebhookRetries
     /// The longest an event stream stays silent before a heartbeat comment.
     package var eventHeartbeat: Duration
+    /// Signs playback URLs; nil: a key of this process alone (`farm coordinator` passes the cluster secret's).
+    package var playbackSigner: PlaybackSigner?
 
     package init(
         host: String = "0.0.0.0",
@@ -40,7 +42,8 @@ package struct APIConfiguration: Sendable {
         outbound: OutboundURLPolicy = OutboundURLPolicy(),
         fetchTimeout: Duration = .seconds(3600),
         webhookRetries: WebhookRetries = WebhookRetries(),
-        eventHeartbeat: Duration = .seconds(15)
+        eventHeartbeat: Duration = .seconds(15),
+        playbackSigner: PlaybackSigner? = nil
     ) {
         self.host = host
         self.port = port
@@ -53,11 +56,13 @@ package struct APIConfiguration: Sendable {
         self.fetchTimeout = fetchTimeout
         self.webhookRetries = webhookRetries
         self.eventHeartbeat = eventHeartbeat
+        self.playbackSigner = playbackSigner
     }
 }
 
-/// The coordinator's HTTP API (docs/api.md, docs/openapi.yaml): health and readiness, the OpenAPI document, and the
-/// tenants' jobs behind their API keys. Used by `farm coordinator --http` and by the tests.
+/// The coordinator's HTTP API (docs/api.md, docs/openapi.yaml): health and readiness, the OpenAPI document, the
+/// tenants' jobs behind their API keys, and the HLS origin behind signed URLs. Used by `farm coordinator --http` and
+/// by the tests.
 package enum APIApplication {
     /// The routes, and their operations as docs/openapi.yaml names them (`APIDocumentTests` holds the two to each
     /// other: each operation added here is listed beside the line that adds it).
@@ -105,7 +110,28 @@ package enum APIApplication {
         let uploadOperations = uploads.addRoutes(
             to: router.group("v1/uploads").add(middleware: TusResumableMiddleware()).add(middleware: keys)
         )
-        return (router, Set(["GET /healthz", "GET /readyz", "GET /openapi.json"] + jobOperations + uploadOperations))
+        let signer =
+            configuration.playbackSigner
+            ?? {
+                let warning =
+                    "playback URLs are signed with a key of this process: without a cluster secret they work only on "
+                    + "this coordinator, until it stops"
+                logger.warning("\(warning)")
+                return PlaybackSigner.random()
+            }()
+        let origin = OriginController(store: JobStore(client: client, logger: logger), signer: signer)
+        // The files answer to the URL's signature alone: their group has no key middleware.
+        let originOperations = origin.addRoutes(
+            keyed: router.group("v1/jobs").add(middleware: keys),
+            signed: router.group("v1/jobs")
+        )
+        return (
+            router,
+            Set(
+                ["GET /healthz", "GET /readyz", "GET /openapi.json"] + jobOperations + uploadOperations
+                    + originOperations
+            )
+        )
     }
 
     /// The API as services, to run in the coordinator's service group after its `PostgresClient`: the HTTP

@@ -673,6 +673,146 @@ extension OpenAPIDocument {
              }
             }
            }
+          },
+          "/v1/jobs/{id}/playback": {
+           "get": {
+            "operationId": "getPlayback",
+            "summary": "A signed URL of a ready job's master playlist.",
+            "description": "The URL is relative to this API's address and needs no API key: its token (in the path) signs the job's\nwhole HLS folder until `expiresAt`, so every playlist and segment under it plays. Any coordinator of the\nfarm (same cluster secret) serves it. Ask again for a new URL when it expires.\n",
+            "parameters": [
+             {
+              "$ref": "#/components/parameters/JobID"
+             },
+             {
+              "name": "expires",
+              "in": "query",
+              "description": "The URL's lifetime in seconds.",
+              "schema": {
+               "type": "integer",
+               "minimum": 60,
+               "maximum": 604800,
+               "default": 21600
+              }
+             }
+            ],
+            "responses": {
+             "200": {
+              "description": "The signed master playlist URL.",
+              "content": {
+               "application/json": {
+                "schema": {
+                 "$ref": "#/components/schemas/Playback"
+                }
+               }
+              }
+             },
+             "400": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "401": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "404": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "409": {
+              "$ref": "#/components/responses/Problem"
+             }
+            }
+           }
+          },
+          "/v1/jobs/{id}/hls/{token}/{path}": {
+           "get": {
+            "operationId": "getPlaybackFile",
+            "summary": "A file of a ready job's HLS output, through a signed URL (no API key).",
+            "description": "`path` is one or two names (`master.m3u8`, `360p/playlist.m3u8`, `360p/segment_00001.m4s`) of letters,\ndigits, `_` and `-`, the file's with one of the extensions m3u8, mp4, m4s, ts, vtt, jpg. One `Range`\n(`bytes=a-b`, `a-`, `-n`) is answered with 206; several with the whole file. Playlists and cues are\ncached for 60 s, media for a year (`immutable`).\n",
+            "security": [],
+            "parameters": [
+             {
+              "$ref": "#/components/parameters/JobID"
+             },
+             {
+              "$ref": "#/components/parameters/PlaybackToken"
+             },
+             {
+              "$ref": "#/components/parameters/PlaybackPath"
+             },
+             {
+              "name": "Range",
+              "in": "header",
+              "schema": {
+               "type": "string"
+              }
+             },
+             {
+              "name": "If-None-Match",
+              "in": "header",
+              "schema": {
+               "type": "string"
+              }
+             }
+            ],
+            "responses": {
+             "200": {
+              "$ref": "#/components/responses/PlaybackFile"
+             },
+             "206": {
+              "$ref": "#/components/responses/PlaybackFile"
+             },
+             "304": {
+              "description": "The client's copy (its ETag) is current."
+             },
+             "400": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "403": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "404": {
+              "$ref": "#/components/responses/Problem"
+             },
+             "416": {
+              "$ref": "#/components/responses/Problem"
+             }
+            }
+           },
+           "head": {
+            "operationId": "headPlaybackFile",
+            "summary": "The headers getPlaybackFile would answer with, without the body.",
+            "security": [],
+            "parameters": [
+             {
+              "$ref": "#/components/parameters/JobID"
+             },
+             {
+              "$ref": "#/components/parameters/PlaybackToken"
+             },
+             {
+              "$ref": "#/components/parameters/PlaybackPath"
+             }
+            ],
+            "responses": {
+             "200": {
+              "description": "The file's headers."
+             },
+             "304": {
+              "description": "The client's copy (its ETag) is current."
+             },
+             "400": {
+              "description": "Not a path of the origin's grammar."
+             },
+             "403": {
+              "description": "Unsigned",
+              "altered or expired URL.": null
+             },
+             "404": {
+              "description": "No such file of a ready job."
+             },
+             "416": {
+              "description": "Range outside the file."
+             }
+            }
+           }
           }
          },
          "components": {
@@ -732,9 +872,91 @@ extension OpenAPIDocument {
             "schema": {
              "type": "string"
             }
+           },
+           "PlaybackToken": {
+            "name": "token",
+            "in": "path",
+            "required": true,
+            "description": "`{expires}.{keyID}.{signature}`, as getPlayback signs it.",
+            "schema": {
+             "type": "string"
+            }
+           },
+           "PlaybackPath": {
+            "name": "path",
+            "in": "path",
+            "required": true,
+            "schema": {
+             "type": "string",
+             "pattern": "^([A-Za-z0-9_-]{1,64}/)?[A-Za-z0-9_-]{1,64}\\.(m3u8|mp4|m4s|ts|vtt|jpg)$"
+            }
            }
           },
           "responses": {
+           "PlaybackFile": {
+            "description": "The file, or the part of it the Range asked for.",
+            "headers": {
+             "ETag": {
+              "schema": {
+               "type": "string"
+              }
+             },
+             "Cache-Control": {
+              "schema": {
+               "type": "string"
+              }
+             },
+             "Accept-Ranges": {
+              "schema": {
+               "type": "string",
+               "enum": [
+                "bytes"
+               ]
+              }
+             },
+             "Content-Range": {
+              "schema": {
+               "type": "string"
+              }
+             }
+            },
+            "content": {
+             "application/vnd.apple.mpegurl": {
+              "schema": {
+               "type": "string"
+              }
+             },
+             "video/mp4": {
+              "schema": {
+               "type": "string",
+               "format": "binary"
+              }
+             },
+             "video/iso.segment": {
+              "schema": {
+               "type": "string",
+               "format": "binary"
+              }
+             },
+             "video/mp2t": {
+              "schema": {
+               "type": "string",
+               "format": "binary"
+              }
+             },
+             "text/vtt": {
+              "schema": {
+               "type": "string"
+              }
+             },
+             "image/jpeg": {
+              "schema": {
+               "type": "string",
+               "format": "binary"
+              }
+             }
+            }
+           },
            "Problem": {
             "description": "An RFC 9457 problem; `detail` says what to do.",
             "content": {
@@ -1137,6 +1359,23 @@ extension OpenAPIDocument {
                "string",
                "null"
               ]
+             }
+            }
+           },
+           "Playback": {
+            "type": "object",
+            "required": [
+             "url",
+             "expiresAt"
+            ],
+            "properties": {
+             "url": {
+              "type": "string",
+              "description": "Relative to the API's address: `/v1/jobs/{id}/hls/{token}/master.m3u8`."
+             },
+             "expiresAt": {
+              "type": "string",
+              "format": "date-time"
              }
             }
            }

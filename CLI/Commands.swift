@@ -248,12 +248,13 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let (host, port) = try parseAddress(self.listen, defaultPort: 7400)
         let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
         let portFile = self.portFile
+        let secret = try self.secret.resolve()
         let coordinator = CoordinatorService(
             client: client,
             configuration: CoordinatorConfiguration(
                 host: host,
                 port: port,
-                secret: try self.secret.resolve(),
+                secret: secret,
                 leaseSeconds: self.leaseSeconds,
                 heartbeatIntervalSeconds: self.heartbeatSeconds,
                 reapIntervalSeconds: self.reapSeconds
@@ -283,7 +284,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
                         outbound: OutboundURLPolicy(allowedNetworks: self.allowUrlNetwork.compactMap(IPNetwork.init)),
                         fetchTimeout: .seconds(configured: self.fetchMinutes * 60),
                         webhookRetries: WebhookRetries(firstWait: self.webhookRetrySeconds),
-                        eventHeartbeat: .seconds(configured: self.eventHeartbeatSeconds)
+                        eventHeartbeat: .seconds(configured: self.eventHeartbeatSeconds),
+                        playbackSigner: PlaybackSigner(clusterSecret: secret)
                     ),
                     logger: logger,
                     onListening: { port in

@@ -25,6 +25,16 @@ public struct ClusterSecret: Sendable {
         return difference == 0
     }
 
+    /// A key for another purpose than the agents' proof (HKDF-SHA256 with `purpose` as its info), the same on every
+    /// coordinator given this secret: what one signs, all accept, and the secret itself signs nothing else.
+    package func derivedKey(purpose: String) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: self.secret),
+            info: Data(purpose.utf8),
+            outputByteCount: 32
+        )
+    }
+
     package static func makeNonce() -> String {
         var generator = SystemRandomNumberGenerator()
         return Data((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }).hexString

@@ -44,6 +44,7 @@ struct APIServerTests {
         maximumUploadSize: Int64 = 100 << 30,
         uploadLifetime: Double = 24 * 3600,
         eventHeartbeat: Duration = .seconds(15),
+        playbackSigner: PlaybackSigner? = nil,
         _ body: @Sendable (Server) async throws -> Void
     ) async throws {
         let directory = try TemporaryDirectory("farm-api")
@@ -69,7 +70,8 @@ struct APIServerTests {
                         uploadFolder: directory.file("uploads"),
                         maximumUploadSize: maximumUploadSize,
                         uploadLifetime: uploadLifetime,
-                        eventHeartbeat: eventHeartbeat
+                        eventHeartbeat: eventHeartbeat,
+                        playbackSigner: playbackSigner
                     ),
                     signals: signals,
                     logger: testLogger
