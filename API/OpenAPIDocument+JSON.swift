@@ -250,7 +250,44 @@ extension OpenAPIDocument {
               "content": {
                "text/event-stream": {
                 "schema": {
-                 "type": "string"
+                 "description": "The data of each event, a JSON object.",
+                 "type": "object",
+                 "properties": {
+                  "state": {
+                   "$ref": "#/components/schemas/JobState"
+                  },
+                  "error": {
+                   "type": "string"
+                  },
+                  "tasksDone": {
+                   "type": "integer",
+                   "minimum": 0
+                  },
+                  "tasksTotal": {
+                   "type": "integer",
+                   "minimum": 0
+                  },
+                  "percent": {
+                   "type": "number",
+                   "minimum": 0,
+                   "maximum": 100
+                  },
+                  "speed": {
+                   "type": [
+                    "number",
+                    "null"
+                   ],
+                   "minimum": 0,
+                   "description": "Media seconds encoded per second."
+                  },
+                  "etaSeconds": {
+                   "type": [
+                    "number",
+                    "null"
+                   ],
+                   "minimum": 0
+                  }
+                 }
                 }
                }
               }
