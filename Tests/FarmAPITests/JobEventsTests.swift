@@ -90,18 +90,23 @@ struct JobEventsTests {
         text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.compactMap { Int64($0.dropFirst(4)) }
     }
 
+    /// A job from a public URL: it waits for its fetch (none runs here), so only the test moves it.
+    static func submitURLJob(_ server: APIServerTests.Server, key: APIKey) async throws -> Int64 {
+        let created = try await server.request(
+            .post,
+            "/v1/jobs",
+            key: key,
+            json: #"{"source": {"url": "https://93.184.215.14/v.mp4"}}"#
+        )
+        return try #require(APIServerTests.id(created.body), "\(created.body)")
+    }
+
     @Test func aStreamWakesOnNotifyEndsWithTheJobAndResumesAfterTheLastEventID() async throws {
         // A heartbeat far off: what arrives in time arrives by NOTIFY.
         try await APIServerTests.withServer(eventHeartbeat: .seconds(30)) { server in
             let (_, acme) = try await server.keys.create(tenant: "acme")
             let (_, other) = try await server.keys.create(tenant: "other")
-            let created = try await server.request(
-                .post,
-                "/v1/jobs",
-                key: acme,
-                json: #"{"source": {"url": "https://93.184.215.14/v.mp4"}}"#
-            )
-            let id = try #require(APIServerTests.id(created.body))
+            let id = try await Self.submitURLJob(server, key: acme)
             #expect(try await server.request(.get, "/v1/jobs/\(id)/events", key: other).status == .notFound)
 
             let started = ContinuousClock.now
@@ -131,13 +136,7 @@ struct JobEventsTests {
     @Test func aQuietStreamSendsHeartbeats() async throws {
         try await APIServerTests.withServer(eventHeartbeat: .milliseconds(300)) { server in
             let (_, acme) = try await server.keys.create(tenant: "acme")
-            let created = try await server.request(
-                .post,
-                "/v1/jobs",
-                key: acme,
-                json: #"{"source": {"url": "https://93.184.215.14/v.mp4"}}"#
-            )
-            let id = try #require(APIServerTests.id(created.body))
+            let id = try await Self.submitURLJob(server, key: acme)
             async let whole = Self.stream(server, job: id, key: acme, after: nil)
             try await Task.sleep(for: .milliseconds(1500))
             #expect(try await server.store.cancel(jobID: id))
