@@ -30,6 +30,8 @@ package struct APIConfiguration: Sendable {
     package var eventHeartbeat: Duration
     /// Signs playback URLs; nil: a key of this process alone (`farm coordinator` passes the cluster secret's).
     package var playbackSigner: PlaybackSigner?
+    /// The caps of a key that has none of its own.
+    package var keyLimits: APIKeyLimits
 
     package init(
         host: String = "0.0.0.0",
@@ -43,7 +45,8 @@ package struct APIConfiguration: Sendable {
         fetchTimeout: Duration = .seconds(3600),
         webhookRetries: WebhookRetries = WebhookRetries(),
         eventHeartbeat: Duration = .seconds(15),
-        playbackSigner: PlaybackSigner? = nil
+        playbackSigner: PlaybackSigner? = nil,
+        keyLimits: APIKeyLimits = .standard
     ) {
         self.host = host
         self.port = port
@@ -57,6 +60,7 @@ package struct APIConfiguration: Sendable {
         self.webhookRetries = webhookRetries
         self.eventHeartbeat = eventHeartbeat
         self.playbackSigner = playbackSigner
+        self.keyLimits = keyLimits
     }
 }
 
@@ -89,7 +93,8 @@ package enum APIApplication {
             sources: try SourceFolders(configuration.sourceFolders),
             outputRoot: configuration.outputRoot,
             fetchFolder: configuration.uploadFolder,
-            outbound: configuration.outbound
+            outbound: configuration.outbound,
+            keyLimits: configuration.keyLimits
         )
         let events = JobEventsController(
             store: JobStore(client: client, logger: logger),

@@ -44,7 +44,12 @@ package struct APINotificationListener: Service {
     }
 
     package func run() async {
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+        // Nothing to finish: a shutdown ends the LISTEN at once.
+        await cancelWhenGracefulShutdown { await self.listen() }
+    }
+
+    private func listen() async {
+        while !Task.isCancelled {
             do {
                 try await self.client.withConnection { connection in
                     try await connection.listen(on: JobStore.apiChannel) { notifications in

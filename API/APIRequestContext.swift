@@ -4,10 +4,13 @@ import Hummingbird
 package struct APIRequestContext: RequestContext {
     package var coreContext: CoreRequestContextStorage
     package var tenant: String?
+    /// The id of the request's key, which its jobs and uploads count against.
+    package var keyID: Int64?
 
     package init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.tenant = nil
+        self.keyID = nil
     }
 
     /// JSON bodies are small; video arrives by upload or URL, never in a JSON body.
@@ -34,7 +37,7 @@ package struct APIKeyAuthenticator: RouterMiddleware {
                 headers: unauthorized
             )
         }
-        guard let tenant = try await self.keys.tenant(of: key) else {
+        guard let owner = try await self.keys.owner(of: key) else {
             throw Problem(
                 .unauthorized,
                 "API key refused",
@@ -43,7 +46,8 @@ package struct APIKeyAuthenticator: RouterMiddleware {
             )
         }
         var context = context
-        context.tenant = tenant
+        context.tenant = owner.tenant
+        context.keyID = owner.id
         return try await next(request, context)
     }
 }

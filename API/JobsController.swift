@@ -13,6 +13,8 @@ package struct JobsController: Sendable {
     let fetchFolder: String
     /// Which URLs a client may give as a source or a webhook.
     let outbound: OutboundURLPolicy
+    /// The caps of a key that has none of its own.
+    let keyLimits: APIKeyLimits
 
     /// Adds the routes under `group` (at `/v1/jobs`) and returns their operations, as docs/openapi.yaml names them.
     package func addRoutes(to group: RouterGroup<APIRequestContext>) -> [String] {
@@ -35,20 +37,24 @@ package struct JobsController: Sendable {
             try await self.submit(
                 job,
                 tenant: tenant,
+                quota: self.quota(context),
                 idempotency: idempotency.map { IdempotencyKey(key: $0, requestHash: JobRequest.hash(of: body)) }
             )
         }
         return try await self.created(submitted, tenant: tenant)
     }
 
-    /// Submits `job` for `tenant`, from a path inside the source folders or from the tenant's finished upload.
+    /// Submits `job` for `tenant`, from a path inside the source folders or from the tenant's finished upload,
+    /// counted against `quota`'s key.
     package func submit(
         _ job: JobRequest,
         tenant: String,
+        quota: APIKeyQuota?,
         idempotency: IdempotencyKey?
     ) async throws -> (id: Int64, replayed: Bool) {
         let settings = try job.settings()
         var details = try await self.details(of: job)
+        details.quota = quota
         let source: String
         var upload: Upload?
         switch (job.source, job.upload) {
@@ -143,7 +149,8 @@ package struct JobsController: Sendable {
                     fetchPath: self.newFetchPath(),
                     idempotency: idempotency.map {
                         IdempotencyKey(key: $0, requestHash: JobRequest.hash(of: Data("retry \(id)".utf8)))
-                    }
+                    },
+                    quota: self.quota(context)
                 )
             } catch let error as JobNotRetryable {
                 throw Problem(.conflict, "Job cannot be retried", detail: error.description)
@@ -151,6 +158,15 @@ package struct JobsController: Sendable {
         }
         guard let submitted else { throw Problem.notFound("job \(id)") }
         return try await self.created(submitted, tenant: tenant)
+    }
+
+    /// What the request's key's jobs and uploads count against.
+    func quota(_ context: APIRequestContext) -> APIKeyQuota? {
+        self.quota(keyID: context.keyID)
+    }
+
+    func quota(keyID: Int64?) -> APIKeyQuota? {
+        keyID.map { APIKeyQuota(keyID: $0, defaults: self.keyLimits) }
     }
 
     private func newOutputFolder() -> String {

@@ -1,3 +1,4 @@
+import FarmCoordinator
 import Foundation
 import Hummingbird
 
@@ -52,6 +53,14 @@ package struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let problem as Problem {
             throw problem
+        } catch let quota as QuotaReached {
+            // Retry-After is a hint, not a promise: a job in flight takes minutes, an upload as long as its sender.
+            throw Problem(
+                .tooManyRequests,
+                quota.kind == .jobsInFlight ? "Too many jobs in flight" : "Too many open uploads",
+                detail: quota.description,
+                headers: [.retryAfter: "30"]
+            )
         } catch let error as any HTTPResponseError {
             throw Problem(
                 error.status,

@@ -50,23 +50,25 @@ struct SourceFetcher: Service {
     static let leaseSeconds = 60.0
 
     func run() async {
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            let seen = self.signal.generation
-            do {
-                try await cancelWhenGracefulShutdown {
+        // A shutdown cancels a fetch midway: its lease runs out and another coordinator fetches it again.
+        try? await cancelWhenGracefulShutdown {
+            try await Migrations.waitUntilCurrent(self.store.client, logger: self.logger)
+            while !Task.isCancelled {
+                let seen = self.signal.generation
+                do {
                     while let fetch = try await self.store.claimSourceFetch(leaseSeconds: Self.leaseSeconds) {
                         try await self.fetch(fetch)
                     }
                     for path in try await self.store.forgetFetchedSources(olderThan: self.limits.lifetime) {
                         await UploadFile.remove(at: path)
                     }
+                } catch is CancellationError {
+                    return
+                } catch {
+                    self.logger.warning("source fetch round failed; retrying", metadata: ["error": "\(error)"])
                 }
-            } catch is CancellationError {
-                return
-            } catch {
-                self.logger.warning("source fetch round failed; retrying", metadata: ["error": "\(error)"])
+                await self.signal.wait(since: seen, timeout: .seconds(10))
             }
-            await self.signal.wait(since: seen, timeout: .seconds(10))
         }
     }
 

@@ -96,12 +96,13 @@ package struct UploadsController: Sendable {
             metadata: metadata,
             path: path,
             expiresAt: Date().addingTimeInterval(self.lifetime),
-            jobID: nil
+            jobID: nil,
+            apiKeyID: context.keyID
         )
         // A piece's headers are checked before the upload exists: refused then, it leaves nothing behind.
         if hasPiece { _ = try Self.checkPiece(request, of: upload) }
         do {
-            try await self.store.createUpload(upload)
+            try await self.store.createUpload(upload, quota: self.jobs.quota(context))
         } catch {
             await UploadFile.remove(at: path)
             throw error
@@ -263,11 +264,22 @@ package struct UploadsController: Sendable {
         guard upload.isComplete, let settings = try UploadMetadata(parsing: upload.metadata).settings else {
             return nil
         }
-        return try await self.jobs.submit(
-            JobRequest.fromUploadSettings(settings, upload: upload.id),
-            tenant: upload.tenant,
-            idempotency: IdempotencyKey(key: "tus-upload-\(upload.id)", requestHash: Data(upload.id.utf8))
-        ).id
+        do {
+            return try await self.jobs.submit(
+                JobRequest.fromUploadSettings(settings, upload: upload.id),
+                tenant: upload.tenant,
+                quota: self.jobs.quota(keyID: upload.apiKeyID),
+                idempotency: IdempotencyKey(key: "tus-upload-\(upload.id)", requestHash: Data(upload.id.utf8))
+            ).id
+        } catch let quota as QuotaReached {
+            // The upload keeps its bytes; its job is made by the next HEAD once the key has room, or at once by
+            // `POST /v1/jobs {"upload": id}`, whose 429 says why when it has none.
+            self.store.logger.notice(
+                "upload complete, its job waits for room under the key's cap",
+                metadata: ["upload": "\(upload.id)", "cap": "\(quota.limit)"]
+            )
+            return nil
+        }
     }
 
     /// The piece's `Upload-Checksum`, if any, once its headers are checked: before any byte is written.

@@ -40,13 +40,17 @@ struct WebhookSender: Service {
     var concurrency = 4
 
     func run() async {
-        await withDiscardingTaskGroup { group in
-            for _ in 0..<self.concurrency { group.addTask { await self.work() } }
+        // A shutdown cancels an attempt midway: its lease runs out and another coordinator sends it again.
+        try? await cancelWhenGracefulShutdown {
+            try await Migrations.waitUntilCurrent(self.store.client, logger: self.logger)
+            await withDiscardingTaskGroup { group in
+                for _ in 0..<self.concurrency { group.addTask { await self.work() } }
+            }
         }
     }
 
     private func work() async {
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+        while !Task.isCancelled {
             let seen = self.signal.generation
             var wait = 30.0
             do {

@@ -48,7 +48,7 @@ package struct AllInOneFarm: Sendable {
         -> Void
 
     private let client: PostgresClient
-    private let configuration: Configuration
+    package let configuration: Configuration
     private let logger: Logger
     private let runChild: ChildRunner
 

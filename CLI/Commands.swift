@@ -19,15 +19,17 @@ struct Transcode: AsyncParsableCommand {
         discussion: """
             Starts a managed local PostgreSQL (unless --database-url is given), a coordinator, and N agents over \
             loopback TCP, then transcodes INPUT into OUTPUT (master.m3u8, one folder per rung, audio/, and \
-            poster.jpg, thumbnails.jpg and thumbnails.vtt).
+            poster.jpg, thumbnails.jpg and thumbnails.vtt). With --http the farm serves the HTTP API too \
+            (docs/api.md), with a new API key of tenant 'local' printed at start: the job of INPUT is that \
+            tenant's, to follow and play; with --http and no INPUT the farm serves the API until Ctrl-C.
             """
     )
 
-    @Argument(help: "The video to transcode.")
-    var input: String
+    @Argument(help: "The video to transcode (none: with --http, serve the API until stopped).")
+    var input: String?
 
     @Option(name: [.short, .customLong("output")], help: "Output folder for the HLS ladder.")
-    var output: String
+    var output: String?
 
     @Option(help: "Number of local agents (default: one per core, as many as memory holds).")
     var agents: Int?
@@ -35,19 +37,33 @@ struct Transcode: AsyncParsableCommand {
     @Option(help: "Use this PostgreSQL instead of the managed local one.")
     var databaseURL: String?
 
+    @Option(help: "Serve the HTTP API at HOST:PORT too (e.g. 127.0.0.1:8080; port 0 picks a free one), or 'off'.")
+    var http: String = "off"
+
     @OptionGroup var job: JobOptions
+    @OptionGroup var api: APIOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         if let agents, !(1...64).contains(agents) { throw ValidationError("--agents must be from 1 to 64") }
+        if self.input == nil, self.http == "off" {
+            throw ValidationError("give the video to transcode, or --http HOST:PORT to serve the API on this farm")
+        }
+        if self.input != nil, self.output == nil { throw ValidationError("give the output folder: -o FOLDER") }
     }
 
     func run() async throws {
         let logger = self.logging.makeLogger(label: "farm", defaultLevel: .warning)
-        let source = try resolveInput(self.input)
-        let outputDirectory = URL(fileURLWithPath: self.output).standardizedFileURL.path
-        try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
-        let settings = try self.job.settings()
+        var job: TranscodeDriver.Job?
+        if let input, let output {
+            let outputDirectory = URL(fileURLWithPath: output).standardizedFileURL.path
+            job = TranscodeDriver.Job(
+                source: try resolveInput(input),
+                outputDirectory: outputDirectory,
+                settings: try self.job.settings()
+            )
+            try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
+        }
         let agents: Int
         if let chosen = self.agents {
             agents = chosen
@@ -70,26 +86,37 @@ struct Transcode: AsyncParsableCommand {
         defer { managed?.stop() }
 
         let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
-        let driver = TranscodeDriver(
-            farm: AllInOneFarm(
+        let farm = AllInOneFarm(
+            client: client,
+            configuration: AllInOneFarm.Configuration(agents: agents),
+            logger: logger
+        )
+        let driver = TranscodeDriver(farm: farm, job: job, servesAPI: self.http != "off")
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: client)]
+        if self.http != "off" {
+            let host = try parseAddress(self.http, defaultPort: 8080).host
+            let api = try self.api.services(
+                address: self.http,
                 client: client,
-                configuration: AllInOneFarm.Configuration(agents: agents),
-                logger: logger
-            ),
-            source: source,
-            outputDirectory: outputDirectory,
-            settings: settings
+                secret: farm.configuration.coordinator.secret,
+                logger: logger,
+                onListening: { port in
+                    let shown = host == "0.0.0.0" ? "127.0.0.1" : host
+                    FileHandle.standardError.write(Data("farm: HTTP API at http://\(shown):\(port)/\n".utf8))
+                }
+            )
+            services += api.map { .init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup) }
+        }
+        services.append(
+            .init(
+                service: driver,
+                successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup
+            )
         )
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [
-                    .init(service: client),
-                    .init(
-                        service: driver,
-                        successTerminationBehavior: .gracefullyShutdownGroup,
-                        failureTerminationBehavior: .gracefullyShutdownGroup
-                    ),
-                ],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -111,34 +138,60 @@ struct Transcode: AsyncParsableCommand {
     }
 }
 
-/// Runs the all-in-one farm, submits the job and follows it; ends the service group when the job ends.
+/// Runs the all-in-one farm, submits the job and follows it; ends the service group when the job ends. Serving the
+/// API, it makes a key of tenant `local` first, whose job the given one is; with no job, it runs until shut down.
 final class TranscodeDriver: Service, Sendable {
+    struct Job: Sendable {
+        var source: String
+        var outputDirectory: String
+        var settings: JobSettings
+    }
+
     enum Outcome: Sendable {
         case success(String)
         case failure(String)
     }
 
+    static let localTenant = "local"
+
     let farm: AllInOneFarm
-    let source: String
-    let outputDirectory: String
-    let settings: JobSettings
+    let job: Job?
+    let servesAPI: Bool
     let outcome = Mutex<Outcome?>(nil)
 
-    init(farm: AllInOneFarm, source: String, outputDirectory: String, settings: JobSettings) {
+    init(farm: AllInOneFarm, job: Job?, servesAPI: Bool) {
         self.farm = farm
-        self.source = source
-        self.outputDirectory = outputDirectory
-        self.settings = settings
+        self.job = job
+        self.servesAPI = servesAPI
     }
 
     func run() async throws {
         let started = ContinuousClock.now
         let outcome = try await self.farm.run { running -> Outcome in
+            if self.servesAPI {
+                // The coordinator listens once it has migrated the database, so the key's table is there.
+                let (_, key) = try await APIKeyStore(client: running.store.client, logger: running.store.logger)
+                    .create(tenant: Self.localTenant)
+                FileHandle.standardError.write(
+                    Data(
+                        "farm: API key of tenant \(Self.localTenant) (valid while this database lasts): \(key.text)\n"
+                            .utf8
+                    )
+                )
+            }
+            guard let job = self.job else {
+                try await gracefulShutdown()
+                return .success("farm: stopped")
+            }
             let jobID = try await running.store.submit(
-                source: self.source,
-                outputDirectory: self.outputDirectory,
-                settings: self.settings
+                source: job.source,
+                outputDirectory: job.outputDirectory,
+                settings: job.settings,
+                tenant: self.servesAPI ? Self.localTenant : nil
             )
+            if self.servesAPI {
+                FileHandle.standardError.write(Data("farm: job \(jobID), at /v1/jobs/\(jobID) of the API\n".utf8))
+            }
             let status = try await cancelWhenGracefulShutdown {
                 try await JobProgress(store: running.store, jobID: jobID).follow()
             }
@@ -147,7 +200,7 @@ final class TranscodeDriver: Service, Sendable {
             }
             return .success(
                 OutputSummary.describe(
-                    outputDirectory: self.outputDirectory,
+                    outputDirectory: job.outputDirectory,
                     wallSeconds: (ContinuousClock.now - started).seconds,
                     mediaSeconds: status.durationSeconds
                 )
@@ -175,44 +228,6 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Address of the HTTP API, HOST:PORT (port 0 picks a free one), or 'off'.")
     var http: String = "0.0.0.0:8080"
 
-    @Option(help: "Write the HTTP API's bound port to this file once listening.")
-    var httpPortFile: String?
-
-    @Option(help: "A folder API clients may name source files in (repeat for several; default: none).")
-    var sourceFolder: [String] = []
-
-    @Option(help: "Where jobs submitted through the API write their outputs, a folder per job.")
-    var outputRoot: String = "farm-outputs"
-
-    @Option(
-        help:
-            "Where tus uploads are stored (default: .uploads in --output-root); coordinators sharing uploads share it."
-    )
-    var uploadFolder: String?
-
-    @Option(help: "The largest upload an API key may make, in bytes.")
-    var maxUploadSize: Int64 = 100 << 30
-
-    @Option(help: "Hours an upload lasts (an unfinished one is then removed; a job's source once the job has ended).")
-    var uploadHours: Double = 24
-
-    @Option(
-        help: ArgumentHelp(
-            "A network (CIDR, or one address) inside this coordinator's own that API clients may still name in source "
-                + "and webhook URLs, e.g. 10.1.2.0/24 for an internal media server (repeat for several; default: none)."
-        )
-    )
-    var allowUrlNetwork: [String] = []
-
-    @Option(help: "Minutes a source fetched from a URL may take.")
-    var fetchMinutes: Double = 60
-
-    @Option(help: "Seconds before the first retry of a webhook that failed (each next one waits twice as long).")
-    var webhookRetrySeconds: Double = 10
-
-    @Option(help: .hidden)
-    var eventHeartbeatSeconds: Double = 15
-
     @Option(help: "Seconds a lease lasts without a heartbeat.")
     var leaseSeconds: Double = 30
 
@@ -222,6 +237,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Seconds between sweeps for expired leases.")
     var reapSeconds: Double = 5
 
+    @OptionGroup var api: APIOptions
     @OptionGroup var secret: SecretOptions
     @OptionGroup var logging: LoggingOptions
 
@@ -230,15 +246,6 @@ struct CoordinatorCommand: AsyncParsableCommand {
             throw ValidationError(
                 "--heartbeat-seconds must be positive and at most half of --lease-seconds (at least 2)"
             )
-        }
-        guard self.maxUploadSize > 0, self.uploadHours > 0 else {
-            throw ValidationError("--max-upload-size and --upload-hours must be positive")
-        }
-        guard self.fetchMinutes > 0, self.webhookRetrySeconds > 0, self.eventHeartbeatSeconds > 0 else {
-            throw ValidationError("--fetch-minutes and --webhook-retry-seconds must be positive")
-        }
-        if let bad = self.allowUrlNetwork.first(where: { IPNetwork($0) == nil }) {
-            throw ValidationError("--allow-url-network \(bad) is not a network: give one like 10.1.2.0/24 or fd00::/8")
         }
     }
 
@@ -268,33 +275,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         )
         var services: [any Service] = [client, coordinator]
         if self.http != "off" {
-            let (httpHost, httpPort) = try parseAddress(self.http, defaultPort: 8080)
-            let httpPortFile = self.httpPortFile
-            services.append(
-                contentsOf: try APIApplication.services(
-                    client: client,
-                    configuration: APIConfiguration(
-                        host: httpHost,
-                        port: httpPort,
-                        sourceFolders: self.sourceFolder,
-                        outputRoot: URL(fileURLWithPath: self.outputRoot).standardizedFileURL.path,
-                        uploadFolder: self.uploadFolder.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
-                        maximumUploadSize: self.maxUploadSize,
-                        uploadLifetime: self.uploadHours * 3600,
-                        outbound: OutboundURLPolicy(allowedNetworks: self.allowUrlNetwork.compactMap(IPNetwork.init)),
-                        fetchTimeout: .seconds(configured: self.fetchMinutes * 60),
-                        webhookRetries: WebhookRetries(firstWait: self.webhookRetrySeconds),
-                        eventHeartbeat: .seconds(configured: self.eventHeartbeatSeconds),
-                        playbackSigner: PlaybackSigner(clusterSecret: secret)
-                    ),
-                    logger: logger,
-                    onListening: { port in
-                        if let httpPortFile {
-                            try? Data("\(port)\n".utf8).write(to: URL(fileURLWithPath: httpPortFile), options: .atomic)
-                        }
-                    }
-                )
-            )
+            services += try self.api.services(address: self.http, client: client, secret: secret, logger: logger)
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await withReadableErrors { try await group.run() }
@@ -304,15 +285,34 @@ struct CoordinatorCommand: AsyncParsableCommand {
 /// `farm keys`: the API keys upload services authenticate with.
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Make, list and revoke API keys (one tenant per key; a key sees its tenant's jobs only).",
-        subcommands: [Create.self, List.self, Revoke.self]
+        abstract: "Make, list, limit and revoke API keys (one tenant per key; a key sees its tenant's jobs only).",
+        subcommands: [Create.self, List.self, Limit.self, Revoke.self]
     )
+
+    /// A key's own caps; where one is not given, the coordinator's `--key-max-…` default holds.
+    struct CapOptions: ParsableArguments {
+        @Option(help: "Jobs the key may have submitted or running at once (default: the coordinator's).")
+        var maxJobsInFlight: Int?
+
+        @Option(help: "Unfinished uploads the key may have at once (default: the coordinator's).")
+        var maxUploads: Int?
+
+        func validate() throws {
+            guard self.maxJobsInFlight ?? 1 > 0, self.maxUploads ?? 1 > 0 else {
+                throw ValidationError("--max-jobs-in-flight and --max-uploads must be positive")
+            }
+        }
+
+        var caps: APIKeyCaps { APIKeyCaps(maxJobsInFlight: self.maxJobsInFlight, maxUploads: self.maxUploads) }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Make a key for a tenant and print it (once).")
 
         @Option(help: "The tenant the key acts for: letters, digits, '-', '_' and '.'.")
         var tenant: String
+
+        @OptionGroup var caps: CapOptions
 
         @Option(help: "PostgreSQL URL (default: $FARM_DATABASE_URL).")
         var databaseURL: String?
@@ -327,7 +327,7 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             try await withKeyStore(self.databaseURL) { keys in
-                let (id, key) = try await keys.create(tenant: self.tenant)
+                let (id, key) = try await keys.create(tenant: self.tenant, caps: self.caps.caps)
                 FileHandle.standardError.write(
                     Data("farm: key \(id) for tenant \(self.tenant); it is shown only now, keep it secret\n".utf8)
                 )
@@ -337,7 +337,9 @@ struct Keys: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List keys: id, tenant, prefix, made, revoked.")
+        static let configuration = CommandConfiguration(
+            abstract: "List keys: id, tenant, prefix, made, revoked, caps of jobs in flight and open uploads."
+        )
 
         @Option(help: "PostgreSQL URL (default: $FARM_DATABASE_URL).")
         var databaseURL: String?
@@ -347,10 +349,36 @@ struct Keys: AsyncParsableCommand {
                 let formatter = ISO8601DateFormatter()
                 for key in try await keys.list() {
                     let revoked = key.revoked.map { "revoked " + formatter.string(from: $0) } ?? "live"
+                    let jobs = key.caps.maxJobsInFlight.map { "\($0) jobs" } ?? "default jobs"
+                    let uploads = key.caps.maxUploads.map { "\($0) uploads" } ?? "default uploads"
                     print(
                         "\(key.id)\t\(key.tenant)\t\(key.prefix)…\t\(formatter.string(from: key.created))\t\(revoked)"
+                            + "\t\(jobs)\t\(uploads)"
                     )
                 }
+            }
+        }
+    }
+
+    struct Limit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set a key's caps; a cap not given goes back to the coordinator's default."
+        )
+
+        @Argument(help: "The key's id or prefix, as `farm keys list` shows them.")
+        var key: String
+
+        @OptionGroup var caps: CapOptions
+
+        @Option(help: "PostgreSQL URL (default: $FARM_DATABASE_URL).")
+        var databaseURL: String?
+
+        func run() async throws {
+            try await withKeyStore(self.databaseURL) { keys in
+                guard try await keys.setCaps(self.key, self.caps.caps) else {
+                    throw ReadableError(description: "no live key \(self.key); `farm keys list` shows them")
+                }
+                FileHandle.standardError.write(Data("farm: key \(self.key)'s caps set\n".utf8))
             }
         }
     }

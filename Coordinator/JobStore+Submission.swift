@@ -13,17 +13,21 @@ package struct APIJobDetails: Sendable, Equatable {
     /// Where the job's webhooks go, and the secret they are signed with.
     package var webhookURL: String?
     package var webhookSecret: String?
+    /// The key that submits it, whose cap of jobs in flight it counts against.
+    package var quota: APIKeyQuota?
 
     package init(
         sourceURL: String? = nil,
         metadata: String? = nil,
         webhookURL: String? = nil,
-        webhookSecret: String? = nil
+        webhookSecret: String? = nil,
+        quota: APIKeyQuota? = nil
     ) {
         self.sourceURL = sourceURL
         self.metadata = metadata
         self.webhookURL = webhookURL
         self.webhookSecret = webhookSecret
+        self.quota = quota
     }
 }
 
@@ -49,7 +53,8 @@ extension JobStore {
 
     /// Submits a job, or with an `idempotency` key the tenant used before for the same request, finds the job that
     /// request made (`replayed`). The same key with another request is refused (`IdempotencyKeyReused`).
-    /// `retryOf` names the ended job this one runs again.
+    /// `retryOf` names the ended job this one runs again. A job over its key's cap of jobs in flight is refused
+    /// (`QuotaReached`); a replayed request is not, since it makes no job.
     package func submit(
         source: String,
         outputDirectory: String,
@@ -67,32 +72,46 @@ extension JobStore {
         // same idempotency key, `jobs_idempotency_key`) fails the index instead, and the next try finds the winner.
         for _ in 0..<3 {
             do {
-                let rows = try await self.client.query(
-                    """
-                    WITH earlier AS (
-                        SELECT id, request_hash FROM jobs
-                        WHERE tenant = \(tenant) AND idempotency_key = \(idempotency?.key)
-                    ), holder AS (
-                        SELECT id, state FROM jobs
-                        WHERE output_dir = \(outputDirectory) AND state IN (\(JobState.submitted), \(JobState.running), \(JobState.stitching))
-                        ORDER BY id LIMIT 1
-                    ), inserted AS (
-                        INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight, tenant, idempotency_key, request_hash, retry_of,
-                                          source_url, metadata, webhook_url, webhook_secret)
-                        SELECT \(source), \(outputDirectory), \(settings), \(priority), \(settings.maxInFlight), \(tenant),
-                               \(idempotency?.key), \(idempotency?.requestHash), \(retryOf),
-                               \(details.sourceURL), \(details.metadata)::jsonb, \(details.webhookURL), \(details.webhookSecret)
-                        WHERE NOT EXISTS (SELECT 1 FROM holder) AND NOT EXISTS (SELECT 1 FROM earlier)
-                        RETURNING id
+                typealias Found = (id: Int64, holderState: JobState?, requestHash: Data?, isEarlier: Bool)
+                let (found, cap) = try await self.client.withTransaction(logger: self.logger) {
+                    connection -> ([Found], Int?) in
+                    var cap: Int?
+                    if let quota = details.quota {
+                        cap = try await self.lockQuota(quota, .jobsInFlight, on: connection)
+                    }
+                    let rows = try await connection.query(
+                        """
+                        WITH earlier AS (
+                            SELECT id, request_hash FROM jobs
+                            WHERE tenant = \(tenant) AND idempotency_key = \(idempotency?.key)
+                        ), holder AS (
+                            SELECT id, state FROM jobs
+                            WHERE output_dir = \(outputDirectory) AND state IN (\(JobState.submitted), \(JobState.running), \(JobState.stitching))
+                            ORDER BY id LIMIT 1
+                        ), inserted AS (
+                            INSERT INTO jobs (source, output_dir, settings, priority, max_in_flight, tenant, idempotency_key, request_hash, retry_of,
+                                              source_url, metadata, webhook_url, webhook_secret, api_key_id)
+                            SELECT \(source), \(outputDirectory), \(settings), \(priority), \(settings.maxInFlight), \(tenant),
+                                   \(idempotency?.key), \(idempotency?.requestHash), \(retryOf),
+                                   \(details.sourceURL), \(details.metadata)::jsonb, \(details.webhookURL), \(details.webhookSecret),
+                                   \(details.quota?.keyID)
+                            WHERE NOT EXISTS (SELECT 1 FROM holder) AND NOT EXISTS (SELECT 1 FROM earlier)
+                              AND (\(cap)::integer IS NULL OR (
+                                  SELECT count(*) FROM jobs WHERE api_key_id = \(details.quota?.keyID)
+                                  AND state IN (\(JobState.submitted), \(JobState.running), \(JobState.stitching))
+                              ) < \(cap))
+                            RETURNING id
+                        )
+                        SELECT id, NULL::text, NULL::bytea, false FROM inserted
+                        UNION ALL SELECT id, state, NULL::bytea, false FROM holder
+                        UNION ALL SELECT id, NULL::text, request_hash, true FROM earlier
+                        """,
+                        logger: self.logger
                     )
-                    SELECT id, NULL::text, NULL::bytea, false FROM inserted
-                    UNION ALL SELECT id, state, NULL::bytea, false FROM holder
-                    UNION ALL SELECT id, NULL::text, request_hash, true FROM earlier
-                    """,
-                    logger: self.logger
-                )
-                var found: [(id: Int64, holderState: JobState?, requestHash: Data?, isEarlier: Bool)] = []
-                for try await row in rows.decode((Int64, JobState?, Data?, Bool).self) { found.append(row) }
+                    var found: [Found] = []
+                    for try await row in rows.decode((Int64, JobState?, Data?, Bool).self) { found.append(row) }
+                    return (found, cap)
+                }
                 if let earlier = found.first(where: \.isEarlier) {
                     guard earlier.requestHash == idempotency?.requestHash else {
                         throw IdempotencyKeyReused(key: idempotency?.key ?? "", jobID: earlier.id)
@@ -102,7 +121,11 @@ extension JobStore {
                 if let holder = found.first(where: { $0.holderState != nil }), let state = holder.holderState {
                     throw OutputFolderInUse(outputDirectory: outputDirectory, jobID: holder.id, state: state)
                 }
-                guard let inserted = found.first else { throw ConfigurationError("inserting the job returned no id") }
+                guard let inserted = found.first else {
+                    // Neither an earlier request nor a holder: only the key's cap keeps a job out.
+                    if let cap { throw QuotaReached(kind: .jobsInFlight, limit: cap) }
+                    throw ConfigurationError("inserting the job returned no id")
+                }
                 if details.sourceURL == nil {
                     try await self.notifyWork("job")
                 } else {

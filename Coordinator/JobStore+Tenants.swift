@@ -58,7 +58,8 @@ extension JobStore {
         tenant: String,
         outputDirectory: String,
         fetchPath: String,
-        idempotency: IdempotencyKey?
+        idempotency: IdempotencyKey?,
+        quota: APIKeyQuota? = nil
     ) async throws -> (id: Int64, replayed: Bool)? {
         let rows = try await self.client.query(
             """
@@ -83,7 +84,8 @@ extension JobStore {
                     sourceURL: url,
                     metadata: metadata,
                     webhookURL: webhookURL,
-                    webhookSecret: webhookSecret
+                    webhookSecret: webhookSecret,
+                    quota: quota
                 )
             )
         }

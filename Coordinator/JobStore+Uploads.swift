@@ -16,6 +16,8 @@ package struct Upload: Sendable, Equatable {
     package var expiresAt: Date
     /// The job made from it, once there is one.
     package var jobID: Int64?
+    /// The API key that made it, whose caps it and the job of its `farm-settings` count against.
+    package var apiKeyID: Int64?
 
     package var isComplete: Bool { self.received == self.length }
 
@@ -27,7 +29,8 @@ package struct Upload: Sendable, Equatable {
         metadata: String,
         path: String,
         expiresAt: Date,
-        jobID: Int64?
+        jobID: Int64?,
+        apiKeyID: Int64? = nil
     ) {
         self.id = id
         self.tenant = tenant
@@ -37,34 +40,49 @@ package struct Upload: Sendable, Equatable {
         self.path = path
         self.expiresAt = expiresAt
         self.jobID = jobID
+        self.apiKeyID = apiKeyID
     }
 }
 
 /// Uploads, kept in PostgreSQL so that any coordinator with the upload folder can take the next piece, and one
 /// restarted in the middle of an upload carries on where the last fsynced piece ended.
 extension JobStore {
-    package func createUpload(_ upload: Upload) async throws {
-        try await self.client.query(
-            """
-            INSERT INTO uploads (id, tenant, length, received, metadata, path, expires_at)
-            VALUES (\(upload.id), \(upload.tenant), \(upload.length), \(upload.received), \(upload.metadata),
-                    \(upload.path), \(upload.expiresAt))
-            """,
-            logger: self.logger
-        )
+    /// Records a new upload; with a `quota`, only while its key has fewer open uploads (neither complete nor
+    /// expired) than its cap, else `QuotaReached`.
+    package func createUpload(_ upload: Upload, quota: APIKeyQuota? = nil) async throws {
+        let refusedAt = try await self.client.withTransaction(logger: self.logger) { connection -> Int? in
+            var cap: Int?
+            if let quota { cap = try await self.lockQuota(quota, .uploads, on: connection) }
+            let rows = try await connection.query(
+                """
+                INSERT INTO uploads (id, tenant, length, received, metadata, path, expires_at, api_key_id)
+                SELECT \(upload.id), \(upload.tenant), \(upload.length), \(upload.received), \(upload.metadata),
+                       \(upload.path), \(upload.expiresAt), \(quota?.keyID)
+                WHERE \(cap)::integer IS NULL OR (
+                    SELECT count(*) FROM uploads
+                    WHERE api_key_id = \(quota?.keyID) AND completed_at IS NULL AND received < length AND expires_at > now()
+                ) < \(cap)
+                RETURNING id
+                """,
+                logger: self.logger
+            )
+            for try await _ in rows.decode(String.self) { return nil }
+            return cap
+        }
+        if let cap = refusedAt { throw QuotaReached(kind: .uploads, limit: cap) }
     }
 
     /// The tenant's upload; nil for another tenant's, or one that expired or was terminated.
     package func upload(_ id: String, tenant: String) async throws -> Upload? {
         let rows = try await self.client.query(
             """
-            SELECT id, tenant, length, received, metadata, path, expires_at, job_id FROM uploads
+            SELECT id, tenant, length, received, metadata, path, expires_at, job_id, api_key_id FROM uploads
             WHERE id = \(id) AND tenant = \(tenant) AND expires_at > now()
             """,
             logger: self.logger
         )
-        for try await (id, tenant, length, received, metadata, path, expires, job) in rows.decode(
-            (String, String, Int64, Int64, String, String, Date, Int64?).self
+        for try await (id, tenant, length, received, metadata, path, expires, job, key) in rows.decode(
+            (String, String, Int64, Int64, String, String, Date, Int64?, Int64?).self
         ) {
             return Upload(
                 id: id,
@@ -74,7 +92,8 @@ extension JobStore {
                 metadata: metadata,
                 path: path,
                 expiresAt: expires,
-                jobID: job
+                jobID: job,
+                apiKeyID: key
             )
         }
         return nil

@@ -421,6 +421,26 @@ package enum Migrations {
                 """,
             ]
         ),
+        (
+            13, "api key quotas",
+            [
+                // Caps of one key (NULL: the coordinator's defaults, `--key-max-jobs-in-flight` and
+                // `--key-max-uploads`), and the key that made each API job and upload, so the caps count what it has
+                // open (docs/api.md, "Limits"). Keys are revoked, never deleted, so the references hold.
+                "ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS max_jobs_in_flight integer CHECK (max_jobs_in_flight > 0)",
+                "ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS max_uploads integer CHECK (max_uploads > 0)",
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS api_key_id bigint REFERENCES api_keys",
+                "ALTER TABLE uploads ADD COLUMN IF NOT EXISTS api_key_id bigint REFERENCES api_keys",
+                """
+                CREATE INDEX IF NOT EXISTS jobs_in_flight_by_key ON jobs (api_key_id)
+                WHERE api_key_id IS NOT NULL AND state IN ('submitted', 'running', 'stitching')
+                """,
+                """
+                CREATE INDEX IF NOT EXISTS uploads_open_by_key ON uploads (api_key_id)
+                WHERE api_key_id IS NOT NULL AND completed_at IS NULL
+                """,
+            ]
+        ),
     ]
 
     /// The newest schema version this build knows.
@@ -483,6 +503,14 @@ package enum Migrations {
                 _ = try? await connection.query("SELECT pg_advisory_unlock(7400274001)", logger: logger)
                 throw error
             }
+        }
+    }
+
+    /// Returns once the database's schema is this build's: a service beside the coordinator, started with it,
+    /// waits for its migration instead of failing its first rounds on tables that are not there yet.
+    package static func waitUntilCurrent(_ client: PostgresClient, logger: Logger) async throws {
+        while !((try? await self.isCurrent(client, logger: logger)) ?? false) {
+            try await Task.sleep(for: .milliseconds(250))
         }
     }
 
