@@ -45,6 +45,7 @@ struct APIServerTests {
         uploadLifetime: Double = 24 * 3600,
         eventHeartbeat: Duration = .seconds(15),
         playbackSigner: PlaybackSigner? = nil,
+        keyLimits: APIKeyLimits = .standard,
         _ body: @Sendable (Server) async throws -> Void
     ) async throws {
         let directory = try TemporaryDirectory("farm-api")
@@ -71,7 +72,8 @@ struct APIServerTests {
                         maximumUploadSize: maximumUploadSize,
                         uploadLifetime: uploadLifetime,
                         eventHeartbeat: eventHeartbeat,
-                        playbackSigner: playbackSigner
+                        playbackSigner: playbackSigner,
+                        keyLimits: keyLimits
                     ),
                     signals: signals,
                     logger: testLogger
