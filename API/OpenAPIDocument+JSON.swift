@@ -143,6 +143,9 @@ extension OpenAPIDocument {
              },
              "422": {
               "$ref": "#/components/responses/Problem"
+             },
+             "429": {
+              "$ref": "#/components/responses/TooManyRequests"
              }
             }
            },
@@ -417,6 +420,9 @@ extension OpenAPIDocument {
              },
              "409": {
               "$ref": "#/components/responses/Problem"
+             },
+             "429": {
+              "$ref": "#/components/responses/TooManyRequests"
              }
             }
            }
@@ -539,6 +545,9 @@ extension OpenAPIDocument {
              },
              "460": {
               "$ref": "#/components/responses/Problem"
+             },
+             "429": {
+              "$ref": "#/components/responses/TooManyRequests"
              }
             }
            }
@@ -996,6 +1005,24 @@ extension OpenAPIDocument {
            },
            "Problem": {
             "description": "An RFC 9457 problem; `detail` says what to do.",
+            "content": {
+             "application/problem+json": {
+              "schema": {
+               "$ref": "#/components/schemas/Problem"
+              }
+             }
+            }
+           },
+           "TooManyRequests": {
+            "description": "The key is at its cap of jobs in flight or open uploads; `detail` says what frees room.",
+            "headers": {
+             "Retry-After": {
+              "description": "Seconds to wait before asking again (a hint).",
+              "schema": {
+               "type": "string"
+              }
+             }
+            },
             "content": {
              "application/problem+json": {
               "schema": {
