@@ -77,6 +77,7 @@ struct WebhookSender: Service {
         var status: Int?
         var failure: String?
         var excerpt: String?
+        var refused = false
         do {
             _ = try await self.policy.check(delivery.url, purpose: "webhook")
             var request = HTTPClientRequest(url: delivery.url)
@@ -98,13 +99,19 @@ struct WebhookSender: Service {
             status = Int(response.status.code)
             let answer = try await response.body.collect(upTo: 64 * 1024)
             excerpt = String(decoding: answer.readableBytesView.prefix(512), as: UTF8.self)
+        } catch let error as OutboundURLRefused {
+            // Its host now resolves inside the coordinator's networks: no retry sends it there.
+            failure = error.description
+            refused = true
         } catch {
             failure = "\(error)"
         }
         let delivered = status.map { (200..<300).contains($0) } ?? false
         let next = self.retries.wait(after: delivery.attempt, jitter: Double.random(in: 0...1))
         let outcome: WebhookOutcome =
-            delivered ? .delivered : Date().addingTimeInterval(next) > delivery.giveUpAt ? .gaveUp : .retry(after: next)
+            delivered
+            ? .delivered
+            : refused || Date().addingTimeInterval(next) > delivery.giveUpAt ? .gaveUp : .retry(after: next)
         try await self.store.recordWebhookAttempt(
             delivery.id,
             attempt: WebhookAttempt(

@@ -25,6 +25,15 @@ struct AllInOneAPITests {
         throw CommandFailed(command: "farm transcode --http", status: -1, standardError: process.log)
     }
 
+    /// Whether the process exits by itself within `limit`; one that does not is killed, so the test goes on.
+    static func exits(_ process: ChildProcess, within limit: Duration) async throws -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while process.process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let exited = !process.process.isRunning
+        if !exited { process.stop() }
+        return exited
+    }
+
     @Test func theJobOfATranscodeIsFollowedThroughTheAPIItServes() async throws {
         let directory = try TemporaryDirectory("farm-transcode-http")
         defer { directory.remove() }
@@ -65,8 +74,8 @@ struct AllInOneAPITests {
             let states = events.filter { $0.kind == "state" }.compactMap { $0.data["state"] }
             #expect(states.first == "submitted" && states.last == "ready", "\(states)")
 
-            process.process.waitUntilExit()
-            #expect(process.process.terminationStatus == 0, "\(process.log)")
+            let exited = try await Self.exits(process, within: .seconds(60))
+            #expect(exited && process.process.terminationStatus == 0, "\(process.log)")
             #expect(FileManager.default.fileExists(atPath: directory.file("out/master.m3u8")))
         }
     }
@@ -91,15 +100,10 @@ struct AllInOneAPITests {
             let listed = try await URLJobsThroughAFarmTests.get(http, "\(api)/v1/jobs", key: key)
             #expect(listed.status == 200 && (listed.json["jobs"] as? [Any])?.isEmpty == true, "\(listed.json)")
 
-            let stopping = ContinuousClock.now
             process.signal(SIGTERM)
-            while process.process.isRunning, ContinuousClock.now - stopping < .seconds(20) {
-                try await Task.sleep(for: .milliseconds(50))
-            }
             // The API's background services end with the rest, not after their next wake-up.
-            #expect(ContinuousClock.now - stopping < .seconds(5), "\(process.log)")
-            process.process.waitUntilExit()
-            #expect(process.process.terminationStatus == 0, "\(process.log)")
+            let exited = try await Self.exits(process, within: .seconds(5))
+            #expect(exited && process.process.terminationStatus == 0, "\(process.log)")
         }
     }
 }
