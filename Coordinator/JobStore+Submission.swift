@@ -132,7 +132,10 @@ extension JobStore {
                     try await self.notifyAPI("fetch")
                 }
                 return (inserted.id, false)
-            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            } catch let error as PostgresTransactionError
+                where (error.closureError as? PSQLError)?.serverInfo?[.sqlState] == "23505"
+            {
+                // The transaction rolled back (its key lock with it): try again, and find the winner.
                 continue
             }
         }
