@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// A stateless encoding agent: connects to a coordinator, leases tasks, encodes them and sends the segments back.
 ///
@@ -30,18 +31,66 @@ public final class AgentService: Service, Sendable {
         let capabilities = FarmMessage.Capabilities(
             encoders: hardware.encoders,
             vaapiDevice: hardware.vaapiDevice,
-            slots: self.configuration.slots
+            slots: self.configuration.slots,
+            vaapiUnavailableReason: hardware.vaapiUnavailableReason,
+            cpuCount: ProcessInfo.processInfo.activeProcessorCount,
+            version: farmVersion,
+            instance: ClusterSecret.makeNonce()
         )
+        let drain = AgentDrain()
         try await withThrowingDiscardingTaskGroup { group in
             for slot in 0..<self.configuration.slots {
                 group.addTask {
                     var logger = self.logger
                     logger[metadataKey: "slot"] = "\(slot)"
-                    try await AgentWorker(configuration: self.configuration, capabilities: capabilities, logger: logger)
-                        .run()
+                    try await AgentWorker(
+                        configuration: self.configuration,
+                        capabilities: capabilities,
+                        drain: drain,
+                        logger: logger
+                    ).run()
                 }
             }
         }
+        if drain.isRequested { self.logger.notice("drained as the coordinator asked; stopping") }
+    }
+}
+
+/// A drain of the whole agent, as the coordinator asks (`farm agents drain`): every slot finishes the task in hand,
+/// takes no new one and does not reconnect, whichever slot's connection brought the request.
+final class AgentDrain: Sendable {
+    private struct State {
+        var requested = false
+        var connections: [UInt64: (watch: LeaseWatch, channel: any Channel)] = [:]
+        var nextID: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    var isRequested: Bool { self.state.withLock { $0.requested } }
+
+    /// Follows a slot's connection until `leave`; drained at once when the drain was asked for already.
+    func join(_ watch: LeaseWatch, channel: any Channel) -> UInt64 {
+        let (id, requested) = self.state.withLock { state in
+            defer { state.nextID += 1 }
+            state.connections[state.nextID] = (watch, channel)
+            return (state.nextID, state.requested)
+        }
+        if requested, watch.markDraining() { channel.close(promise: nil) }
+        return id
+    }
+
+    func leave(_ id: UInt64) {
+        _ = self.state.withLock { $0.connections.removeValue(forKey: id) }
+    }
+
+    /// Drains every slot: an idle connection closes now, a busy one after its task.
+    func request() {
+        let connections = self.state.withLock { state in
+            state.requested = true
+            return Array(state.connections.values)
+        }
+        for connection in connections where connection.watch.markDraining() { connection.channel.close(promise: nil) }
     }
 }
 
@@ -49,11 +98,12 @@ public final class AgentService: Service, Sendable {
 struct AgentWorker {
     let configuration: AgentConfiguration
     let capabilities: FarmMessage.Capabilities
+    let drain: AgentDrain
     let logger: Logger
 
     func run() async throws {
         var delay = Duration.milliseconds(250)
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully, !self.drain.isRequested {
             do {
                 try await self.connectAndWork()
                 delay = .milliseconds(250)
@@ -72,7 +122,7 @@ struct AgentWorker {
                     ]
                 )
             }
-            if Task.isShuttingDownGracefully { return }
+            if Task.isShuttingDownGracefully || self.drain.isRequested { return }
             // Exponential backoff with jitter, so a farm of agents does not reconnect in lockstep.
             let jittered = delay * Double.random(in: 0.5...1.0)
             try? await Task.sleep(for: jittered)
@@ -92,6 +142,8 @@ struct AgentWorker {
                 }
             }
         let leaseWatch = LeaseWatch()
+        let joined = self.drain.join(leaseWatch, channel: channel.channel)
+        defer { self.drain.leave(joined) }
         try await channel.executeThenClose { inbound, outbound in
             let (messages, continuation) = AsyncThrowingStream<FarmMessage, any Error>.makeStream()
             try await withGracefulShutdownHandler {
@@ -111,8 +163,8 @@ struct AgentWorker {
                                         )
                                     }
                                 case .drain:
-                                    // The coordinator asks this agent to stop after its current task.
-                                    if leaseWatch.markDraining() { channel.channel.close(promise: nil) }
+                                    // The coordinator asks this agent to stop after its current tasks.
+                                    self.drain.request()
                                 default: continuation.yield(message)
                                 }
                             }

@@ -465,7 +465,14 @@ struct AgentCommand: AsyncParsableCommand {
             ),
             logger: logger
         )
-        let group = ServiceGroup(services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // The agent returns once it has drained (asked by `farm agents drain`): the process exits 0.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: agent, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
         do {
             try await group.run()
         } catch let error as AgentError {

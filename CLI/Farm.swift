@@ -11,9 +11,10 @@ struct Farm: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "farm",
         abstract: "A distributed video transcoding farm: GOP-aligned chunks, stateless agents, HLS out.",
+        version: farmVersion,
         subcommands: [
             Transcode.self, CoordinatorCommand.self, AgentCommand.self, Submit.self, Status.self, Cancel.self,
-            Verify.self, Keys.self,
+            Verify.self, Keys.self, Agents.self, Jobs.self,
         ]
     )
 }

@@ -196,6 +196,21 @@ package struct AgentConnectionStateMachine {
         }
     }
 
+    /// Another live agent process holds the connection's name: refused, saying so.
+    package mutating func nameTaken(coordinator: String?, secondsAgo: Double) -> Action {
+        switch self.state {
+        case .registering(let agentName):
+            self.state = .closed
+            let seen = "seen \(Int(secondsAgo.rounded())) s ago" + (coordinator.map { " on coordinator \($0)" } ?? "")
+            return .refuseAndClose(
+                "an agent named \(agentName) is already connected (\(seen)); give this one another --name, or stop "
+                    + "that one first"
+            )
+        case .awaitingHello, .awaitingProof, .idle, .working, .closed:
+            return self.outOfOrder("registration refused")
+        }
+    }
+
     /// The store had no task for this connection; `signalGeneration` is the work signal's generation read before
     /// the look, so a notification that came during it is not missed.
     package mutating func noLeaseFound(signalGeneration: UInt64) -> Action {

@@ -12,6 +12,8 @@ package struct CoordinatorContext: Sendable {
     package var progress: ProgressPublisher
     package var configuration: CoordinatorConfiguration
     package var logger: Logger
+    /// The agents connected here, by name.
+    package var agents = ConnectedAgents()
 }
 
 /// One agent connection on the coordinator: carries out every action `AgentConnectionStateMachine` decides, and
@@ -39,6 +41,8 @@ final class AgentSession {
     let sessionKey: UInt64
     /// Cuts off an agent that does not finish the handshake in time; cancelled when it is welcomed.
     private var handshakeDeadline: Scheduled<Void>?
+    /// The agent was asked to drain before this connection was welcomed.
+    private var drainOnWelcome = false
 
     init(channel: NIOAsyncChannel<FarmMessage, FarmMessage>, context: CoordinatorContext) {
         self.channel = channel
@@ -98,9 +102,9 @@ final class AgentSession {
     private func connectionEnded() async {
         switch self.machine.connectionClosed() {
         case .cleanUp:
-            self.cleanUp()
+            await self.cleanUp()
         case .giveBackTask(let taskID, let token, let agentName):
-            self.cleanUp()
+            await self.cleanUp()
             // The agent is gone mid-task: give the task back now rather than when its lease runs out.
             self.logger.warning(
                 "agent disconnected while working; requeueing its task",
@@ -117,9 +121,12 @@ final class AgentSession {
         }
     }
 
-    private func cleanUp() {
+    private func cleanUp() async {
         self.context.leases.release(session: self.sessionKey)
         self.dropStaged()
+        if let agent = self.context.agents.remove(session: self.sessionKey) {
+            try? await self.context.store.agentLeft(name: agent.name, instance: agent.instance)
+        }
     }
 
     func dropStaged() {
@@ -137,13 +144,25 @@ final class AgentSession {
             return .readNextMessage
 
         case .register(let agentName, let capabilities):
-            let agentID = try await self.context.store.registerAgent(
+            let registration = try await self.context.store.registerAgent(
                 name: agentName,
                 capabilities: capabilities,
                 coordinator: self.context.configuration.name
             )
             self.logger[metadataKey: "agent"] = "\(agentName)"
-            return .perform(self.machine.registered(agentID: agentID))
+            switch registration {
+            case .registered(let agentID, let draining):
+                self.context.agents.add(
+                    session: self.sessionKey,
+                    name: agentName,
+                    instance: capabilities.instance,
+                    channel: self.channel.channel
+                )
+                self.drainOnWelcome = draining
+                return .perform(self.machine.registered(agentID: agentID))
+            case .nameTaken(let coordinator, let secondsAgo):
+                return .perform(self.machine.nameTaken(coordinator: coordinator, secondsAgo: secondsAgo))
+            }
 
         case .sendWelcome(let agentID):
             self.logger.info("agent joined", metadata: ["agentID": "\(agentID)"])
@@ -156,6 +175,8 @@ final class AgentSession {
                 )
             )
             self.handshakeDeadline?.cancel()
+            // A drain asked for before this connection came (another slot's, or before a reconnect) holds for it.
+            if self.drainOnWelcome { try await outbound.write(.drain) }
             return .readNextMessage
 
         case .findWork(let agentID, let agentName, let waitingSince):

@@ -67,7 +67,24 @@ public final class CoordinatorService: Service, Sendable {
         }
         let services: [any Service] = [
             AgentListenerService(server: server, context: context),
-            WorkListenerService(client: self.client, signals: signals, leases: context.leases, logger: self.logger),
+            WorkListenerService(
+                client: self.client,
+                signals: signals,
+                leases: context.leases,
+                agents: context.agents,
+                logger: self.logger
+            ),
+            AgentPresenceService(
+                store: self.store,
+                agents: context.agents,
+                rounds: RecurringRounds(
+                    name: "agent presence",
+                    interval: .seconds(configured: self.configuration.heartbeatIntervalSeconds),
+                    waitsForSignal: false,
+                    signals: signals,
+                    logger: self.logger
+                )
+            ),
             HeartbeatRenewalService(
                 batcher: context.heartbeats,
                 store: self.store,

@@ -25,7 +25,7 @@ extension JobStore {
                 LIMIT 1
             )
             UPDATE tasks t SET state = \(TaskState.leased), attempts = t.attempts + 1, lease_token = nextval('lease_tokens'),
-                lease_owner = \(agentName), lease_agent_id = \(agentID),
+                lease_owner = \(agentName), lease_agent_id = \(agentID), leased_at = now(),
                 lease_expires_at = now() + make_interval(secs => \(leaseSeconds)),
                 lease_deadline = now() + make_interval(secs => greatest(\(Self.minimumDeadlineSeconds), t.media_seconds * \(Self.deadlinePerMediaSecond)))
             FROM candidate, jobs j

@@ -65,7 +65,12 @@ extension JobStore {
                 return .stale(reason: "task \(taskID) does not exist")
             }
             _ = try await connection.query(
-                "INSERT INTO task_results (task_id, token, agent, coordinator) VALUES (\(taskID), \(token), \(agentName), \(coordinator))",
+                """
+                INSERT INTO task_results (task_id, token, agent, coordinator, seconds, media_seconds)
+                SELECT \(taskID), \(token), \(agentName), \(coordinator),
+                       extract(epoch FROM now() - leased_at)::double precision, media_seconds
+                FROM tasks WHERE id = \(taskID)
+                """,
                 logger: self.logger
             )
             for output in outputs {

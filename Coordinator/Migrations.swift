@@ -441,6 +441,23 @@ package enum Migrations {
                 """,
             ]
         ),
+        (
+            14, "agents seen and steered",
+            [
+                // The agent process each row's sessions belong to (`Capabilities.instance`): another process with the
+                // name is refused while this one is connected. `last_seen` is kept fresh by the coordinator holding
+                // its sessions (`AgentPresenceService`); a row not seen for a while is gone whatever its state says.
+                "ALTER TABLE agents ADD COLUMN IF NOT EXISTS instance text",
+                "ALTER TABLE agents ADD COLUMN IF NOT EXISTS version text",
+                "ALTER TABLE agents ADD COLUMN IF NOT EXISTS drain_requested_at timestamptz",
+                // When the task was leased, so an accepted result knows how long its encode took: an agent's speed
+                // (× realtime) is its tasks' media seconds over their seconds from lease to acceptance.
+                "ALTER TABLE tasks ADD COLUMN IF NOT EXISTS leased_at timestamptz",
+                "ALTER TABLE task_results ADD COLUMN IF NOT EXISTS seconds double precision",
+                "ALTER TABLE task_results ADD COLUMN IF NOT EXISTS media_seconds double precision",
+                "CREATE INDEX IF NOT EXISTS task_results_by_agent ON task_results (agent, accepted_at DESC)",
+            ]
+        ),
     ]
 
     /// The newest schema version this build knows.

@@ -3,11 +3,13 @@ import PostgresNIO
 import ServiceLifecycle
 
 /// Holds one connection in LISTEN on the work channel: each notification wakes those it concerns (`WorkSignals`), and a
-/// `revoke:<job>` one also revokes that job's leases held through this coordinator.
+/// `revoke:<job>` one also revokes that job's leases held through this coordinator, and a `drain:<agent>` one tells
+/// that agent's sessions here to drain.
 struct WorkListenerService: Service {
     var client: PostgresClient
     var signals: WorkSignals
     var leases: ActiveLeases
+    var agents: ConnectedAgents
     var logger: Logger
 
     func run() async {
@@ -17,6 +19,7 @@ struct WorkListenerService: Service {
                     try await connection.listen(on: JobStore.workChannel) { notifications in
                         for try await notification in notifications {
                             self.revokeIfAsked(notification.payload)
+                            self.drainIfAsked(notification.payload)
                             self.signals.notify(WorkSignals.audience(ofNotification: notification.payload))
                         }
                     }
@@ -28,6 +31,16 @@ struct WorkListenerService: Service {
                 self.logger.warning("LISTEN connection lost; reconnecting", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
             }
+        }
+    }
+
+    /// `farm agents drain NAME`: the sessions of that agent held here are told to drain.
+    private func drainIfAsked(_ payload: String) {
+        guard payload.hasPrefix(JobStore.drainPrefix) else { return }
+        let name = String(payload.dropFirst(JobStore.drainPrefix.count))
+        let told = self.agents.drain(name: name)
+        if told > 0 {
+            self.logger.info("asked an agent to drain", metadata: ["agent": "\(name)", "sessions": "\(told)"])
         }
     }
 

@@ -6,6 +6,9 @@ import NIOCore
 /// ignore, making segments the stitch refuses.
 public let farmProtocolVersion = 2
 
+/// The farm build's version, as `farm --version` and `farm agents` show it.
+public let farmVersion = "0.1.0"
+
 /// One message of the agent protocol. On the wire every message is one frame (see `FarmFrameDecoder`) whose payload
 /// is a one-byte kind, a 4-byte big-endian header length, the header as JSON, then raw body bytes. Only bulk data
 /// (source bytes, segment bytes) has a body; it is never base64-encoded.
@@ -97,10 +100,32 @@ extension FarmMessage {
         /// The VA-API render node the agent can use, or nil when it encodes on the CPU only.
         package var vaapiDevice: String?
         package var slots: Int
-        package init(encoders: [String], vaapiDevice: String?, slots: Int) {
+        /// Why the agent has no VA-API device, as its start-up check found (`farm agents` shows it).
+        package var vaapiUnavailableReason: String?
+        /// The machine's cores.
+        package var cpuCount: Int?
+        /// The farm build the agent runs.
+        package var version: String?
+        /// Random per agent process, the same on each of its slots' connections: a second process that takes the
+        /// name of one still connected is refused. (Absent from agents older than it: never refused.)
+        package var instance: String?
+
+        package init(
+            encoders: [String],
+            vaapiDevice: String?,
+            slots: Int,
+            vaapiUnavailableReason: String? = nil,
+            cpuCount: Int? = nil,
+            version: String? = nil,
+            instance: String? = nil
+        ) {
             self.encoders = encoders
             self.vaapiDevice = vaapiDevice
             self.slots = slots
+            self.vaapiUnavailableReason = vaapiUnavailableReason
+            self.cpuCount = cpuCount
+            self.version = version
+            self.instance = instance
         }
     }
 

@@ -223,6 +223,24 @@ struct AgentConnectionStateMachineTests {
         #expect(machine.currentLease?.token == 3)
     }
 
+    @Test("a name another live agent process holds is refused, saying where it was seen")
+    func nameTaken() throws {
+        var machine = Self.challenged()
+        #expect(
+            Self.receive(&machine, Self.authenticate(name: "agent-1"))
+                == .register(agentName: "agent-1", capabilities: Self.capabilities)
+        )
+        let action = machine.nameTaken(coordinator: "coord-b", secondsAgo: 2.4)
+        guard case .refuseAndClose(let reason) = action else {
+            Issue.record("expected refuseAndClose, got \(action)")
+            return
+        }
+        #expect(reason.contains("agent-1 is already connected (seen 2 s ago on coordinator coord-b)"), "\(reason)")
+        #expect(reason.contains("another --name"), "\(reason)")
+        #expect(machine.state == .closed)
+        #expect(!machine.isAuthenticated)
+    }
+
     @Test("another protocol version is refused, naming both versions")
     func wrongProtocolVersion() throws {
         var machine = Machine(nonce: Self.nonce)
